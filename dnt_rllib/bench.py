@@ -1,0 +1,118 @@
+"""Speed of the simulator: env steps per second on one core, and the cost of each part.
+
+    python -m dnt_rllib.bench                 # hold-last and GRU twin, default config
+    python -m dnt_rllib.bench --steps 50000
+
+Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
+actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), rates (eq. 2),
+allocation (Hungarian, eqs. 14/16), twin prediction, reward (eqs. 15/17), observation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.reward import reward
+
+
+def pin_to_one_core() -> None:
+    """Run on one core with one thread, as one env inside one Ray worker would."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def per_call_us(fn: Callable[[], object], calls: int) -> float:
+    """Mean wall time of ``fn()`` in µs over ``calls`` calls (after a short warm-up)."""
+    for _ in range(min(calls, 100)):
+        fn()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def env_steps_per_second(env: DNTSyncEnv, steps: int, seed: int = 0) -> float:
+    """Whole env steps per second with uniformly random actions and auto-reset."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, env.action_space.n, size=steps)
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for a in actions:
+        if env.step(int(a))[3]:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
+    """µs per call of each part of a step, on the env's current slot."""
+    cfg = env.config
+    env.reset(seed=1)
+    rates = env.rate_matrix()
+    rb = env.paper_sync_rb()
+    return {
+        "mobility (eq. 1)": per_call_us(
+            lambda: env.network.step(env.np_random, env.user_positions), calls
+        ),
+        "rates (eqs. 2-3)": per_call_us(lambda: (env.rate_matrix(), env.sync_delays()), calls),
+        "allocation (Hungarian)": per_call_us(lambda: allocate(rates, rb), calls),
+        "twin predict": per_call_us(lambda: env.twin.predict(env._history), calls),
+        "reward (eqs. 15/17)": per_call_us(
+            lambda: reward(1.0, 2.0, cfg.epsilon, cfg.num_users), calls
+        ),
+        "observation": per_call_us(env._observe, calls),
+    }
+
+
+def report(label: str, env: DNTSyncEnv, steps: int) -> None:
+    rate = env_steps_per_second(env, steps)
+    print(f"\n## {label}: {rate:,.0f} env steps/s ({1e6 / rate:.1f} µs/step), one env, one core")
+    print("| part | µs/call |\n|---|---|")
+    for name, us in part_costs(env, max(steps // 10, 1000)).items():
+        print(f"| {name} | {us:.1f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dnt_rllib.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
+    parser.add_argument("--steps", type=int, default=20_000, help="env steps per measurement")
+    parser.add_argument(
+        "--rllib",
+        action="store_true",
+        help="RLlib throughput vs CartPole instead (see dnt_rllib.pipeline.bench)",
+    )
+    args = parser.parse_args(argv)
+    config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
+    if args.rllib:
+        from dnt_rllib.pipeline.throughput import main as rllib_main
+
+        return rllib_main(config)
+    pin_to_one_core()
+    with threadpool_limits(1):
+        report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)
+        report("GRU twin", DNTSyncEnv(config.replace(twin="gru")), args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

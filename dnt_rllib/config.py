@@ -1,0 +1,219 @@
+"""`SystemConfig`: the network of the paper (Table I defaults), frozen and validated.
+
+Every field carries a one-line doc (with its unit or paper symbol) and a check. A config is
+built from keyword arguments, a dict (``SystemConfig.from_dict``) or a YAML file read with
+a safe loader (``SystemConfig.from_yaml``). Any wrong type, out-of-range value or unknown key
+raises :class:`~dnt_rllib.validation.ConfigError` with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dnt_rllib.validation import (
+    ConfigError,
+    Range,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_keys,
+    check_pair,
+)
+
+POSITIVE = Range(0.0, None, lo_open=True)
+NON_NEGATIVE = Range(0.0, None)
+ANY = Range()
+AT_LEAST_ONE = Range(1, None)
+
+Check = Callable[[str, str, Any], Any]
+
+
+def _f(default: Any, doc: str, check: Check) -> Any:
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def _int(rng: Range) -> Check:
+    return lambda owner, name, v: check_int(owner, name, v, rng)
+
+
+def _float(rng: Range) -> Check:
+    return lambda owner, name, v: check_float(owner, name, v, rng)
+
+
+def _pair(rng: Range) -> Check:
+    return lambda owner, name, v: check_pair(owner, name, v, rng)
+
+
+def _choice(*choices: str) -> Check:
+    return lambda owner, name, v: check_choice(owner, name, v, choices)
+
+
+def _bool() -> Check:
+    return lambda owner, name, v: check_bool(owner, name, v)
+
+
+def _str() -> Check:
+    def check(owner: str, name: str, v: Any) -> str:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{owner}.{name} = {v!r}: must be a non-empty string")
+        return v
+
+    return check
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """The DNT-enabled network of the paper (§II, Table I) and its simulation settings."""
+
+    # --- network (Table I) ---
+    num_users: int = _f(10, "U: number of mobile users", _int(AT_LEAST_ONE))
+    num_rbs: int = _f(6, "N: number of OFDMA resource blocks", _int(AT_LEAST_ONE))
+    bandwidth: float = _f(1.0, "B: bandwidth of one RB [Hz, normalised]", _float(POSITIVE))
+    tx_power: float = _f(1.0, "P: BS transmit power per RB [W, normalised]", _float(POSITIVE))
+    noise_psd: float = _f(1e-5, "N0: noise power spectral density [W/Hz]", _float(POSITIVE))
+    fading: float = _f(1.0, "o_u: fading gain (mean gain in Rayleigh mode)", _float(POSITIVE))
+    rayleigh_fading: bool = _f(
+        False, "draw o_u ~ Exp(mean `fading`) per user and slot instead of fixed", _bool()
+    )
+    pathloss_exponent: float = _f(
+        2.0, "path-loss exponent: h = o_u * d^-exponent", _float(Range(0.0, 10.0, lo_open=True))
+    )
+    min_distance: float = _f(
+        1.0, "distance floor d >= min_distance in the path loss [m]", _float(POSITIVE)
+    )
+    bs_position: tuple[float, float] = _f((0.0, 0.0), "l^N: BS coordinate [m]", _pair(ANY))
+    cloud_position: tuple[float, float] = _f(
+        (20.0, 20.0), "l^C: cloud-server coordinate [m]", _pair(ANY)
+    )
+    area_size: float = _f(100.0, "side of the square area centred on the BS [m]", _float(POSITIVE))
+    interference: float = _f(
+        1e-4,
+        "mean out-of-cell interference power I_n [W]; I_n ~ Exp(mean) per RB and slot",
+        _float(NON_NEGATIVE),
+    )
+    # --- objective (eq. 5) ---
+    epsilon: float = _f(
+        0.987, "ε: weight of sum rate vs. sync gap in the reward", _float(Range(0, 1, True, True))
+    )
+    data_size: float = _f(
+        0.1, "D: size of one physical-network report [bits, normalised]", _float(POSITIVE)
+    )
+    delay_bound: float = _f(2.5, "γ: bound on the sync delay D / c^C [s]", _float(POSITIVE))
+    # --- mobility (eq. 1) ---
+    step_size: float = _f(6.0, "Δl: distance a user moves in one slot [m]", _float(POSITIVE))
+    stay_prob_range: tuple[float, float] = _f(
+        (0.2, 0.8),
+        "range of each user's stay probability p_u1, drawn once per network",
+        _pair(Range(0.0, 1.0)),
+    )
+    network_seed: int = _f(
+        0, "seed of the network instance (move probabilities)", _int(Range(0, None))
+    )
+    # --- episode, RL interface ---
+    episode_length: int = _f(30, "T: slots per episode", _int(AT_LEAST_ONE))
+    action_mode: str = _f(
+        "binary", "'binary' (sync or not) or 'rb' (choose the sync RB)", _choice("binary", "rb")
+    )
+    observation_mode: str = _f(
+        "full",
+        "'paper' (s_t only) or 'full' (s_t, DNT state, slots since sync, I_n)",
+        _choice("full", "paper"),
+    )
+    # --- digital twin (eqs. 6-12) ---
+    twin: str = _f(
+        "gru",
+        "DNT predictor: 'gru' (pretrained, cached) or 'hold' (last state)",
+        _choice("gru", "hold"),
+    )
+    history: int = _f(5, "M: DNT states the twin reads", _int(AT_LEAST_ONE))
+    gru_hidden: int = _f(128, "N^h: GRU hidden units", _int(AT_LEAST_ONE))
+    twin_trajectories: int = _f(
+        2000, "trajectories simulated to train the GRU twin", _int(Range(10, None))
+    )
+    twin_learning_rate: float = _f(
+        1e-3,
+        "Adam learning rate of the GRU twin (eq. 12's α)",
+        _float(Range(0.0, 1.0, lo_open=True)),
+    )
+    twin_max_epochs: int = _f(
+        60, "most training epochs of the GRU twin (early stopping)", _int(AT_LEAST_ONE)
+    )
+    twin_cache_dir: str = _f(
+        ".dnt_cache/twins", "folder of the twin cache (relative: to the cwd)", _str()
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = f.metadata["check"]("SystemConfig", f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+        lo, hi = self.stay_prob_range
+        if lo > hi:
+            raise ConfigError(
+                f"SystemConfig.stay_prob_range = {[lo, hi]}: must be [low, high] with low <= high"
+            )
+        if self.step_size >= self.area_size / 2:
+            raise ConfigError(
+                f"SystemConfig.step_size = {self.step_size:g}: must be < area_size / 2 "
+                f"= {self.area_size / 2:g}"
+            )
+
+    # --- construction ---
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None = None) -> SystemConfig:
+        """Build from a mapping of field names; unknown keys are refused."""
+        values = dict(values or {})
+        check_keys("SystemConfig", values, cls.field_names())
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SystemConfig:
+        """Build from a YAML mapping of fields (safe loader: no Python objects)."""
+        with open(path, encoding="utf-8") as fh:
+            values = yaml.safe_load(fh) or {}
+        return cls.from_dict(values)
+
+    @classmethod
+    def coerce(cls, config: SystemConfig | Mapping[str, Any] | None) -> SystemConfig:
+        """Accept a SystemConfig, a dict of its fields, or None (defaults)."""
+        return config if isinstance(config, SystemConfig) else cls.from_dict(config)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+
+    def replace(self, **changes: Any) -> SystemConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python fields (tuples as lists), e.g. for YAML, JSON or MLflow params."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    # --- derived geometry ---
+    @property
+    def area_low(self) -> tuple[float, float]:
+        half = self.area_size / 2
+        return (self.bs_position[0] - half, self.bs_position[1] - half)
+
+    @property
+    def area_high(self) -> tuple[float, float]:
+        half = self.area_size / 2
+        return (self.bs_position[0] + half, self.bs_position[1] + half)
+
+    @property
+    def state_dim(self) -> int:
+        """Length of a flattened state s_t = [x_1, y_1, ..., x_U, y_U]."""
+        return 2 * self.num_users

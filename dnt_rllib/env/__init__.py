@@ -1,0 +1,7 @@
+"""The gymnasium layer: spaces, observation and reward over the physics and the twin."""
+
+from dnt_rllib.env.dnt_sync import DNTSyncEnv
+
+ENV_ID = "dnt_rllib/DNTSync-v0"
+
+__all__ = ["ENV_ID", "DNTSyncEnv"]

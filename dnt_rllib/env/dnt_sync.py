@@ -1,0 +1,214 @@
+"""`DNTSyncEnv`: the BS's slot-by-slot sync decision as a gymnasium environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.physics import channel
+from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.network import Network
+from dnt_rllib.physics.reward import reward
+from dnt_rllib.physics.sync import NO_RB, is_feasible, select_sync_rb, sync_delays
+from dnt_rllib.twin import Twin, make_twin
+
+#: The DNT-minus-physical offset is observed in units of this many step sizes, clipped.
+OFFSET_SCALE_STEPS = 5.0
+
+
+class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
+    """A base station decides each slot whether to spend an RB to sync its digital twin.
+
+    ## Description
+    U users random-walk (eq. 1) around a BS that serves them over N OFDMA RBs (eq. 2). A
+    cloud server hosts the digital network twin (DNT). Each slot the BS may send the
+    physical state s_t to the cloud on one RB (eq. 3, delay D/c^C ≤ γ), which makes the DNT
+    exact (eq. 4) but withholds that RB from the users (eq. 16); otherwise the DNT rolls
+    forward on its twin's prediction ŝ_t from its last M states. Users get RBs by the
+    Hungarian algorithm (eqs. 14, 16).
+
+    ## Action Space
+    ``action_mode='binary'``: Discrete(2); 0 = no sync, 1 = sync on the paper's RB
+    R = argmax_n {T^C_n ≤ γ}. ``action_mode='rb'``: Discrete(N+1); 0 = no sync, n = sync on
+    RB n−1. A sync on an RB that misses the delay bound does not happen (counted in
+    ``info['infeasible_sync']``) and the slot is scored as no sync.
+
+    ## Observation Space
+    Box in [−1, 1]. ``'paper'``: s_t scaled by the area. ``'full'`` (default): s_t scaled by
+    the area; the twin's state ŝ_t as its offset from s_t in units of
+    5·step_size (clipped); slots since the last sync, 2k/T − 1 (clipped); and the per-RB
+    interference through its exponential CDF, 2(1 − exp(−I_n / mean)) − 1.
+
+    ## Rewards
+    r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
+
+    ## Starting State
+    Users start uniformly in the area and walk M − 1 slots with the DNT in sync, so the twin
+    has a full history; slot 0 follows.
+
+    ## Episode End
+    Truncated after ``episode_length`` slots; never terminated.
+
+    ## Arguments
+    ``config``: a :class:`~dnt_rllib.config.SystemConfig` or a dict of its fields.
+    ``twin``: optional predictor overriding ``config.twin``.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        config: SystemConfig | Mapping[str, Any] | None = None,
+        twin: Twin | None = None,
+    ) -> None:
+        self.config = SystemConfig.coerce(config)
+        cfg = self.config
+        self.network = Network.from_config(cfg)
+        self.move_probs = self.network.move_probs
+        self.twin = twin if twin is not None else make_twin(cfg)
+
+        self.action_space = gym.spaces.Discrete(
+            2 if cfg.action_mode == "binary" else cfg.num_rbs + 1
+        )
+        obs_dim = cfg.state_dim
+        if cfg.observation_mode == "full":
+            obs_dim += cfg.state_dim + 1 + cfg.num_rbs
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(obs_dim,), dtype=np.float32)
+
+        self._centre = np.asarray(cfg.bs_position, dtype=np.float64)
+        self._centre_flat = np.tile(self._centre, cfg.num_users)
+        self._half = cfg.area_size / 2
+        self._offset_scale = OFFSET_SCALE_STEPS * cfg.step_size
+        self._obs = np.zeros(obs_dim, dtype=np.float32)
+        self._positions = np.zeros((cfg.num_users, 2))
+        self._history = np.zeros((1, cfg.history, cfg.state_dim))
+        self._prediction = np.zeros(cfg.state_dim)
+        self._interference = np.zeros(cfg.num_rbs)
+        self._fading: np.ndarray | float = cfg.fading
+        self._slot = 0
+        self._since_sync = 0
+
+    # --- gymnasium API ---
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        rng, net, history = self.np_random, self.network, self._history
+        positions = net.initial_positions(rng)
+        for m in range(self.config.history):
+            if m:
+                positions = net.step(rng, positions)
+            history[0, m] = positions.ravel()
+        self._positions = positions
+        self._slot = 0
+        self._since_sync = 0
+        self._draw_slot()
+        return self._observe(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        cfg = self.config
+        requested, sync_rb = self._sync_rb(int(action))
+        rates = self.rate_matrix()
+        allocation, sum_rate = allocate(rates, sync_rb)
+        state = self._positions.ravel()
+        synced = sync_rb != NO_RB
+        dnt_state = state if synced else self._prediction
+        diff = state - dnt_state
+        sync_error = float(diff @ diff)
+        r = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
+        info = {
+            "user_positions": self._positions.copy(),
+            "twin_positions": dnt_state.reshape(cfg.num_users, 2).copy(),
+            "interference": self._interference.copy(),
+            "synced": synced,
+            "sync_rb": sync_rb,
+            "infeasible_sync": requested and not synced,
+            "allocation": allocation,
+            "sum_rate": sum_rate,
+            "sync_error": sync_error,
+        }
+        # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), a new slot is drawn.
+        history = self._history[0]
+        history[:-1] = history[1:]
+        history[-1] = dnt_state
+        self._since_sync = 0 if synced else self._since_sync + 1
+        self._positions = self.network.step(self.np_random, self._positions)
+        self._slot += 1
+        self._draw_slot()
+        truncated = self._slot >= cfg.episode_length
+        return self._observe(), r, False, truncated, info
+
+    # --- what a BS (and the greedy baseline) can compute before deciding ---
+    def rate_matrix(self) -> np.ndarray:
+        """c_un for this slot's positions, fading and interference (U×N), eq. (2)."""
+        gain = channel.channel_gain(
+            self._positions,
+            self._centre,
+            self._fading,
+            self.config.pathloss_exponent,
+            self.config.min_distance,
+        )
+        return self._rates(gain)
+
+    def sync_delays(self) -> np.ndarray:
+        """T^C_n = D / c^C_n for this slot's interference (N,), eq. (3)."""
+        return sync_delays(self._rates(self.network.cloud_gain), self.config.data_size)
+
+    def paper_sync_rb(self) -> int:
+        """The RB the paper's rule would use for a sync this slot, or −1 if none is feasible."""
+        return select_sync_rb(self.sync_delays(), self.config.delay_bound)
+
+    @property
+    def twin_prediction(self) -> np.ndarray:
+        """ŝ_t: the DNT state this slot if the BS does not sync (2U,)."""
+        return self._prediction
+
+    @property
+    def user_positions(self) -> np.ndarray:
+        """s_t as U×2."""
+        return self._positions
+
+    @property
+    def slots_since_sync(self) -> int:
+        return self._since_sync
+
+    # --- internals ---
+    def _rates(self, gain: np.ndarray | float) -> np.ndarray:
+        cfg = self.config
+        return channel.rates(gain, self._interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+
+    def _sync_rb(self, action: int) -> tuple[bool, int]:
+        """(sync requested, RB actually used or −1)."""
+        if action == 0:
+            return False, NO_RB
+        if self.config.action_mode == "binary":
+            return True, self.paper_sync_rb()
+        rb = action - 1
+        return True, rb if is_feasible(self.sync_delays(), rb, self.config.delay_bound) else NO_RB
+
+    def _draw_slot(self) -> None:
+        """This slot's interference (and fading), and the twin's prediction ŝ_t."""
+        cfg, rng = self.config, self.np_random
+        self._interference = channel.draw_interference(rng, cfg.interference, cfg.num_rbs)
+        if cfg.rayleigh_fading:
+            self._fading = channel.draw_fading(rng, cfg.fading, cfg.num_users)
+        self._prediction = self.twin.predict(self._history)[0]
+
+    def _observe(self) -> np.ndarray:
+        cfg, obs = self.config, self._obs
+        state = self._positions.ravel()
+        d = cfg.state_dim
+        obs[:d] = (state - self._centre_flat) / self._half
+        if cfg.observation_mode == "full":
+            offset = (self._prediction - state) / self._offset_scale
+            obs[d : 2 * d] = np.minimum(np.maximum(offset, -1.0), 1.0)
+            obs[2 * d] = min(2.0 * self._since_sync / cfg.episode_length - 1.0, 1.0)
+            if cfg.interference > 0:
+                obs[2 * d + 1 :] = 1.0 - 2.0 * np.exp(-self._interference / cfg.interference)
+            else:
+                obs[2 * d + 1 :] = -1.0
+        return np.minimum(np.maximum(obs, -1.0), 1.0)  # a fresh array, safe to keep
