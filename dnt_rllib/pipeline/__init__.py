@@ -1,0 +1,1 @@
+"""The RLlib / Ray Tune / MLflow layer: algorithm configs, the RLlib env, metrics, trials."""

@@ -1,0 +1,159 @@
+"""MLflow tracking of Tune trials: one MLflow run per trial, written by the Tune driver only.
+
+The callback runs in the driver process, so the store (SQLite by default) has exactly one
+writer however many trials, runners or nodes there are. A trial's run is found again by its
+``ray.trial_id`` tag, so a resumed experiment continues the same runs; iterations already
+logged (a resumed trial repeats those after its last checkpoint) are not logged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from ray.tune import Callback
+
+from dnt_rllib.pipeline.algorithms import PAPER_MODEL, PAPER_TRAINING
+
+log = logging.getLogger(__name__)
+TRIAL_TAG = "ray.trial_id"
+STEP_KEY = "iteration"
+TRUNCATED = "…[truncated]"
+
+
+def git_commit() -> str:
+    """The package checkout's commit, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, str]:
+    """Flat MLflow params of a trial: the effective algorithm settings, env fields, seed…
+
+    Values longer than MLflow allows are truncated with a visible marker, never dropped.
+    """
+    algorithm = config["algorithm"]
+    flat: dict[str, Any] = {"algorithm": algorithm, "seed": config["seed"]}
+    for key, value in config["env"].items():
+        flat[f"env.{key}"] = value
+    training = {**PAPER_TRAINING[algorithm], **config["training"].get(algorithm, {})}
+    flat.update({f"training.{k}": v for k, v in training.items()})
+    flat.update({f"model.{k}": v for k, v in {**PAPER_MODEL, **config["model"]}.items()})
+    for key in ("num_env_runners", "num_envs_per_env_runner", "stop", "evaluation_episodes",
+                "evaluation_seed"):  # fmt: skip
+        flat[key] = config[key]
+    out = {}
+    for key, value in flat.items():
+        text = str(value)
+        if len(text) > MAX_PARAM_VAL_LENGTH:
+            log.warning("MLflow param %s truncated to %d characters", key, MAX_PARAM_VAL_LENGTH)
+            text = text[: MAX_PARAM_VAL_LENGTH - len(TRUNCATED)] + TRUNCATED
+        out[key] = text
+    return out
+
+
+class MLflowTracking(Callback):
+    """Tune callback: trial → MLflow run (params, per-iteration metrics, tags, evaluation)."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str, tags: dict[str, str]) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.tags = tags
+        self._client: mlflow.MlflowClient | None = None
+        self._experiment_id = ""
+        self._runs: dict[str, str] = {}  # trial id → run id
+        self._last_step: dict[str, int] = {}  # trial id → last logged iteration
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its state
+        return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}}
+
+    @property
+    def client(self) -> mlflow.MlflowClient:
+        if self._client is None:
+            self._client = mlflow.MlflowClient(self.tracking_uri)
+            exp = self._client.get_experiment_by_name(self.experiment_name)
+            self._experiment_id = (
+                exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
+            )
+        return self._client
+
+    def run_id(self, trial: Any) -> str:
+        """The trial's run: found by its tag (a resumed trial) or created."""
+        if trial.trial_id in self._runs:
+            return self._runs[trial.trial_id]
+        client = self.client
+        found = client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'"
+        )
+        if found:
+            run_id = found[0].info.run_id
+            history = client.get_metric_history(run_id, STEP_KEY)
+            self._last_step[trial.trial_id] = max((m.step for m in history), default=0)
+            client.update_run(run_id, status="RUNNING")
+        else:
+            config = trial.config
+            tags = {**self.tags, TRIAL_TAG: trial.trial_id, "algorithm": config["algorithm"],
+                    "trial_name": str(trial)}  # fmt: skip
+            run = client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
+            run_id = run.info.run_id
+            params = [Param(k, v) for k, v in trial_params(config).items()]
+            for i in range(0, len(params), 100):
+                client.log_batch(run_id, params=params[i : i + 100])
+            self._last_step[trial.trial_id] = 0
+        self._runs[trial.trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.run_id(trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+                        ) -> None:  # fmt: skip
+        run_id = self.run_id(trial)
+        step = int(result.get(STEP_KEY, result.get("training_iteration", 0)))
+        if step <= self._last_step.get(trial.trial_id, 0):
+            return  # already logged before the experiment was interrupted
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), now, step)
+            for key, value in result.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and self._tracked(key)
+        ]  # fmt: skip
+        for i in range(0, len(metrics), 500):
+            self.client.log_batch(run_id, metrics=metrics[i : i + 500])
+        self._last_step[trial.trial_id] = step
+        if "eval_table" in result:
+            self.client.log_text(run_id, result["eval_table"], "evaluation.md")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.client.set_terminated(self.run_id(trial), status="FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.client.set_terminated(self.run_id(trial), status="FAILED")
+
+    def set_tag(self, trial_id: str, key: str, value: str) -> None:
+        """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
+        found = self.client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'"
+        )
+        if found:
+            self.client.set_tag(found[0].info.run_id, key, value)
+
+    @staticmethod
+    def _tracked(key: str) -> bool:
+        """Our metrics and Tune's clock; not Tune's bookkeeping (pid, timestamps…)."""
+        return key not in {"pid", "timestamp", "time_since_restore", "iterations_since_restore",
+                           "time_this_iter_s", "done"}  # fmt: skip

@@ -1,0 +1,225 @@
+"""Train SAC / DQN with Ray Tune, every trial tracked in MLflow.
+
+    python -m dnt_rllib.tune --config tune_configs/sac.yaml
+    python -m dnt_rllib.tune --config tune_configs/compare.yaml --resume
+    python -m dnt_rllib.tune --config tune_configs/sweep.yaml --address auto   # a Ray cluster
+
+The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
+GRU twins the experiment needs are trained first (once, cached). Each trial reports per
+iteration and ends with an evaluation against the baselines; the best checkpoint of every
+trial is tagged on its MLflow run. Open the results with ``mlflow ui --backend-store-uri
+sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment
+from dnt_rllib.validation import ConfigError
+
+METRIC = "episode_return_mean"
+
+
+def param_space(exp: ExperimentConfig) -> dict[str, Any]:
+    """Trial parameters with Tune domains in place of the searched values."""
+    from ray import tune
+
+    domains = {
+        "grid": tune.grid_search,
+        "choice": tune.choice,
+        "uniform": lambda a: tune.uniform(*a),
+        "loguniform": lambda a: tune.loguniform(*a),
+        "randint": lambda a: tune.randint(*a),
+    }
+    space = exp.trial_base()
+    space["env"]["twin_cache_dir"] = str(Path(exp.env.twin_cache_dir).resolve())
+    space["training"] = {algo: dict(space["training"].get(algo, {})) for algo in exp.algorithms}
+    for key, (domain, values) in exp.search_space.items():
+        value = domains[domain](values)
+        if key in ("algorithm", "seed"):
+            space[key] = value
+        elif key.startswith("env."):
+            space["env"][key.split(".", 1)[1]] = value
+        else:
+            for algo in exp.algorithms:
+                space["training"][algo][key.split(".", 1)[1]] = value
+    return space
+
+
+class TrialNamer:
+    """Short trial names: algorithm, the searched values, seed and id (e.g. SAC_epsilon=0.9_s1)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = [k for k in keys if k not in ("algorithm", "seed")]
+
+    def __call__(self, trial: Any) -> str:
+        cfg = trial.config
+        parts = [cfg["algorithm"]]
+        for key in self.keys:
+            section, name = key.split(".", 1)
+            value = cfg[section][name] if section == "env" else cfg[section][cfg["algorithm"]][name]
+            parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+        return "_".join([*parts, f"s{cfg['seed']}", trial.trial_id])
+
+
+def pretrain_twins(exp: ExperimentConfig) -> None:
+    """Train (or find cached) the GRU twin of every env the grid names, before any trial."""
+    from dnt_rllib.twin import make_twin
+
+    env_grid = {
+        key.split(".", 1)[1]: values
+        for key, (domain, values) in exp.search_space.items()
+        if key.startswith("env.") and domain in ("grid", "choice")
+    }
+    cache = str(Path(exp.env.twin_cache_dir).resolve())
+    for combo in itertools.product(*env_grid.values()):
+        config = exp.env.replace(twin_cache_dir=cache, **dict(zip(env_grid, combo, strict=True)))
+        if config.twin == "gru":
+            make_twin(config)
+
+
+def check_rllib(exp: ExperimentConfig) -> None:
+    """Let RLlib validate each algorithm's config before Ray starts (one line on error)."""
+    from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+
+    for algo in exp.algorithms:
+        try:
+            build_algorithm_config({**exp.trial_base(), "algorithm": algo}, RLlibDNTEnv).validate()
+        except Exception as err:  # RLlib raises ValueError / TypeError with long texts
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"experiment.training.{algo}: RLlib refuses it: {first}") from None
+
+
+def experiment_path(exp: ExperimentConfig) -> str:
+    return f"{exp.storage_path.rstrip('/')}/{exp.name}"
+
+
+def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
+    import ray
+    from ray import tune
+
+    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
+    from dnt_rllib.pipeline.trainable import train_trial
+
+    ray.init(address=address, include_dashboard=False, log_to_driver=True,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})  # fmt: skip
+    bundles = [{"CPU": 1}] * (1 + exp.num_env_runners)
+    trainable = tune.with_resources(train_trial, tune.PlacementGroupFactory(bundles))
+    path = experiment_path(exp)
+    if resume:
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)  # fmt: skip
+    else:
+        tracking = MLflowTracking(
+            exp.tracking_uri,
+            exp.mlflow_experiment,
+            tags={
+                "git_commit": git_commit(),
+                "config_file": exp.source,
+                "tune_experiment": path,
+            },  # fmt: skip
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(exp),
+            tune_config=tune.TuneConfig(
+                num_samples=exp.num_samples,
+                max_concurrent_trials=exp.max_concurrent_trials,
+                trial_name_creator=TrialNamer(list(exp.search_space)),
+                trial_dirname_creator=TrialNamer(list(exp.search_space)),
+            ),
+            run_config=tune.RunConfig(
+                name=exp.name,
+                storage_path=exp.storage_path,
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=exp.checkpoint_num_to_keep,
+                    checkpoint_score_attribute=METRIC,
+                    checkpoint_score_order="max",
+                ),
+                failure_config=tune.FailureConfig(max_failures=exp.max_failures),
+                callbacks=[tracking],
+                verbose=1,
+            ),
+        )
+    results = tuner.fit()
+    return summarise(results, exp)
+
+
+def summarise(results: Any, exp: ExperimentConfig) -> int:
+    """Print each trial's final evaluation and tag its MLflow run with its best checkpoint."""
+    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking
+
+    tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
+    failed = 0
+    print(
+        "\n| trial | algorithm | seed | policy return | greedy | best periodic | always | never |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        if result.error is not None:
+            failed += 1
+            print(
+                f"| {Path(result.path).name} | failed: {str(result.error).splitlines()[0][:80]} |"
+            )
+            continue
+        m, cfg = result.metrics, result.config
+        best = result.get_best_checkpoint(METRIC, "max") if result.best_checkpoints else None
+        if best is not None:
+            tracking.set_tag(m["trial_id"], "best_checkpoint", best.path)
+        cols = [f"{m.get(f'eval/{p}/mean_return', float('nan')):.2f}"
+                for p in ("policy", "greedy", "best_periodic", "always", "never")]  # fmt: skip
+        print(
+            f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | " + " | ".join(cols) + " |"
+        )
+    print(f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
+          f"Tune: {experiment_path(exp)}")  # fmt: skip
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dnt_rllib.tune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, required=True, help="experiment YAML")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted experiment of this config from its checkpoints",
+    )
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        exp = load_experiment(args.config)
+        check_rllib(exp)
+        from ray import tune
+
+        exists = tune.Tuner.can_restore(experiment_path(exp))
+        if args.resume and not exists:
+            raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
+        if exists and not args.resume:
+            raise ConfigError(
+                f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
+                "experiment; pass --resume to continue it, or choose another name"
+            )
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    pretrain_twins(exp)
+    return run(exp, args.resume, args.address)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

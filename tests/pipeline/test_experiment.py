@@ -1,0 +1,124 @@
+"""The experiment YAML schema: shipped configs load, bad ones fail with one line."""
+
+from pathlib import Path
+
+import pytest
+
+from dnt_rllib.pipeline.experiment import load_experiment, parse_experiment
+from dnt_rllib.tune import check_rllib, param_space
+from dnt_rllib.validation import ConfigError
+
+CONFIGS = sorted((Path(__file__).parents[2] / "tune_configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load_and_pass_rllib_validation(path: Path) -> None:
+    exp = load_experiment(path)
+    check_rllib(exp)
+    space = param_space(exp)
+    assert space["env"]["twin_cache_dir"].startswith("/")
+
+
+def test_sac_yaml_has_the_paper_hyperparameters() -> None:
+    from dnt_rllib.pipeline.algorithms import PAPER_TRAINING
+
+    exp = load_experiment(Path(__file__).parents[2] / "tune_configs" / "sac.yaml")
+    sac = {**PAPER_TRAINING["SAC"], **exp.training.get("SAC", {})}
+    assert (sac["actor_lr"], sac["critic_lr"], sac["gamma"], sac["initial_alpha"]) == (
+        1e-4,
+        1e-3,
+        0.8,
+        0.05,
+    )
+    assert sac["alpha_lr"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({}, "experiment.algorithm: missing"),
+        ({"algorithm": "PPO"}, "experiment.algorithm = 'PPO': must be one of 'SAC', 'DQN'"),
+        ({"algorithm": "SAC", "epochs": 3}, "experiment: unknown field 'epochs'"),
+        (
+            {"algorithm": "SAC", "env": {"epsilon": 1.5}},
+            "experiment.env: SystemConfig.epsilon = 1.5: must be a number in (0, 1)",
+        ),
+        (
+            {"algorithm": "SAC", "training": {"SAC": {"lr": 0.1}}},
+            "experiment.training.SAC.lr: SAC uses actor_lr, critic_lr and alpha_lr",
+        ),
+        (
+            {"algorithm": "SAC", "training": {"SAC": {"gamma": 1.5}}},
+            "experiment.training.SAC.gamma = 1.5: must be a number in [0, 1]",
+        ),
+        (
+            {"algorithm": "SAC", "training": {"SAC": {"learning_rate": 0.1}}},
+            "experiment.training.SAC.learning_rate: not a SAC training setting",
+        ),
+        (
+            {"algorithm": "SAC", "search_space": {"env.epsilon": {"grid": [0.5, 2.0]}}},
+            "experiment.search_space.env.epsilon: SystemConfig.epsilon = 2.0",
+        ),
+        (
+            {"algorithm": "SAC", "search_space": {"env.gamma": {"grid": [0.5]}}},
+            "experiment.search_space.env.gamma: unknown env field 'gamma'",
+        ),
+        (
+            {"algorithm": "SAC", "search_space": {"env.num_rbs": {"sweep": [1, 2]}}},
+            "experiment.search_space.env.num_rbs: must be one domain",
+        ),
+        (
+            {"algorithm": "SAC", "resources": {"num_env_runners": -1}},
+            "experiment.resources.num_env_runners = -1: must be an integer in [0, 64]",
+        ),
+        ({"algorithm": "SAC", "stop": {"iterations": 3}}, "experiment.stop: unknown field"),
+        (
+            {"algorithm": "DQN", "model": {"hidden": [3]}},
+            "experiment.model.hidden: not a DefaultModelConfig field",
+        ),
+        (
+            {
+                "algorithm": "SAC",
+                "search_space": {
+                    "algorithm": {"grid": ["SAC", "DQN"]},
+                    "training.actor_lr": {"grid": [0.1]},
+                },
+            },
+            "experiment.search_space.actor_lr: not a DQN training setting",
+        ),
+    ],
+)
+def test_bad_experiments_give_one_line(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_experiment(raw)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_and_unsafe_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_experiment(tmp_path / "nope.yaml")
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("algorithm: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_experiment(evil)
+
+
+def test_search_space_maps_onto_trial_parameters() -> None:
+    exp = parse_experiment(
+        {
+            "algorithm": "SAC",
+            "search_space": {
+                "algorithm": {"grid": ["SAC", "DQN"]},
+                "seed": {"grid": [0, 1]},
+                "env.epsilon": {"uniform": [0.9, 0.99]},
+                "training.gamma": {"choice": [0.8, 0.9]},
+            },
+        }
+    )
+    space = param_space(exp)
+    assert space["algorithm"] == {"grid_search": ["SAC", "DQN"]}
+    assert space["seed"] == {"grid_search": [0, 1]}
+    assert type(space["env"]["epsilon"]).__name__ == "Float"
+    assert type(space["training"]["DQN"]["gamma"]).__name__ == "Categorical"
+    assert set(space["training"]) == {"SAC", "DQN"}
