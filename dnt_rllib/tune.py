@@ -108,14 +108,19 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
     from dnt_rllib.pipeline.trainable import train_trial
 
-    ray.init(address=address, include_dashboard=False, log_to_driver=True,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})  # fmt: skip
+    ray.init(
+        address=address,
+        include_dashboard=False,
+        log_to_driver=True,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
+    )
     bundles = [{"CPU": 1}] * (1 + exp.num_env_runners)
     trainable = tune.with_resources(train_trial, tune.PlacementGroupFactory(bundles))
     path = experiment_path(exp)
     if resume:
-        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
-                                   resume_errored=True)  # fmt: skip
+        tuner = tune.Tuner.restore(
+            path, trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
     else:
         tracking = MLflowTracking(
             exp.tracking_uri,
@@ -124,7 +129,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
                 "git_commit": git_commit(),
                 "config_file": exp.source,
                 "tune_experiment": path,
-            },  # fmt: skip
+            },
         )
         tuner = tune.Tuner(
             trainable,
@@ -173,13 +178,17 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
         best = result.get_best_checkpoint(METRIC, "max") if result.best_checkpoints else None
         if best is not None:
             tracking.set_tag(m["trial_id"], "best_checkpoint", best.path)
-        cols = [f"{m.get(f'eval/{p}/mean_return', float('nan')):.2f}"
-                for p in ("policy", "greedy", "best_periodic", "always", "never")]  # fmt: skip
+        cols = [
+            f"{m.get(f'eval/{p}/mean_return', float('nan')):.2f}"
+            for p in ("policy", "greedy", "best_periodic", "always", "never")
+        ]
         print(
             f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | " + " | ".join(cols) + " |"
         )
-    print(f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
-          f"Tune: {experiment_path(exp)}")  # fmt: skip
+    print(
+        f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
+        f"Tune: {experiment_path(exp)}"
+    )
     return 1 if failed else 0
 
 
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     pretrain_twins(exp)
-    return run(exp, args.resume, args.address)
+    return run(exp, args.resume, args.address or None)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
         )
         .training(**training)
         .rl_module(model_config=model)
-        .fault_tolerance(restart_failed_env_runners=True)
+        .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
         .debugging(seed=params["seed"], log_level="ERROR")
     )
     return config

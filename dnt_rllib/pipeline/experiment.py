@@ -40,9 +40,22 @@ from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_trainin
 from dnt_rllib.validation import ConfigError, Range, check_choice, check_int, check_keys
 
 TOP_KEYS = {
-    "name", "algorithm", "training", "model", "env", "seed", "search_space", "num_samples",
-    "stop", "resources", "checkpoint", "max_failures", "storage_path", "mlflow", "evaluation",
-}  # fmt: skip
+    "name",
+    "algorithm",
+    "training",
+    "model",
+    "env",
+    "seed",
+    "search_space",
+    "num_samples",
+    "stop",
+    "resources",
+    "checkpoint",
+    "max_failures",
+    "storage_path",
+    "mlflow",
+    "evaluation",
+}
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
 RESOURCE_KEYS = {"num_env_runners", "num_envs_per_env_runner", "max_concurrent_trials"}
 DOMAINS = {"grid", "choice", "uniform", "loguniform", "randint"}
@@ -159,12 +172,10 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
             "num_envs_per_env_runner",
             res.get("num_envs_per_env_runner", 8),
             Range(1, 256),
-        ),  # fmt: skip
+        ),
         max_concurrent_trials=None
         if max_conc is None
-        else check_int(
-            f"{OWNER}.resources", "max_concurrent_trials", max_conc, Range(1, None)
-        ),  # fmt: skip
+        else check_int(f"{OWNER}.resources", "max_concurrent_trials", max_conc, Range(1, None)),
         checkpoint_frequency=check_int(
             f"{OWNER}.checkpoint", "frequency", ckpt.get("frequency", 5), Range(1, None)
         ),

@@ -32,9 +32,13 @@ def git_commit() -> str:
     """The package checkout's commit, or 'unknown' outside a git checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-            text=True, timeout=5, check=True,
-        )  # fmt: skip
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -52,8 +56,13 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     training = {**PAPER_TRAINING[algorithm], **config["training"].get(algorithm, {})}
     flat.update({f"training.{k}": v for k, v in training.items()})
     flat.update({f"model.{k}": v for k, v in {**PAPER_MODEL, **config["model"]}.items()})
-    for key in ("num_env_runners", "num_envs_per_env_runner", "stop", "evaluation_episodes",
-                "evaluation_seed"):  # fmt: skip
+    for key in (
+        "num_env_runners",
+        "num_envs_per_env_runner",
+        "stop",
+        "evaluation_episodes",
+        "evaluation_seed",
+    ):
         flat[key] = config[key]
     out = {}
     for key, value in flat.items():
@@ -105,8 +114,12 @@ class MLflowTracking(Callback):
             client.update_run(run_id, status="RUNNING")
         else:
             config = trial.config
-            tags = {**self.tags, TRIAL_TAG: trial.trial_id, "algorithm": config["algorithm"],
-                    "trial_name": str(trial)}  # fmt: skip
+            tags = {
+                **self.tags,
+                TRIAL_TAG: trial.trial_id,
+                "algorithm": config["algorithm"],
+                "trial_name": str(trial),
+            }
             run = client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
             run_id = run.info.run_id
             params = [Param(k, v) for k, v in trial_params(config).items()]
@@ -119,8 +132,9 @@ class MLflowTracking(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.run_id(trial)
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
-                        ) -> None:  # fmt: skip
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
         run_id = self.run_id(trial)
         step = int(result.get(STEP_KEY, result.get("training_iteration", 0)))
         if step <= self._last_step.get(trial.trial_id, 0):
@@ -129,9 +143,11 @@ class MLflowTracking(Callback):
         metrics = [
             Metric(key, float(value), now, step)
             for key, value in result.items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and self._tracked(key)
-        ]  # fmt: skip
+            if isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and self._tracked(key)
+        ]
         for i in range(0, len(metrics), 500):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
         self._last_step[trial.trial_id] = step
@@ -155,5 +171,11 @@ class MLflowTracking(Callback):
     @staticmethod
     def _tracked(key: str) -> bool:
         """Our metrics and Tune's clock; not Tune's bookkeeping (pid, timestamps…)."""
-        return key not in {"pid", "timestamp", "time_since_restore", "iterations_since_restore",
-                           "time_this_iter_s", "done"}  # fmt: skip
+        return key not in {
+            "pid",
+            "timestamp",
+            "time_since_restore",
+            "iterations_since_restore",
+            "time_this_iter_s",
+            "done",
+        }

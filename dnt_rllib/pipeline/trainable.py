@@ -54,9 +54,13 @@ def evaluate_policy(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     by_name = {s.policy: s for s in summaries}
     best = best_periodic(summaries)
     metrics: dict[str, Any] = {}
-    for label, s in [("policy", by_name["policy"]), ("never", by_name["never"]),
-                     ("always", by_name["always"]), ("best_periodic", best),
-                     ("greedy", by_name["greedy"])]:  # fmt: skip
+    for label, s in [
+        ("policy", by_name["policy"]),
+        ("never", by_name["never"]),
+        ("always", by_name["always"]),
+        ("best_periodic", best),
+        ("greedy", by_name["greedy"]),
+    ]:
         for key in ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction"):
             metrics[f"eval/{label}/{key}"] = getattr(s, key)
     metrics["eval/best_period"] = int(best.policy[len("periodic(") : -1])

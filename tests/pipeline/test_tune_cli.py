@@ -13,19 +13,9 @@ import mlflow
 import pytest
 import yaml
 
+from tests.conftest import SMOKE, SmokeRun, run_tune
+
 pytestmark = pytest.mark.e2e
-SMOKE = Path(__file__).parents[2] / "tune_configs" / "smoke.yaml"
-
-
-def run_cli(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dnt_rllib.tune", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "RAY_ADDRESS": ""},
-    )
 
 
 def runs_of(cwd: Path, experiment: str) -> tuple[mlflow.MlflowClient, list]:
@@ -35,9 +25,8 @@ def runs_of(cwd: Path, experiment: str) -> tuple[mlflow.MlflowClient, list]:
     return client, client.search_runs([exp.experiment_id])
 
 
-def test_smoke_runs_sac_and_dqn_into_mlflow(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "--config", str(SMOKE))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
+    proc, tmp_path = smoke_run.proc, smoke_run.cwd
     client, runs = runs_of(tmp_path, "smoke")
     assert sorted(r.data.tags["algorithm"] for r in runs) == ["DQN", "SAC"]
     for run in runs:
@@ -55,8 +44,6 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(tmp_path: Path) -> None:
 
     # The trained policy evaluates through the evaluation CLI from its checkpoint.
     checkpoint = runs[0].data.tags["best_checkpoint"]
-    env_file = tmp_path / "env.yaml"
-    env_file.write_text(yaml.safe_dump(yaml.safe_load(SMOKE.read_text())["env"]))
     ev = subprocess.run(
         [
             sys.executable,
@@ -84,7 +71,7 @@ def test_bad_config_is_refused_before_ray_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("algorithm: SAC\nenv: {epsilon: 1.5}\n")
     started = time.perf_counter()
-    proc = run_cli(tmp_path, "--config", str(bad))
+    proc = run_tune(tmp_path, "--config", str(bad))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "error: experiment.env: SystemConfig.epsilon = 1.5: must be a number in (0, 1)"
@@ -104,7 +91,7 @@ def test_resume_after_sigkill_continues_without_duplicating_mlflow(tmp_path: Pat
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "RAY_ADDRESS": ""},
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
     )
     storage = tmp_path / "ray_results" / "resume"
     deadline = time.time() + 300
@@ -115,10 +102,10 @@ def test_resume_after_sigkill_continues_without_duplicating_mlflow(tmp_path: Pat
     assert list(storage.glob("*/checkpoint_000002")), "no checkpoint before the kill"
     subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
 
-    again = run_cli(tmp_path, "--config", str(path))
+    again = run_tune(tmp_path, "--config", str(path))
     assert again.returncode == 2 and "--resume" in again.stderr  # nothing overwritten
 
-    resumed = run_cli(tmp_path, "--config", str(path), "--resume")
+    resumed = run_tune(tmp_path, "--config", str(path), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, runs = runs_of(tmp_path, "resume")
     assert len(runs) == 1

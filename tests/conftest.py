@@ -1,0 +1,46 @@
+"""Shared fixtures: one real smoke run of the Tune CLI, reused by the e2e tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SMOKE = ROOT / "tune_configs" / "smoke.yaml"
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """A finished ``python -m dnt_rllib.tune --config smoke.yaml`` in ``cwd``."""
+
+    cwd: Path
+    proc: subprocess.CompletedProcess
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.cwd / 'mlflow.db'}"
+
+
+def run_tune(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, on a local Ray of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "dnt_rllib.tune", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    cwd = tmp_path_factory.mktemp("smoke")
+    proc = run_tune(cwd, "--config", str(SMOKE))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return SmokeRun(cwd, proc)
