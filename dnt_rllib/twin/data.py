@@ -61,7 +61,7 @@ class Normalisation:
         return (next_states - last_states) / self.step
 
     def predictions(self, outputs: np.ndarray, last_states: np.ndarray) -> np.ndarray:
-        """Model outputs → predicted next states in area coordinates (inverse of :meth:`targets`)."""
+        """Model outputs → next states in area coordinates (inverse of :meth:`targets`)."""
         return last_states + self.step * outputs
 
     def to_dict(self) -> dict[str, list[float] | float]:
@@ -89,7 +89,7 @@ class Windows:
 
 def make_windows(trajectories: np.ndarray, history: int) -> Windows:
     """Cut trajectories (count, T, 2U) into every (M states → next state) window, T − M each."""
-    count, length, dim = trajectories.shape
+    _, length, dim = trajectories.shape
     if length <= history:
         raise ValueError(f"trajectories of {length} states give no window of M = {history} + 1")
     # (count, T − M + 1, 2U, M) → drop the last start (it has no target) → (count·(T − M), M, 2U)

@@ -1,0 +1,129 @@
+"""The twin cache: one pretrained GRU twin per network, trained once, shared by every process.
+
+Anything that needs the GRU twin for a config (the env, a Tune trial, the evaluation) calls
+:func:`load_or_train`. The file is ``<cache dir>/gru-<key>.pt``, where the key hashes the
+fields that decide the twin — the model and mobility fields, the training settings, the
+move probabilities, the package version and the checkpoint format — and nothing else (not
+the cache folder, nor RL-only fields such as ε, N, interference, γ or the action and
+observation modes). The folder is ``cache_dir`` if given, else ``config.twin_cache_dir``
+(relative paths resolve against the current working directory).
+
+Concurrency: a missing twin is trained under ``filelock.FileLock(<file>.lock)``; the winner
+writes a temporary file in the same folder and ``os.replace``-s it into place, so a reader
+sees either no file or a complete one, and the other processes waiting on the lock load the
+winner's file instead of training again. Within a process, loaded twins are memoised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.twin.checkpoint import (
+    FORMAT,
+    MODEL_FIELDS,
+    TRAINING_FIELDS,
+    config_meta,
+    load_checkpoint,
+    save_checkpoint,
+)
+from dnt_rllib.twin.inference import NumpyGRUTwin
+
+if TYPE_CHECKING:
+    from dnt_rllib.twin.train import TrainResult
+
+log = logging.getLogger(__name__)
+
+#: Config fields in the cache key (besides the move probabilities, version and format).
+KEY_FIELDS = (*MODEL_FIELDS, *TRAINING_FIELDS)
+
+_memo: dict[Path, NumpyGRUTwin] = {}
+_memo_lock = threading.Lock()
+
+
+def cache_key(config: SystemConfig) -> str:
+    """16 hex digits of SHA-256 over the fields that decide the twin (see module doc)."""
+    meta = config_meta(config)
+    payload: dict[str, Any] = {k: meta[k] for k in MODEL_FIELDS}
+    payload.update(meta["training"])
+    payload.update(move_probs=meta["move_probs"], version=meta["package_version"], format=FORMAT)
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_path(config: SystemConfig, cache_dir: str | Path | None = None) -> Path:
+    """Where the twin for ``config`` lives: ``<cache dir>/gru-<key>.pt`` (absolute)."""
+    folder = Path(cache_dir if cache_dir is not None else config.twin_cache_dir)
+    return (folder / f"gru-{cache_key(config)}.pt").resolve()
+
+
+def ensure_checkpoint(
+    config: SystemConfig,
+    cache_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    force: bool = False,
+) -> tuple[Path, TrainResult | None]:
+    """Make sure the cache holds the twin for ``config``; train it under the lock if missing.
+
+    Returns (path, the :class:`~dnt_rllib.twin.train.TrainResult` if this call trained, else
+    None). ``force`` retrains even if the file exists.
+    """
+    path = cache_path(config, cache_dir)
+    if path.is_file() and not force:
+        return path, None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.is_file() and not force:  # another process trained it while we waited
+            return path, None
+        from dnt_rllib.twin.train import train_twin
+
+        log.info("training the GRU twin for %s", path.name)
+        result = train_twin(config, progress=progress)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_checkpoint(tmp, result.model.state_dict(), config, result.info())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    with _memo_lock:
+        _memo.pop(path, None)
+    return path, result
+
+
+def load_or_train(
+    config: SystemConfig, cache_dir: str | Path | None = None, *, progress: bool = True
+) -> NumpyGRUTwin:
+    """The numpy GRU twin for ``config`` from the cache, trained once if missing.
+
+    Raises :class:`~dnt_rllib.twin.checkpoint.TwinCheckpointError` if the cached file is
+    corrupt or does not match ``config`` (the key covers every checked field, so that means
+    a damaged file: delete it to retrain).
+    """
+    path = cache_path(config, cache_dir)
+    with _memo_lock:
+        twin = _memo.get(path)
+    if twin is not None:
+        return twin
+    ensure_checkpoint(config, cache_dir, progress=progress)
+    twin = load_checkpoint(path, config, check_training=True).twin()
+    with _memo_lock:
+        _memo[path] = twin
+    return twin
+
+
+def clear_memo() -> None:
+    """Forget the twins loaded in this process (files stay)."""
+    with _memo_lock:
+        _memo.clear()
