@@ -168,7 +168,12 @@ class SystemConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None = None) -> SystemConfig:
         """Build from a mapping of field names; unknown keys are refused."""
-        values = dict(values or {})
+        values = {} if values is None else values
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"SystemConfig: expected a mapping of fields, got {type(values).__name__}"
+            )
+        values = dict(values)
         check_keys("SystemConfig", values, cls.field_names())
         return cls(**values)
 

@@ -47,6 +47,12 @@ class Run:
     metrics: dict[str, float]
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # env steps per iteration
     returns: np.ndarray = field(default_factory=lambda: np.zeros(0))  # training return
+    wall: np.ndarray = field(default_factory=lambda: np.zeros(0))  # training wall time [s]
+
+    def first_reaching(self, level: float) -> tuple[float, float] | None:
+        """(env steps, wall s) when the training return first reached ``level``, or None."""
+        hits = np.flatnonzero(self.returns >= level)
+        return (float(self.steps[hits[0]]), float(self.wall[hits[0]])) if len(hits) else None
 
 
 def load_runs(client: mlflow.MlflowClient, experiment: str) -> list[Run]:
@@ -63,7 +69,8 @@ def load_runs(client: mlflow.MlflowClient, experiment: str) -> list[Run]:
             m.step: m.value for m in client.get_metric_history(r.info.run_id, "episode_return_mean")
         }
         steps = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "env_steps")}
-        common = sorted(set(curve) & set(steps))
+        wall = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "wall_time_s")}
+        common = sorted(set(curve) & set(steps) & set(wall))
         runs.append(
             Run(
                 algorithm=r.data.tags["algorithm"],
@@ -275,8 +282,9 @@ def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
 def results_table(runs: list[Run], keys: list[str]) -> str:
     """Markdown: final evaluation per algorithm and setting, SAC vs DQN, baselines."""
     lines = [
-        "| algorithm | setting | seeds | final return (95% CI) | sum rate | sync gap | sync frac |",
-        "|---|---|---|---|---|---|---|",
+        "| algorithm | setting | seeds | final return (95% CI) | sum rate | sync gap | sync frac "
+        "| reached greedy: seeds, env steps, wall s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     finals: dict[str, dict[str, float]] = defaultdict(dict)
     for (algo, setting), members in group(runs, keys).items():
@@ -306,7 +314,15 @@ def results_table(runs: list[Run], keys: list[str]) -> str:
                     f"{np.mean(vals):.2f} | {extra[0]:.3f} | {extra[1]:.2f} | "
                     f"{extra[2]:.3f} |"
                 )
-    lines += ["", "| setting | SAC over DQN (final return) | paper |", "|---|---|---|"]
+    lines += [
+        "",
+        "Final return: the greedy trained policy on the evaluation episodes (the baselines ran "
+        "on the same ones). Reached greedy: the first iteration whose training return (RLlib's "
+        "100-episode mean, with exploration) was at least greedy's evaluation return.",
+        "",
+        "| setting | SAC over DQN (final return) | paper |",
+        "|---|---|---|",
+    ]
     for setting, by_algo in sorted(finals.items()):
         if "SAC" in by_algo and "DQN" in by_algo:
             gain = 100.0 * (by_algo["SAC"] - by_algo["DQN"]) / abs(by_algo["DQN"])

@@ -67,3 +67,10 @@ def test_yaml_round_trip_and_safe_loader(tmp_path: Path) -> None:
 def test_replace_revalidates() -> None:
     with pytest.raises(ConfigError, match="num_rbs"):
         SystemConfig().replace(num_rbs=0)
+
+
+def test_a_yaml_list_is_refused_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- num_users: 3\n")
+    with pytest.raises(ConfigError, match=r"^SystemConfig: expected a mapping of fields, got list$"):
+        SystemConfig.from_yaml(path)
