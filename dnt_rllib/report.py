@@ -295,9 +295,18 @@ def results_table(runs: list[Run], keys: list[str]) -> str:
             for k in ("sum_rate", "sync_gap", "sync_fraction")
         ]
         ci_text = "n/a (1 seed)" if np.isnan(ci) else f"{ci:.2f}"
+        hits = [
+            hit
+            for m in members
+            if "eval/greedy/mean_return" in m.metrics
+            and (hit := m.first_reaching(m.metrics["eval/greedy/mean_return"])) is not None
+        ]
+        when = f"{len(hits)}/{len(members)}"
+        if hits:
+            when += f", {np.mean([h[0] for h in hits]):,.0f}, {np.mean([h[1] for h in hits]):,.0f}"
         lines.append(
             f"| {algo} | {setting} | {len(members)} | {ret:.2f} ± {ci_text} | "
-            f"{cols[0]:.3f} | {cols[1]:.2f} | {cols[2]:.3f} |"
+            f"{cols[0]:.3f} | {cols[1]:.2f} | {cols[2]:.3f} | {when} |"
         )
     for setting in sorted({setting_of(r, keys) for r in runs}):
         chosen = [r for r in runs if setting_of(r, keys) == setting]
@@ -312,7 +321,7 @@ def results_table(runs: list[Run], keys: list[str]) -> str:
                 lines.append(
                     f"| baseline: {name.replace('_', ' ')} | {setting} | – | "
                     f"{np.mean(vals):.2f} | {extra[0]:.3f} | {extra[1]:.2f} | "
-                    f"{extra[2]:.3f} |"
+                    f"{extra[2]:.3f} | – |"
                 )
     lines += [
         "",
