@@ -1,33 +1,54 @@
-"""The baselines on the default network: neither extreme is best (SPEC)."""
+"""The baselines on the default network: neither extreme is best (SPEC), with either twin."""
+
+from pathlib import Path
 
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.baselines import baseline_policies
-from dnt_rllib.evaluation import best_periodic, run_policy
+from dnt_rllib.evaluation import Summary, best_periodic, run_policy
+
+
+def summaries_for(config: SystemConfig, episodes: int) -> dict[str, Summary]:
+    env = DNTSyncEnv(config)
+    policies = baseline_policies(range(2, 9))
+    return {n: run_policy(env, p, n, range(100, 100 + episodes)) for n, p in policies.items()}
 
 
 @pytest.fixture(scope="module")
-def summaries() -> dict:
-    env = DNTSyncEnv(SystemConfig(twin="hold"))
-    policies = baseline_policies(range(2, 9))
-    return {n: run_policy(env, p, n, range(100, 300)) for n, p in policies.items()}
+def hold() -> dict[str, Summary]:
+    return summaries_for(SystemConfig(twin="hold"), 200)
 
 
-def test_sync_fractions_are_what_the_policies_say(summaries: dict) -> None:
-    assert summaries["never"].sync_fraction == 0.0
-    assert summaries["always"].sync_fraction == 1.0
-    assert summaries["periodic(3)"].sync_fraction == pytest.approx(1 / 3, abs=0.01)
-    assert summaries["always"].sync_gap == 0.0
-    assert 0.0 < summaries["greedy"].sync_fraction < 1.0
+@pytest.fixture(scope="module")
+def gru(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Summary]:
+    """The default config as shipped: the GRU twin, trained here into a fresh cache."""
+    cache: Path = tmp_path_factory.mktemp("twins")
+    return summaries_for(SystemConfig(twin_cache_dir=str(cache)), 300)
 
 
-def test_best_periodic_and_greedy_beat_both_extremes(summaries: dict) -> None:
+def test_sync_fractions_are_what_the_policies_say(hold: dict[str, Summary]) -> None:
+    assert hold["never"].sync_fraction == 0.0
+    assert hold["always"].sync_fraction == 1.0
+    assert hold["periodic(3)"].sync_fraction == pytest.approx(1 / 3, abs=0.01)
+    assert hold["always"].sync_gap == 0.0
+    assert 0.0 < hold["greedy"].sync_fraction < 1.0
+
+
+@pytest.mark.parametrize("twin", ["hold", "gru"])
+def test_best_periodic_and_greedy_beat_both_extremes(
+    twin: str, request: pytest.FixtureRequest
+) -> None:
+    summaries = request.getfixturevalue(twin)
     best = best_periodic(summaries.values())
-    extremes = [summaries["never"], summaries["always"]]
     for policy in (best, summaries["greedy"]):
-        for other in extremes:
+        for other in (summaries["never"], summaries["always"]):
             assert policy.mean_return - policy.ci95 > other.mean_return + other.ci95, (
                 policy.policy,
                 other.policy,
             )
+
+
+def test_the_gru_twin_drifts_slower_than_hold_last(hold: dict, gru: dict) -> None:
+    # The better twin leaves a smaller gap when nobody syncs (episodes 100-299 are shared).
+    assert gru["never"].sync_gap < hold["never"].sync_gap
