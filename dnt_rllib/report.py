@@ -124,6 +124,19 @@ def group(runs: list[Run], keys: list[str]) -> dict[tuple[str, str], list[Run]]:
     return dict(sorted(groups.items()))
 
 
+def save(fig: plt.Figure, ax: plt.Axes, path: Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """Label, grid and legend an axis, write the figure as PNG and close it."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> Path:
     """Training return vs env steps, mean ± 95 % band over seeds, baselines as lines."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -163,16 +176,14 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
                 linestyle=styles[name],
                 label=f"{name.replace('_', ' ')} (eval)",
             )
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("average episode reward")
-    ax.set_title("Reward during training (cf. paper Fig. 3)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out / "fig3_reward.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(
+        fig,
+        ax,
+        out / "fig3_reward.png",
+        "Reward during training (cf. paper Fig. 3)",
+        "env steps",
+        "average episode reward",
+    )
 
 
 def plot_front(runs: list[Run], out: Path) -> Path | None:
@@ -219,16 +230,14 @@ def plot_front(runs: list[Run], out: Path) -> Path | None:
                     f"ε={eps}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
                 )
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("mean sync gap ‖s − s'‖² per slot")
-    ax.set_ylabel("mean sum rate Σ c per slot")
-    ax.set_title("Trade-off front over ε (final evaluation)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out / "tradeoff_front.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(
+        fig,
+        ax,
+        out / "tradeoff_front.png",
+        "Trade-off front over ε (final evaluation)",
+        "mean sync gap ‖s − s'‖² per slot",
+        "mean sum rate Σ c per slot",
+    )
 
 
 def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
@@ -266,16 +275,16 @@ def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
                     linestyle=":" if label == "greedy" else "-",
                 )
         name = key.split(".", 1)[1]
-        ax.set_xlabel(name)
-        ax.set_ylabel("final return (eval)")
-        ax.set_title(f"Final return vs {name}")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = out / f"sweep_{name}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(
+            save(
+                fig,
+                ax,
+                out / f"sweep_{name}.png",
+                f"Final return vs {name}",
+                name,
+                "final return (eval)",
+            )
+        )
     return paths
 
 
