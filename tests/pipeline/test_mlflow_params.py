@@ -1,0 +1,27 @@
+"""Trial parameters as MLflow params: flat, effective, long values truncated visibly."""
+
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.pipeline.mlflow_tracking import TRUNCATED, trial_params
+
+
+def test_params_are_flat_and_hold_the_effective_settings() -> None:
+    exp = parse_experiment(
+        {"algorithm": "SAC", "env": {"epsilon": 0.9}, "training": {"SAC": {"critic_lr": 3e-4}}}
+    )
+    params = trial_params(exp.trial_base())
+    assert params["algorithm"] == "SAC" and params["seed"] == "0"
+    assert params["env.epsilon"] == "0.9" and params["env.num_users"] == "10"
+    assert params["training.critic_lr"] == "0.0003"  # the override
+    assert params["training.actor_lr"] == "0.0001"  # the paper's default, still logged
+    assert params["model.fcnet_hiddens"] == "[256, 256]"
+
+
+def test_long_values_are_truncated_with_a_marker_not_dropped() -> None:
+    exp = parse_experiment({"algorithm": "DQN"})
+    base = exp.trial_base()
+    base["training"] = {"DQN": {"epsilon": [[i, 0.5] for i in range(2000)]}}
+    params = trial_params(base)
+    value = params["training.epsilon"]
+    assert len(value) == MAX_PARAM_VAL_LENGTH and value.endswith(TRUNCATED)
