@@ -6,7 +6,8 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-#: Episode metrics, averaged like RLlib's ``episode_return_mean`` (last 100 episodes).
+#: Episode metrics; RLlib reduces them per iteration (mean over the episodes that ended in
+#: it), like ``episode_return_mean``; the trial smooths both over ~100 episodes.
 EPISODE_METRICS = ("sum_rate", "sync_gap", "sync_fraction", "infeasible_syncs")
 WINDOW = 100
 

@@ -9,6 +9,7 @@ finally evaluates the greedy policy against the baselines on the same seeded epi
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -29,12 +30,30 @@ STATE_FILE = "progress.json"
 EVAL_PERIODS = range(2, 11)
 
 
-def flat_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """The numbers worth tracking from one ``algo.train()`` result."""
+EPISODE_KEYS = ("episode_return_mean", *EPISODE_METRICS)
+WINDOW_EPISODES = 100
+
+
+def flat_metrics(result: dict[str, Any], recent: list[list[float]]) -> dict[str, float]:
+    """The numbers worth tracking from one ``algo.train()`` result.
+
+    RLlib reduces ``episode_return_mean`` (and our episode metrics) over the episodes that
+    ended in this iteration only — a handful, or none (NaN). ``recent`` keeps, per iteration,
+    [episodes, means…] of the last iterations covering ≥ 100 episodes; the reported episode
+    metrics are their episode-weighted means, i.e. over the last ~100 training episodes.
+    """
     runners = result.get("env_runners", {})
-    out = {"episode_return_mean": runners.get("episode_return_mean", float("nan"))}
-    for key in EPISODE_METRICS:
-        out[key] = runners.get(f"dnt_{key}", float("nan"))
+    count = int(runners.get("num_episodes", 0) or 0)
+    means = [runners.get(k if k == "episode_return_mean" else f"dnt_{k}") for k in EPISODE_KEYS]
+    if count > 0 and all(isinstance(m, int | float) and math.isfinite(m) for m in means):
+        recent.append([count, *means])
+        while len(recent) > 1 and sum(r[0] for r in recent[1:]) >= WINDOW_EPISODES:
+            recent.pop(0)
+    out: dict[str, float] = {}
+    total = sum(r[0] for r in recent)
+    for i, key in enumerate(EPISODE_KEYS, start=1):
+        out[key] = sum(r[0] * r[i] for r in recent) / total if total else float("nan")
+    out["episodes_in_window"] = float(total)
     learner = result.get("learners", {}).get("default_policy", {})
     for key, value in learner.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -74,7 +93,7 @@ def train_trial(params: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     algo = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback).build_algo()
-    progress = {"wall_time_s": 0.0}
+    progress: dict[str, Any] = {"wall_time_s": 0.0, "recent": []}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -87,7 +106,7 @@ def train_trial(params: dict[str, Any]) -> None:
         result = algo.train()
         elapsed = time.perf_counter() - started
         progress["wall_time_s"] += elapsed
-        metrics = flat_metrics(result)
+        metrics = flat_metrics(result, progress["recent"])
         sampled = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
         metrics["env_steps_per_s"] = float(sampled) / elapsed if elapsed > 0 else 0.0
         metrics["wall_time_s"] = progress["wall_time_s"]
