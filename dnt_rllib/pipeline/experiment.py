@@ -26,7 +26,6 @@ Any unknown key or bad value raises :class:`ConfigError` with one line, before R
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -297,9 +296,3 @@ def _tracking_uri(value: Any) -> str:
         # A relative SQLite path would move with each process's cwd: pin it here.
         value = f"sqlite:///{Path(value.removeprefix('sqlite:///')).resolve()}"
     return value
-
-
-def grid_size(space: dict[str, tuple[str, list[Any]]]) -> int:
-    """Trials one sample of the space makes (product of the grid lengths)."""
-    sizes = [len(args) for domain, args in space.values() if domain == "grid"]
-    return len(list(itertools.product(*[range(n) for n in sizes]))) if sizes else 1

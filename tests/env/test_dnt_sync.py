@@ -134,3 +134,21 @@ def test_reward_is_eq15_from_info() -> None:
         cfg.epsilon * info["sum_rate"] - (1 - cfg.epsilon) / cfg.num_users * info["sync_error"]
     )
     assert r == pytest.approx(expected)
+
+
+def test_envs_sharing_one_gru_twin_keep_their_own_predictions(tmp_path) -> None:
+    cfg = SystemConfig(
+        num_users=3,
+        num_rbs=2,
+        gru_hidden=8,
+        twin_trajectories=20,
+        twin_max_epochs=1,
+        twin_cache_dir=str(tmp_path),
+    )
+    a, b = DNTSyncEnv(cfg), DNTSyncEnv(cfg)
+    assert a.twin is b.twin  # loaded once per process, as in a vectorised env runner
+    a.reset(seed=1)
+    before = a.twin_prediction.copy()
+    b.reset(seed=2)
+    b.step(0)
+    assert np.array_equal(before, a.twin_prediction)
