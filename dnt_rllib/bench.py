@@ -99,14 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rllib",
         action="store_true",
-        help="RLlib throughput vs CartPole instead (see dnt_rllib.pipeline.bench)",
+        help="RLlib throughput vs CartPole instead (dnt_rllib.pipeline.throughput)",
+    )
+    parser.add_argument(
+        "--rllib-seconds", type=float, default=3.0, help="seconds per RLlib figure (with --rllib)"
     )
     args = parser.parse_args(argv)
     config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
     if args.rllib:
         from dnt_rllib.pipeline.throughput import main as rllib_main
 
-        return rllib_main(config)
+        return rllib_main(config, args.rllib_seconds)
     pin_to_one_core()
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)

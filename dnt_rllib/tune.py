@@ -14,13 +14,14 @@ sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment
+from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment, storage_path
 from dnt_rllib.validation import ConfigError
 
 METRIC = "episode_return_mean"
@@ -205,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         help="continue the interrupted experiment of this config from its checkpoints",
     )
     parser.add_argument(
+        "--storage-path",
+        default=os.environ.get("DNT_STORAGE_PATH"),
+        help="override the YAML's storage_path (e.g. s3://bucket/ray_results on a cluster)",
+    )
+    parser.add_argument(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
@@ -212,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         exp = load_experiment(args.config)
+        if args.storage_path:
+            exp = dataclasses.replace(exp, storage_path=storage_path(args.storage_path))
         check_rllib(exp)
         from ray import tune
 

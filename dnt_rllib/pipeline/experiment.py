@@ -182,7 +182,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
             f"{OWNER}.checkpoint", "num_to_keep", ckpt.get("num_to_keep", 2), Range(1, None)
         ),
         max_failures=check_int(OWNER, "max_failures", raw.get("max_failures", 2), Range(0, 100)),
-        storage_path=_storage_path(raw.get("storage_path", "ray_results")),
+        storage_path=storage_path(raw.get("storage_path", "ray_results")),
         tracking_uri=_tracking_uri(mlf.get("tracking_uri")),
         mlflow_experiment=_string(mlf.get("experiment_name") or name, "mlflow.experiment_name"),
         evaluation_episodes=check_int(
@@ -282,7 +282,8 @@ def _string(value: Any, name: str) -> str:
     return value
 
 
-def _storage_path(value: Any) -> str:
+def storage_path(value: Any) -> str:
+    """A storage URI as given, or a local folder made absolute."""
     value = _string(value, "storage_path")
     return value if "://" in value else str(Path(value).expanduser().resolve())
 

@@ -1,0 +1,250 @@
+"""End to end on a real multi-node Ray cluster on this machine (head + worker, 127.0.0.1).
+
+The cluster (``ray.cluster_utils.Cluster``, token authentication on) lives in a helper
+process — this file run as a script — so no Ray state leaks into pytest, and the helper's
+process group is killed whatever happens. The real CLI runs ``smoke.yaml`` against it with
+``--address``. Run the helper by hand with ``python tests/cluster/test_multinode.py serve DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+SMOKE = Path(__file__).parents[2] / "tune_configs" / "smoke.yaml"
+TRAINABLE = "ImplicitFunc"  # Tune's actor class around a function trainable
+LOOPBACK = "127.0.0.1"
+
+
+# --- the helper process: owns the cluster, answers one-line commands on stdin ---
+def serve(temp_dir: str) -> None:
+    """Start head + worker (1 CPU each) and answer ``remove-worker``, ``actors``, ``quit``."""
+    import ray
+    import ray._common.utils
+    import ray._private.utils
+    from ray.cluster_utils import Cluster
+
+    # Other Ray instances may run on this machine: never point their ``ray.init()`` at ours.
+    ray._private.utils.write_ray_address = lambda *args, **kwargs: None
+    ray._common.utils.reset_ray_address = lambda *args, **kwargs: None
+    node_args = {"num_cpus": 1, "node_ip_address": LOOPBACK, "include_dashboard": False}
+    cluster = Cluster(initialize_head=True, head_node_args={**node_args, "temp_dir": temp_dir})
+    try:
+        worker = cluster.add_node(**node_args)
+        cluster.wait_for_nodes()
+        reply(
+            {
+                "address": cluster.address,
+                "head": cluster.head_node.node_id,
+                "worker": worker.node_id,
+            }
+        )
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "remove-worker":
+                cluster.remove_node(worker, allow_graceful=False)
+                reply({"removed": worker.node_id})
+            elif command == "actors":
+                if not ray.is_initialized():
+                    ray.init(address=cluster.address, log_to_driver=False)
+                reply(
+                    [
+                        {
+                            "class": a["ActorClassName"],
+                            "node": a["Address"]["NodeID"],
+                            "pid": a["Pid"],
+                        }
+                        for a in ray._private.state.actors().values()
+                    ]
+                )
+            elif command == "quit":
+                break
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+
+
+def reply(message: Any) -> None:
+    print(json.dumps(message), flush=True)
+
+
+# --- the test side ---
+class LocalCluster:
+    """Handle of the helper process: its address, node ids, and its commands."""
+
+    def __init__(self, proc: subprocess.Popen, env: dict[str, str]) -> None:
+        self.proc = proc
+        self.env = env
+        info = self._read()
+        self.address: str = info["address"]
+        self.head: str = info["head"]
+        self.worker: str = info["worker"]
+
+    def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # the helper's stdout also carries Ray's log lines
+            if line.startswith(("{", "[")):
+                return json.loads(line)
+        raise RuntimeError(f"cluster helper exited ({self.proc.wait()})")
+
+    def command(self, name: str) -> Any:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(name + "\n")
+        stdin.flush()
+        return self._read()
+
+    def trial_nodes(self) -> set[str]:
+        """Node ids of every trial actor the cluster ever ran."""
+        return {a["node"] for a in self.command("actors") if a["class"] == TRAINABLE}
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """A head and a worker node on 127.0.0.1 with their own token; torn down on any exit."""
+    temp_dir = tempfile.mkdtemp(prefix="dnt-ray-", dir="/tmp")  # short: Ray's socket paths
+    token = Path(temp_dir) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": "",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "PYTHONUNBUFFERED": "1",
+        # Ray turns a loopback --address into the host's outward IP (services.
+        # resolve_ip_for_localhost), where our nodes do not listen; its single-host mode
+        # keeps 127.0.0.1. It only changes how a process finds its own IP.
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
+    env.pop("RAY_AUTH_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "serve", temp_dir],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        yield LocalCluster(proc, env)
+    finally:
+        try:
+            if proc.poll() is None and proc.stdin is not None:
+                proc.stdin.write("quit\n")
+                proc.stdin.flush()
+            proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the helper's session: only our processes
+
+
+def smoke_config(tmp_path: Path, **changes: Any) -> Path:
+    """smoke.yaml with Tune storage and the twin cache in ``tmp_path/shared``."""
+    config = yaml.safe_load(SMOKE.read_text())
+    env = {**config["env"], "twin_cache_dir": str(tmp_path / "shared" / "twins")}
+    config.update(storage_path=str(tmp_path / "shared" / "ray_results"), env=env, **changes)
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def tune_cli(cluster: LocalCluster, cwd: Path, config: Path) -> subprocess.Popen:
+    """The real CLI against the cluster, MLflow into ``cwd/tracking/mlflow.db``."""
+    (cwd / "tracking").mkdir(exist_ok=True)
+    address = cluster.address
+    env = {**cluster.env, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'tracking' / 'mlflow.db'}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dnt_rllib.tune", "--config", str(config), "--address", address],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 170) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"the CLI did not finish in {timeout:.0f} s:\n{out[-3000:]}")
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def check_mlflow_and_checkpoints(cwd: Path, experiment: str, trials: int) -> list:
+    """Every trial has a FINISHED MLflow run whose best checkpoint is in the Tune storage."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'tracking' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r}"
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == trials
+    storage = cwd / "shared" / "ray_results" / experiment
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert "eval/policy/mean_return" in run.data.metrics
+        checkpoint = Path(run.data.tags["best_checkpoint"])
+        assert checkpoint.is_dir() and storage in checkpoint.parents
+    assert not (cwd / "mlflow.db").exists()  # nothing fell back to the default store
+    return runs
+
+
+def test_smoke_spreads_trials_over_two_nodes(cluster: LocalCluster, tmp_path: Path) -> None:
+    config = smoke_config(tmp_path)
+    out = finish(tune_cli(cluster, tmp_path, config))
+    assert "| SAC |" in out and "| DQN |" in out
+    assert cluster.trial_nodes() == {cluster.head, cluster.worker}
+    check_mlflow_and_checkpoints(tmp_path, "smoke", trials=2)
+
+
+def test_experiment_survives_losing_the_worker_node(cluster: LocalCluster, tmp_path: Path) -> None:
+    # 20 s of training per trial (the clock survives a restore), so the worker dies mid-trial.
+    config = smoke_config(tmp_path, name="failover", stop={"time_total_s": 20})
+    proc = tune_cli(cluster, tmp_path, config)
+    storage = tmp_path / "shared" / "ray_results" / "failover"
+    try:
+        deadline = time.time() + 90
+        while (
+            time.time() < deadline and len({p.parent for p in storage.glob("*/checkpoint_*")}) < 2
+        ):
+            time.sleep(0.5)
+        assert len({p.parent for p in storage.glob("*/checkpoint_*")}) == 2, "no checkpoints"
+        assert cluster.trial_nodes() == {cluster.head, cluster.worker}
+        cluster.command("remove-worker")
+    except BaseException:
+        proc.kill()
+        raise
+    out = finish(proc)
+    assert "failed:" not in out
+    trials = [a for a in cluster.command("actors") if a["class"] == TRAINABLE]
+    assert len(trials) == 3  # the trial on the lost node ran again, on the head
+    assert [a["node"] for a in trials].count(cluster.head) == 2
+    runs = check_mlflow_and_checkpoints(tmp_path, "failover", trials=2)
+    for run in runs:
+        assert run.data.metrics["wall_time_s"] >= 20
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(sys.argv[2])
