@@ -15,7 +15,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = [ROOT / "cluster" / "cluster.yaml", ROOT / "cluster" / "local.yaml"]
-SNIPPET = ROOT / "cluster" / "README-snippet.md"
+README = ROOT / "README.md"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def test_setup_pins_the_versions_this_package_runs_with(path: Path) -> None:
     assert f"ray[rllib,tune]=={importlib.metadata.version('ray')}" in pyproject
 
 
-@pytest.mark.parametrize("path", [*CONFIGS, SNIPPET], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*CONFIGS, README], ids=lambda p: p.name)
 def test_the_commands_named_exist_in_this_package(path: Path) -> None:
     text = path.read_text()
     modules = set(re.findall(r"python -m (dnt_rllib[\w.]*)", text))
