@@ -1,6 +1,7 @@
 """dnt_rllib: digital-network-twin synchronisation (Yu, Liu, Chen) as an RLlib pipeline.
 
-Importing the package registers ``gymnasium.make("dnt_rllib/DNTSync-v0", config=...)``.
+Importing the package registers ``gymnasium.make("dnt_rllib/DNTSync-v0", config=...)`` and
+``gymnasium.make_vec("dnt_rllib/DNTSync-v0", num_envs, config=...)`` (`DNTSyncVectorEnv`).
 """
 
 from __future__ import annotations
@@ -15,4 +16,8 @@ __version__ = "0.1.0"
 __all__ = ["ENV_ID", "ConfigError", "DNTSyncEnv", "SystemConfig", "__version__"]
 
 if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, entry_point="dnt_rllib.env:DNTSyncEnv")
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="dnt_rllib.env:DNTSyncEnv",
+        vector_entry_point="dnt_rllib.env:DNTSyncVectorEnv",
+    )

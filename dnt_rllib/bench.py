@@ -6,6 +6,7 @@
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
 actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), rates (eq. 2),
 allocation (Hungarian, eqs. 14/16), twin prediction, reward (eqs. 15/17), observation.
+Last, the vector env of 8 that RLlib's env runners step (`DNTSyncVectorEnv`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.reward import reward
+
+#: Envs per runner in the shipped tune configs.
+VECTOR_ENVS = 8
 
 
 def pin_to_one_core() -> None:
@@ -58,6 +62,18 @@ def env_steps_per_second(env: DNTSyncEnv, steps: int, seed: int = 0) -> float:
         if env.step(int(a))[3]:
             env.reset()
     return steps / (time.perf_counter() - start)
+
+
+def vector_steps_per_second(envs: DNTSyncVectorEnv, steps: int, seed: int = 0) -> float:
+    """Env steps per second (summed over sub-envs) of the vector env RLlib runs."""
+    rng = np.random.default_rng(seed)
+    calls = max(steps // envs.num_envs, 1)
+    actions = rng.integers(0, envs.single_action_space.n, size=(calls, envs.num_envs))
+    envs.reset(seed=seed)
+    start = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    return calls * envs.num_envs / (time.perf_counter() - start)
 
 
 def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
@@ -114,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)
         report("GRU twin", DNTSyncEnv(config.replace(twin="gru")), args.steps)
+        envs = DNTSyncVectorEnv(VECTOR_ENVS, config.replace(twin="gru"))
+        rate = vector_steps_per_second(envs, args.steps)
+        print(
+            f"\n## GRU twin, vector env of {VECTOR_ENVS} (one batched twin call per step, as "
+            f"RLlib runs it): {rate:,.0f} env steps/s ({1e6 / rate:.1f} µs/env step)"
+        )
     return 0
 
 

@@ -9,15 +9,13 @@ import gymnasium as gym
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.env.observation import Observer
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
 from dnt_rllib.physics.sync import NO_RB, is_feasible, select_sync_rb, sync_delays
 from dnt_rllib.twin import Twin, make_twin
-
-#: The DNT-minus-physical offset is observed in units of this many step sizes, clipped.
-OFFSET_SCALE_STEPS = 5.0
 
 
 class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
@@ -74,16 +72,12 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = gym.spaces.Discrete(
             2 if cfg.action_mode == "binary" else cfg.num_rbs + 1
         )
-        obs_dim = cfg.state_dim
-        if cfg.observation_mode == "full":
-            obs_dim += cfg.state_dim + 1 + cfg.num_rbs
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(obs_dim,), dtype=np.float32)
+        self.observer = Observer(cfg)
+        self.observation_space = gym.spaces.Box(
+            -1.0, 1.0, shape=(self.observer.dim,), dtype=np.float32
+        )
 
         self._centre = np.asarray(cfg.bs_position, dtype=np.float64)
-        self._centre_flat = np.tile(self._centre, cfg.num_users)
-        self._half = cfg.area_size / 2
-        self._offset_scale = OFFSET_SCALE_STEPS * cfg.step_size
-        self._obs = np.zeros(obs_dim, dtype=np.float32)
         self._positions = np.zeros((cfg.num_users, 2))
         self._history = np.zeros((1, cfg.history, cfg.state_dim))
         self._prediction = np.zeros(cfg.state_dim)
@@ -97,49 +91,13 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        rng, net, history = self.np_random, self.network, self._history
-        positions = net.initial_positions(rng)
-        for m in range(self.config.history):
-            if m:
-                positions = net.step(rng, positions)
-            history[0, m] = positions.ravel()
-        self._positions = positions
-        self._slot = 0
-        self._since_sync = 0
-        self._draw_slot()
+        self._begin_episode()
+        self._prediction = self.twin.predict(self._history)[0]
         return self._observe(), {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        cfg = self.config
-        requested, sync_rb = self._sync_rb(int(action))
-        rates = self.rate_matrix()
-        allocation, sum_rate = allocate(rates, sync_rb)
-        state = self._positions.ravel()
-        synced = sync_rb != NO_RB
-        dnt_state = state if synced else self._prediction
-        diff = state - dnt_state
-        sync_error = float(diff @ diff)
-        r = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
-        info = {
-            "user_positions": self._positions.copy(),
-            "twin_positions": dnt_state.reshape(cfg.num_users, 2).copy(),
-            "interference": self._interference.copy(),
-            "synced": synced,
-            "sync_rb": sync_rb,
-            "infeasible_sync": requested and not synced,
-            "allocation": allocation,
-            "sum_rate": sum_rate,
-            "sync_error": sync_error,
-        }
-        # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), a new slot is drawn.
-        history = self._history[0]
-        history[:-1] = history[1:]
-        history[-1] = dnt_state
-        self._since_sync = 0 if synced else self._since_sync + 1
-        self._positions = self.network.step(self.np_random, self._positions)
-        self._slot += 1
-        self._draw_slot()
-        truncated = self._slot >= cfg.episode_length
+        r, truncated, info = self._advance(int(action))
+        self._prediction = self.twin.predict(self._history)[0]
         return self._observe(), r, False, truncated, info
 
     # --- what a BS (and the greedy baseline) can compute before deciding ---
@@ -176,6 +134,54 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     def slots_since_sync(self) -> int:
         return self._since_sync
 
+    # --- one slot, in the parts a vector env batches (the twin call) ---
+    def _begin_episode(self) -> None:
+        """Users start uniformly and walk M − 1 slots with the DNT in sync; slot 0 is drawn."""
+        rng, net, history = self.np_random, self.network, self._history
+        positions = net.initial_positions(rng)
+        for m in range(self.config.history):
+            if m:
+                positions = net.step(rng, positions)
+            history[0, m] = positions.ravel()
+        self._positions = positions
+        self._slot = 0
+        self._since_sync = 0
+        self._draw_slot()
+
+    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
+        """Play this slot's action and draw the next slot: (reward, truncated, info)."""
+        cfg = self.config
+        requested, sync_rb = self._sync_rb(action)
+        rates = self.rate_matrix()
+        allocation, sum_rate = allocate(rates, sync_rb)
+        state = self._positions.ravel()
+        synced = sync_rb != NO_RB
+        dnt_state = state if synced else self._prediction
+        diff = state - dnt_state
+        sync_error = float(diff @ diff)
+        r = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
+        info = {
+            "user_positions": self._positions.copy(),
+            "twin_positions": dnt_state.reshape(cfg.num_users, 2).copy(),
+            "interference": self._interference.copy(),
+            "synced": synced,
+            "sync_rb": sync_rb,
+            "infeasible_sync": requested and not synced,
+            "allocation": allocation,
+            "sum_rate": sum_rate,
+            "sync_error": sync_error,
+        }
+        # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), a new slot is drawn.
+        history = self._history[0]
+        history[:-1] = history[1:]
+        history[-1] = dnt_state
+        self._since_sync = 0 if synced else self._since_sync + 1
+        self._positions = self.network.step(self.np_random, self._positions)
+        self._slot += 1
+        self._draw_slot()
+        truncated = self._slot >= cfg.episode_length
+        return r, truncated, info
+
     # --- internals ---
     def _rates(self, gain: np.ndarray | float) -> np.ndarray:
         cfg = self.config
@@ -191,24 +197,16 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         return True, rb if is_feasible(self.sync_delays(), rb, self.config.delay_bound) else NO_RB
 
     def _draw_slot(self) -> None:
-        """This slot's interference (and fading), and the twin's prediction ŝ_t."""
+        """This slot's interference (and fading)."""
         cfg, rng = self.config, self.np_random
         self._interference = channel.draw_interference(rng, cfg.interference, cfg.num_rbs)
         if cfg.rayleigh_fading:
             self._fading = channel.draw_fading(rng, cfg.fading, cfg.num_users)
-        self._prediction = self.twin.predict(self._history)[0]
 
     def _observe(self) -> np.ndarray:
-        cfg, obs = self.config, self._obs
-        state = self._positions.ravel()
-        d = cfg.state_dim
-        obs[:d] = (state - self._centre_flat) / self._half
-        if cfg.observation_mode == "full":
-            offset = (self._prediction - state) / self._offset_scale
-            obs[d : 2 * d] = np.minimum(np.maximum(offset, -1.0), 1.0)
-            obs[2 * d] = min(2.0 * self._since_sync / cfg.episode_length - 1.0, 1.0)
-            if cfg.interference > 0:
-                obs[2 * d + 1 :] = 1.0 - 2.0 * np.exp(-self._interference / cfg.interference)
-            else:
-                obs[2 * d + 1 :] = -1.0
-        return np.minimum(np.maximum(obs, -1.0), 1.0)  # a fresh array, safe to keep
+        return self.observer(
+            self._positions.reshape(1, -1),
+            self._prediction[None],
+            np.array([self._since_sync]),
+            self._interference[None],
+        )[0]

@@ -122,6 +122,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
             num_env_runners=params["num_env_runners"],
             num_envs_per_env_runner=params["num_envs_per_env_runner"],
             num_cpus_per_env_runner=1,
+            gym_env_vectorize_mode="vector_entry_point",  # one batched twin call per step
         )
         .training(**training)
         .rl_module(model_config=model)

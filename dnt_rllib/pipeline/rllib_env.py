@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from dnt_rllib.env import DNTSyncEnv
-
-_vector_index = itertools.count()
+from dnt_rllib.env import DNTSyncVectorEnv
 
 
-class RLlibDNTEnv(DNTSyncEnv):
-    """`DNTSyncEnv` from RLlib's env config (SystemConfig fields plus the trial ``seed``).
+class RLlibDNTEnv(DNTSyncVectorEnv):
+    """`DNTSyncVectorEnv` from RLlib's env config (SystemConfig fields, the trial ``seed``
+    and ``num_envs``), built through gymnasium's ``vector_entry_point``.
 
-    RLlib seeds runner w with ``seed + w`` and gymnasium's vector env adds the sub-env
-    index, so neighbouring runners would share streams. Instead the first seeded reset uses
-    a seed derived from (trial seed, worker index, vector index), which never collide; the
-    vector index counts the envs built in this process. The class is importable by path,
-    so RLlib ships it to any node without a registry.
+    RLlib resets runner w's vector env with ``seed + w``, and gymnasium would give sub-env i
+    ``seed + w + i``, so neighbouring runners would share streams. Instead sub-env i gets a
+    seed derived from (trial seed, runner seed, i), which never collide. The class is
+    importable by path, so RLlib ships it to any node without a registry.
     """
 
     def __init__(self, env_config: dict[str, Any]) -> None:
         config = dict(env_config)
-        trial_seed = int(config.pop("seed", 0))
-        config.pop("num_envs", None)
-        super().__init__(config)
-        worker = int(getattr(env_config, "worker_index", 0))
-        self._seed_key = (trial_seed, worker, next(_vector_index))
+        self._trial_seed = int(config.pop("seed", 0))
+        num_envs = int(config.pop("num_envs", 1))
+        super().__init__(num_envs, config)
 
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if seed is not None:
-            seed = int(np.random.SeedSequence(self._seed_key).generate_state(1)[0])
+        if isinstance(seed, int):
+            seed = [
+                int(np.random.SeedSequence((self._trial_seed, seed, i)).generate_state(1)[0])
+                for i in range(self.num_envs)
+            ]
         return super().reset(seed=seed, options=options)
