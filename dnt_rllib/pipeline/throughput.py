@@ -4,10 +4,12 @@
 
 For 0, 1 and 2 env runners and 1 and 8 envs per runner, one SAC algorithm per env is built
 with identical RLlib settings (``build_algorithm_config`` of a SAC trial; only the env
-differs) and measured twice: sampling only (``EnvRunner.sample`` on every runner at once,
-no learning) and while training (``algo.train()`` iterations, env steps sampled per wall
-second). It prints a markdown table with the ratio ours / CartPole; the target is a
-sampling ratio of at least 0.7 everywhere (the env is never the bottleneck). Runs in a
+differs, and each is vectorised by its own ``vector_entry_point``: `DNTSyncVectorEnv`, and
+gymnasium's numpy-batched ``CartPoleVectorEnv``) and measured twice: sampling only
+(``EnvRunner.sample`` on every runner at once, no learning) and while training
+(``algo.train()`` iterations, env steps sampled per wall second). It prints a markdown table
+with the ratio ours / CartPole; the target is a sampling ratio of at least 0.7 everywhere
+(the env is never the bottleneck). Runs in a
 private local Ray instance, one thread per process; about 3-4 minutes on 2 cores.
 """
 
