@@ -21,6 +21,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
     (next-step autoreset, sub-env i reset with ``seed + i``, dict infos), bit for bit, but
     the twin predicts all envs' next DNT states in one batched call: the GRU costs about
     as much for 8 histories as for one, and it is most of an env step (``dnt_rllib.bench``).
+    ``info_keys`` keeps only those keys of each step's info (default: all).
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}  # noqa: RUF012
@@ -30,8 +31,10 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         num_envs: int,
         config: SystemConfig | Mapping[str, Any] | None = None,
         twin: Twin | None = None,
+        info_keys: Sequence[str] | None = None,
     ) -> None:
         cfg = SystemConfig.coerce(config)
+        self.info_keys = None if info_keys is None else tuple(info_keys)
         self.twin = twin if twin is not None else make_twin(cfg)
         self.envs = [DNTSyncEnv(cfg, twin=self.twin) for _ in range(num_envs)]
         self.num_envs = num_envs
@@ -96,7 +99,9 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         if not infos:
             return {}
         merged: dict[str, Any] = {}
-        for key, value in infos[0].items():
+        keys = infos[0].keys() if self.info_keys is None else self.info_keys
+        for key in keys:
+            value = infos[0][key]
             if isinstance(value, np.ndarray):
                 array = np.zeros((self.num_envs, *value.shape), dtype=value.dtype)
             else:

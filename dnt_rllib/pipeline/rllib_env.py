@@ -9,6 +9,11 @@ import numpy as np
 
 from dnt_rllib.env import DNTSyncVectorEnv
 
+#: The info keys RLlib gets: the scalars `DNTMetricsCallback` reads. RLlib keeps every
+#: step's info in its episodes and replay buffer, so the per-step arrays (positions,
+#: interference, allocation) would cost memory and sampling time (about 10 % of it).
+INFO_KEYS = ("sum_rate", "sync_error", "synced", "infeasible_sync", "sync_rb")
+
 
 class RLlibDNTEnv(DNTSyncVectorEnv):
     """`DNTSyncVectorEnv` from RLlib's env config (SystemConfig fields, the trial ``seed``
@@ -16,7 +21,8 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
 
     RLlib resets runner w's vector env with ``seed + w``, and gymnasium would give sub-env i
     ``seed + w + i``, so neighbouring runners would share streams. Instead sub-env i gets a
-    seed derived from (trial seed, runner seed, i), which never collide. The class is
+    seed derived from (trial seed, runner seed, i), which never collide. Infos carry only
+    :data:`INFO_KEYS`. The class is
     importable by path, so RLlib ships it to any node without a registry.
     """
 
@@ -24,7 +30,7 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         config = dict(env_config)
         self._trial_seed = int(config.pop("seed", 0))
         num_envs = int(config.pop("num_envs", 1))
-        super().__init__(num_envs, config)
+        super().__init__(num_envs, config, info_keys=INFO_KEYS)
 
     def reset(
         self,

@@ -9,7 +9,7 @@ import pytest
 import dnt_rllib
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env import DNTSyncVectorEnv
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.pipeline.rllib_env import INFO_KEYS, RLlibDNTEnv
 from dnt_rllib.twin.data import Normalisation
 from dnt_rllib.twin.inference import NumpyGRUTwin
 
@@ -92,3 +92,11 @@ def test_rllib_env_seeds_never_collide() -> None:
     np.testing.assert_array_equal(again, first[0])
     other_trial = RLlibDNTEnv({**config, "seed": 8}).reset(seed=8)[0]
     assert not np.array_equal(other_trial, first[1])
+
+
+def test_rllib_env_passes_on_the_scalar_infos_only() -> None:
+    envs = RLlibDNTEnv({**SMALL, "twin": "hold", "num_envs": 2})
+    envs.reset(seed=0)
+    info = envs.step(np.ones(2, dtype=np.int64))[4]
+    assert set(info) == set(INFO_KEYS) | {f"_{key}" for key in INFO_KEYS}
+    assert info["synced"].all() and (info["sync_error"] == 0).all()
