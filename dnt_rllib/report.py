@@ -79,6 +79,7 @@ def load_runs(client: mlflow.MlflowClient, experiment: str) -> list[Run]:
                 metrics=dict(r.data.metrics),
                 steps=np.array([steps[i] for i in common]),
                 returns=np.array([curve[i] for i in common]),
+                wall=np.array([wall[i] for i in common]),
             )
         )
     if not runs:

@@ -11,8 +11,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pytest
 
+from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
 from tests.conftest import SmokeRun
 
@@ -36,6 +39,16 @@ def test_report_writes_every_file_and_says_no_bands_for_one_seed(
     assert "| SAC | default | 1 |" in table and "| DQN | default | 1 |" in table
     assert "| default |" in table and "+10.31 %" in table
     assert "baseline: greedy" in table
+
+
+def test_runs_carry_aligned_curves_and_reach_times(smoke_run: SmokeRun) -> None:
+    runs = load_runs(mlflow.MlflowClient(smoke_run.tracking_uri), "smoke")
+    assert sorted(run.algorithm for run in runs) == ["DQN", "SAC"]
+    for run in runs:
+        assert len(run.steps) == len(run.returns) == len(run.wall) >= 2
+        assert (np.diff(run.steps) > 0).all() and (np.diff(run.wall) > 0).all()
+        assert run.first_reaching(run.returns.min()) == (run.steps[0], run.wall[0])
+        assert run.first_reaching(run.returns.max() + 1.0) is None
 
 
 def test_unknown_experiment_is_a_clear_error(
