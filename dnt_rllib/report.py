@@ -337,7 +337,8 @@ def results_table(runs: list[Run], keys: list[str]) -> str:
         "",
         "Final return: the greedy trained policy on the evaluation episodes (the baselines ran "
         "on the same ones). Reached greedy: the first iteration whose training return (RLlib's "
-        "100-episode mean, with exploration) was at least greedy's evaluation return.",
+        "100-episode mean, with exploration) was at least greedy's evaluation return; env "
+        "steps and wall seconds are means over the seeds that reached it.",
         "",
         "| setting | SAC over DQN (final return) | paper |",
         "|---|---|---|",
