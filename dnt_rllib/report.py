@@ -226,9 +226,16 @@ def plot_front(runs: list[Run], out: Path) -> Path | None:
                 linestyle="-" if marker == "o" else ":",
                 label=label.replace("_", " "),
             )
+            at: dict[tuple[float, float], list[str]] = defaultdict(list)
             for x, y, eps in zip(xs, ys, names, strict=True):
+                at[(x, y)].append(eps)  # never / always do not depend on ε: one label
+            for (x, y), values in at.items():
                 ax.annotate(
-                    f"ε={eps}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                    f"ε={', '.join(values)}",
+                    (x, y),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
                 )
     ax.set_xscale("symlog", linthresh=1.0)
     return save(
