@@ -38,6 +38,19 @@ WEIGHT_NAMES = (
 )
 
 
+def weight_shapes(state_dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """The shape of each of :data:`WEIGHT_NAMES` for state dimension 2U and N^h units."""
+    d, n = state_dim, hidden
+    return {
+        "input.weight": (3 * n, d),
+        "input.bias": (3 * n,),
+        "recurrent_rz.weight": (2 * n, n),
+        "recurrent_h.weight": (n, n),
+        "output.weight": (d, n),
+        "output.bias": (d,),
+    }
+
+
 class NumpyGRUTwin:
     """A :class:`~dnt_rllib.twin.base.Twin` evaluating eqs. (6)–(10) in numpy.
 
@@ -63,15 +76,7 @@ class NumpyGRUTwin:
         self.state_dim = w["input.weight"].shape[1]
         self.hidden = n = w["recurrent_h.weight"].shape[0]
         d = self.state_dim
-        expected = {
-            "input.weight": (3 * n, d),
-            "input.bias": (3 * n,),
-            "recurrent_rz.weight": (2 * n, n),
-            "recurrent_h.weight": (n, n),
-            "output.weight": (d, n),
-            "output.bias": (d,),
-        }
-        for name, shape in expected.items():
+        for name, shape in weight_shapes(d, n).items():
             if w[name].shape != shape:
                 raise ValueError(f"GRU weight {name} has shape {w[name].shape}, expected {shape}")
         if norm.centre.shape != (d,) or norm.half.shape != (d,):

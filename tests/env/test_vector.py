@@ -11,7 +11,7 @@ from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env import DNTSyncVectorEnv
 from dnt_rllib.pipeline.rllib_env import INFO_KEYS, RLlibDNTEnv
 from dnt_rllib.twin.data import Normalisation
-from dnt_rllib.twin.inference import NumpyGRUTwin
+from dnt_rllib.twin.inference import NumpyGRUTwin, weight_shapes
 
 #: Short episodes, so that the rollouts below cross several auto-resets.
 SMALL = {"num_users": 3, "num_rbs": 4, "episode_length": 7, "history": 4}
@@ -20,15 +20,7 @@ SMALL = {"num_users": 3, "num_rbs": 4, "episode_length": 7, "history": 4}
 def random_gru(config: SystemConfig, hidden: int = 16) -> NumpyGRUTwin:
     """A GRU twin with random weights: batching must not change what it predicts."""
     rng = np.random.default_rng(0)
-    d = config.state_dim
-    shapes = {
-        "input.weight": (3 * hidden, d),
-        "input.bias": (3 * hidden,),
-        "recurrent_rz.weight": (2 * hidden, hidden),
-        "recurrent_h.weight": (hidden, hidden),
-        "output.weight": (d, hidden),
-        "output.bias": (d,),
-    }
+    shapes = weight_shapes(config.state_dim, hidden)
     weights = {name: rng.normal(0, 0.3, shape) for name, shape in shapes.items()}
     return NumpyGRUTwin(weights, Normalisation.from_config(config), config.history)
 
