@@ -22,8 +22,8 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
     RLlib resets runner w's vector env with ``seed + w``, and gymnasium would give sub-env i
     ``seed + w + i``, so neighbouring runners would share streams. Instead sub-env i gets a
     seed derived from (trial seed, runner seed, i), which never collide. Infos carry only
-    :data:`INFO_KEYS`. The class is
-    importable by path, so RLlib ships it to any node without a registry.
+    :data:`INFO_KEYS`. The class is importable by path, so RLlib ships it to any node
+    without a registry.
     """
 
     def __init__(self, env_config: dict[str, Any]) -> None:
@@ -38,7 +38,7 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         seed: int | Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if isinstance(seed, int):
+        if isinstance(seed, int | np.integer):
             seed = [
                 int(np.random.SeedSequence((self._trial_seed, seed, i)).generate_state(1)[0])
                 for i in range(self.num_envs)
