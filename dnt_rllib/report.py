@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -45,9 +45,9 @@ class Run:
     seed: str
     params: dict[str, str]
     metrics: dict[str, float]
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # env steps per iteration
-    returns: np.ndarray = field(default_factory=lambda: np.zeros(0))  # training return
-    wall: np.ndarray = field(default_factory=lambda: np.zeros(0))  # training wall time [s]
+    steps: np.ndarray  # env steps per iteration
+    returns: np.ndarray  # training return
+    wall: np.ndarray  # training wall time [s]
 
     def first_reaching(self, level: float) -> tuple[float, float] | None:
         """(env steps, wall s) when the training return first reached ``level``, or None."""

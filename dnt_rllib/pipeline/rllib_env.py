@@ -9,9 +9,9 @@ import numpy as np
 
 from dnt_rllib.env import DNTSyncVectorEnv
 
-#: The info keys RLlib gets: the scalars `DNTMetricsCallback` reads. RLlib keeps every
-#: step's info in its episodes and replay buffer, so the per-step arrays (positions,
-#: interference, allocation) would cost memory and sampling time (about 10 % of it).
+#: The info keys RLlib gets: the scalars `DNTMetricsCallback` reads, and the sync RB. RLlib
+#: keeps every step's info in its episodes and replay buffer, so the per-step arrays
+#: (positions, interference, allocation) would cost memory and sampling time (about 10 %).
 INFO_KEYS = ("sum_rate", "sync_error", "synced", "infeasible_sync", "sync_rb")
 
 
