@@ -86,7 +86,8 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
         "mobility (eq. 1)": per_call_us(
             lambda: env.network.step(env.np_random, env.user_positions), calls
         ),
-        "rates (eqs. 2-3)": per_call_us(lambda: (env.rate_matrix(), env.sync_delays()), calls),
+        "rates (eq. 2)": per_call_us(env.rate_matrix, calls),
+        "sync RB (eqs. 3, 5e)": per_call_us(env.paper_sync_rb, calls),
         "allocation (Hungarian)": per_call_us(lambda: allocate(rates, rb), calls),
         "twin predict": per_call_us(lambda: env.twin.predict(env._history), calls),
         "reward (eqs. 15/17)": per_call_us(

@@ -9,12 +9,12 @@ import gymnasium as gym
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.env.observation import Observer
+from dnt_rllib.env.observation import Observer, observation_dim
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
-from dnt_rllib.physics.sync import NO_RB, is_feasible, select_sync_rb, sync_delays
+from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
 from dnt_rllib.twin import Twin, make_twin
 
 
@@ -69,13 +69,13 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self.move_probs = self.network.move_probs
         self.twin = twin if twin is not None else make_twin(cfg)
 
-        self.action_space = gym.spaces.Discrete(
-            2 if cfg.action_mode == "binary" else cfg.num_rbs + 1
-        )
+        self.observation_space, self.action_space = self.spaces(cfg)
         self.observer = Observer(cfg)
-        self.observation_space = gym.spaces.Box(
-            -1.0, 1.0, shape=(self.observer.dim,), dtype=np.float32
-        )
+        #: T^C_n ≤ γ ⟺ I_n ≤ this (eq. 3)
+        self.max_sync_interference = interference_bound(
+            self.network.cloud_gain, cfg.data_size, cfg.delay_bound,
+            cfg.tx_power, cfg.bandwidth, cfg.noise_psd,
+        )  # fmt: skip
 
         self._centre = np.asarray(cfg.bs_position, dtype=np.float64)
         self._positions = np.zeros((cfg.num_users, 2))
@@ -86,18 +86,23 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._slot = 0
         self._since_sync = 0
 
+    @staticmethod
+    def spaces(config: SystemConfig) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+        """(observation space, action space) of one env under ``config``."""
+        observations = gym.spaces.Box(-1.0, 1.0, shape=(observation_dim(config),), dtype=np.float32)
+        actions = gym.spaces.Discrete(2 if config.action_mode == "binary" else config.num_rbs + 1)
+        return observations, actions
+
     # --- gymnasium API ---
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._begin_episode()
-        self._prediction = self.twin.predict(self._history)[0]
         return self._observe(), {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         r, truncated, info = self._advance(int(action))
-        self._prediction = self.twin.predict(self._history)[0]
         return self._observe(), r, False, truncated, info
 
     # --- what a BS (and the greedy baseline) can compute before deciding ---
@@ -118,7 +123,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
 
     def paper_sync_rb(self) -> int:
         """The RB the paper's rule would use for a sync this slot, or −1 if none is feasible."""
-        return select_sync_rb(self.sync_delays(), self.config.delay_bound)
+        return int(select_sync_rb(self._interference, self.max_sync_interference))
 
     @property
     def twin_prediction(self) -> np.ndarray:
@@ -134,7 +139,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     def slots_since_sync(self) -> int:
         return self._since_sync
 
-    # --- one slot, in the parts a vector env batches (the twin call) ---
+    # --- one slot (`SlotBatch` is the same for B episodes; tests hold them equal) ---
     def _begin_episode(self) -> None:
         """Users start uniformly and walk M − 1 slots with the DNT in sync; slot 0 is drawn."""
         rng, net, history = self.np_random, self.network, self._history
@@ -194,7 +199,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         if self.config.action_mode == "binary":
             return True, self.paper_sync_rb()
         rb = action - 1
-        return True, rb if is_feasible(self.sync_delays(), rb, self.config.delay_bound) else NO_RB
+        return True, rb if self._interference[rb] <= self.max_sync_interference else NO_RB
 
     def _draw_slot(self) -> None:
         """This slot's interference (and fading)."""
@@ -204,6 +209,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._fading = channel.draw_fading(rng, cfg.fading, cfg.num_users)
 
     def _observe(self) -> np.ndarray:
+        """The twin's ŝ_t for this slot, then the agent's observation."""
+        self._prediction = self.twin.predict(self._history)[0]
         return self.observer(
             self._positions.reshape(1, -1),
             self._prediction[None],

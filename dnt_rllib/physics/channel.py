@@ -25,13 +25,19 @@ def channel_gain(
 
 
 def rates(
-    gain: np.ndarray, interference: np.ndarray, tx_power: float, bandwidth: float, noise_psd: float
+    gain: np.ndarray | float,
+    interference: np.ndarray,
+    tx_power: float,
+    bandwidth: float,
+    noise_psd: float,
 ) -> np.ndarray:
     """c_n = B log2(1 + P h / (I_n + B N0)) for every gain × RB, eq. (2)/(3).
 
-    ``gain`` (U,) and ``interference`` (N,) give a U×N matrix; a scalar gain gives (N,).
+    ``gain`` (…, U) and ``interference`` (…, N) give (…, U, N); a scalar gain (the cloud
+    link) gives (…, N).
     """
-    sinr = tx_power * np.multiply.outer(gain, 1.0 / (interference + bandwidth * noise_psd))
+    inverse = tx_power / (interference + bandwidth * noise_psd)
+    sinr = inverse * gain if np.ndim(gain) == 0 else gain[..., :, None] * inverse[..., None, :]
     return bandwidth * np.log2(1.0 + sinr)
 
 

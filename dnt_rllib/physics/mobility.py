@@ -52,11 +52,27 @@ def step_positions(
     low: np.ndarray,
     high: np.ndarray,
 ) -> np.ndarray:
-    """One slot of eq. (1) for all users with a single vectorised draw.
+    """One slot of eq. (1) for all users (U×2) with a single vectorised draw.
 
     ``move_cdf`` is ``np.cumsum(move_probs, axis=1)``; returns new positions (U×2).
     """
-    choice = (rng.random(positions.shape[0])[:, None] >= move_cdf[:, :-1]).sum(axis=1)
+    return move(positions, rng.random(positions.shape[0]), move_cdf, step_size, low, high)
+
+
+def move(
+    positions: np.ndarray,
+    uniforms: np.ndarray,
+    move_cdf: np.ndarray,
+    step_size: float,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """Eq. (1) given one U(0, 1) draw per user: positions (…, U, 2), uniforms (…, U).
+
+    User u takes the first move whose cumulative probability exceeds its draw, so a batch
+    of envs sharing one network moves in one go.
+    """
+    choice = (uniforms[..., None] >= move_cdf[:, :-1]).sum(axis=-1)
     return reflect(positions + step_size * MOVES[choice], low, high)
 
 

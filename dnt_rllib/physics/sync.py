@@ -18,14 +18,31 @@ def sync_delays(cloud_rates: np.ndarray, data_size: float) -> np.ndarray:
         return data_size / cloud_rates
 
 
-def select_sync_rb(delays: np.ndarray, delay_bound: float) -> int:
-    """R = argmax_n {T^C_n : T^C_n ≤ γ}, or ``NO_RB`` (−1) if no RB meets the bound."""
+def select_sync_rb(delays: np.ndarray, delay_bound: float) -> np.ndarray:
+    """R = argmax_n {T^C_n : T^C_n ≤ γ} of each row of ``delays`` (…, N), or ``NO_RB`` (−1)
+    where no RB meets the bound; an int array of shape (…). Any key that grows with T^C_n
+    and its bound give the same R (the interference I_n and `interference_bound`)."""
     feasible = delays <= delay_bound
-    if not feasible.any():
-        return NO_RB
-    return int(np.argmax(np.where(feasible, delays, -np.inf)))
+    slowest = np.argmax(np.where(feasible, delays, -np.inf), axis=-1)
+    return np.where(feasible.any(axis=-1), slowest, NO_RB)
 
 
-def is_feasible(delays: np.ndarray, rb: int, delay_bound: float) -> bool:
-    """Whether RB ``rb`` can carry the sync within the delay bound (eq. 5e)."""
-    return bool(delays[rb] <= delay_bound)
+def interference_bound(
+    cloud_gain: float,
+    data_size: float,
+    delay_bound: float,
+    tx_power: float,
+    bandwidth: float,
+    noise_psd: float,
+) -> float:
+    """I^max = P h^C / (2^(D/(Bγ)) − 1) − B N0: eq. (3) solved for I_n, so that
+    T^C_n ≤ γ ⟺ I_n ≤ I^max.
+
+    T^C_n grows with I_n, so ``select_sync_rb(interference, I^max)`` is the paper's R,
+    found without computing a rate (−B N0 when even a clear RB misses γ).
+    """
+    with np.errstate(over="ignore"):
+        return float(
+            tx_power * cloud_gain / np.expm1(np.log(2.0) * data_size / (bandwidth * delay_bound))
+            - bandwidth * noise_psd
+        )

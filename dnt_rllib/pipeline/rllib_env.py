@@ -9,10 +9,10 @@ import numpy as np
 
 from dnt_rllib.env import DNTSyncVectorEnv
 
-#: The info keys RLlib gets: the scalars `DNTMetricsCallback` reads, and the sync RB. RLlib
-#: keeps every step's info in its episodes and replay buffer, so the per-step arrays
-#: (positions, interference, allocation) would cost memory and sampling time (about 10 %).
-INFO_KEYS = ("sum_rate", "sync_error", "synced", "infeasible_sync", "sync_rb")
+#: What the info of an episode's last step carries (all other steps' infos are empty):
+#: mean Σ_u c_ut per slot, mean ‖s_t − s'_t‖² per slot, the fraction of slots with a sync
+#: and the number of infeasible sync requests.
+EPISODE_METRICS = ("sum_rate", "sync_gap", "sync_fraction", "infeasible_syncs")
 
 
 class RLlibDNTEnv(DNTSyncVectorEnv):
@@ -21,16 +21,21 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
 
     RLlib resets runner w's vector env with ``seed + w``, and gymnasium would give sub-env i
     ``seed + w + i``, so neighbouring runners would share streams. Instead sub-env i gets a
-    seed derived from (trial seed, runner seed, i), which never collide. Infos carry only
-    :data:`INFO_KEYS`. The class is importable by path, so RLlib ships it to any node
-    without a registry.
+    seed derived from (trial seed, runner seed, i), which never collide.
+
+    RLlib keeps every step's info in its episodes and replay buffer, so instead of per-step
+    infos the env sums each episode's slots itself and hands over :data:`EPISODE_METRICS`
+    in the info of the episode's last step only. The class is importable by path, so RLlib
+    ships it to any node without a registry.
     """
 
     def __init__(self, env_config: dict[str, Any]) -> None:
         config = dict(env_config)
         self._trial_seed = int(config.pop("seed", 0))
         num_envs = int(config.pop("num_envs", 1))
-        super().__init__(num_envs, config, info_keys=INFO_KEYS)
+        super().__init__(num_envs, config)
+        self._slots = np.zeros(num_envs)
+        self._totals = np.zeros((4, num_envs))  # Σ rate, Σ gap, syncs, infeasible requests
 
     def reset(
         self,
@@ -43,4 +48,28 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
                 int(np.random.SeedSequence((self._trial_seed, seed, i)).generate_state(1)[0])
                 for i in range(self.num_envs)
             ]
+        self._slots[:] = 0
+        self._totals[:] = 0
         return super().reset(seed=seed, options=options)
+
+    def _infos(
+        self, info: dict[str, np.ndarray], stepped: np.ndarray, truncated: np.ndarray
+    ) -> dict[str, Any]:
+        """This step added to each episode's totals; the means of the episodes that end."""
+        self._slots[~stepped] = 0  # these envs reset this step: a new episode begins
+        self._totals[:, ~stepped] = 0
+        self._slots += stepped
+        totals = self._totals
+        totals[0] += info["sum_rate"]  # 0 where not stepped
+        totals[1] += np.where(stepped, info["sync_error"], 0.0)
+        totals[2] += info["synced"]  # False where not stepped
+        totals[3] += info["infeasible_sync"]
+        if not truncated.any():
+            return {}
+        slots = np.maximum(self._slots, 1)
+        means = (totals[0] / slots, totals[1] / slots, totals[2] / slots, totals[3])
+        out: dict[str, Any] = {}
+        for key, value in zip(EPISODE_METRICS, means, strict=True):
+            out[key] = np.where(truncated, value, 0.0)
+            out[f"_{key}"] = truncated.copy()
+        return out

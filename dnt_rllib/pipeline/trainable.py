@@ -22,9 +22,9 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluation import best_periodic, format_table, run_policy
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.callbacks import EPISODE_METRICS, DNTMetricsCallback
+from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 
 STATE_FILE = "progress.json"
 EVAL_PERIODS = range(2, 11)

@@ -12,11 +12,11 @@ few small BLAS products and elementwise ops:
 - σ(a) = (1 + tanh(a/2))/2, with the halvings folded into the weights (tanh is cheaper).
 
 It matches the torch model (:class:`~dnt_rllib.twin.gru.GRUPredictor`) to float rounding:
-with the default float32 recurrence to ~2e-6 m of torch's float32 run, with
-``dtype=np.float64`` to ~1e-14 m of torch in float64. At batch 1 (U = 10, M = 5,
-N^h = 128) a call costs ~45 µs (float32) or ~55 µs (float64) against ~290 µs for torch; it
-is single-threaded (BLAS stays on one thread at these sizes), so Ray workers sharing a
-machine do not oversubscribe it.
+in the default float32 to ~4e-6 m of torch's float32 run (N^h = 128, a 100 m area), with
+``dtype=np.float64`` to ~1e-14 m of torch in float64. At U = 10, M = 5, N^h = 128 a call
+costs ~35 µs at batch 1 and ~105 µs at batch 8 (float32; float64 ~45 and ~235 µs) against
+~290 µs for torch at batch 1; it is single-threaded (BLAS stays on one thread at these
+sizes), so Ray workers sharing a machine do not oversubscribe it.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ class NumpyGRUTwin:
     ``weights`` maps :data:`WEIGHT_NAMES` to arrays (torch layout: out × in); ``norm`` is the
     normalisation the model was trained with; ``history`` is M. ``predict(history)`` takes
     (batch, M, 2U) raw area coordinates and returns a new (batch, 2U) float64 array.
-    ``dtype`` is the precision of the recurrence (float32: the weights' own precision and
-    half the memory traffic; float64: bit-for-bit reference); the input projection and the
-    add-back of the last state are always float64.
+    ``dtype`` is the precision of the input projection and the recurrence (float32: the
+    weights' own precision and half the work; float64: the reference); the add-back of
+    the last state is always float64.
     """
 
     def __init__(
@@ -88,8 +88,8 @@ class NumpyGRUTwin:
         # W-terms of eqs. (6)-(8) with the input normalisation folded in: s @ w_in + b_in
         w_in = w["input.weight"].T / norm.half[:, None] * gate
         b_in = (w["input.bias"] - (norm.centre / norm.half) @ w["input.weight"].T) * gate
-        self._w_in = np.ascontiguousarray(w_in)  # float64: raw coordinates may be large
-        self._b_in = b_in
+        self._w_in = np.ascontiguousarray(w_in, dtype=dtype)
+        self._b_in = b_in.astype(dtype)
         self._u_rz = np.ascontiguousarray(0.5 * w["recurrent_rz.weight"].T, dtype=dtype)
         self._u_h = np.ascontiguousarray(0.5 * w["recurrent_h.weight"].T, dtype=dtype)
         # eq. (10) with the output map folded in: s_t + h @ w_out + b_out
@@ -105,10 +105,10 @@ class NumpyGRUTwin:
             raise ValueError(f"history has state dimension {d}, the twin expects {self.state_dim}")
         n, n2 = self.hidden, 2 * self.hidden
         u_rz, u_h, half = self._u_rz, self._u_h, self._half
-        proj = history.reshape(batch * steps, d) @ self._w_in
+        proj = history.reshape(batch * steps, d).astype(self.dtype) @ self._w_in
         proj += self._b_in
         # (M, batch, ·) so that step t is a cheap first-axis index
-        proj = proj.astype(self.dtype, copy=False).reshape(batch, steps, 3 * n).transpose(1, 0, 2)
+        proj = proj.reshape(batch, steps, 3 * n).transpose(1, 0, 2)
         p_rz, p_h = proj[:, :, :n2], proj[:, :, n2:]
         # Step 1 from h_0 = 0: eq. (9) is h = (1 − z) ⊙ h̃ = ½ (h̃ − t_z ⊙ h̃), h̃ = tanh(W^h̃ x).
         h = np.tanh(p_h[0])

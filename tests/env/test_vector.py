@@ -9,7 +9,7 @@ import pytest
 import dnt_rllib
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env import DNTSyncVectorEnv
-from dnt_rllib.pipeline.rllib_env import INFO_KEYS, RLlibDNTEnv
+from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.twin.data import Normalisation
 from dnt_rllib.twin.inference import NumpyGRUTwin, weight_shapes
 
@@ -86,9 +86,37 @@ def test_rllib_env_seeds_never_collide() -> None:
     assert not np.array_equal(other_trial, first[1])
 
 
-def test_rllib_env_passes_on_the_scalar_infos_only() -> None:
-    envs = RLlibDNTEnv({**SMALL, "twin": "hold", "num_envs": 2})
-    envs.reset(seed=0)
-    info = envs.step(np.ones(2, dtype=np.int64))[4]
-    assert set(info) == set(INFO_KEYS) | {f"_{key}" for key in INFO_KEYS}
-    assert info["synced"].all() and (info["sync_error"] == 0).all()
+def test_rllib_env_reports_each_episode_means_at_its_end() -> None:
+    """The last step's info of each episode holds the means of that episode's per-step
+    infos (from the plain vector env on the same seeds); every other step's info is empty."""
+    config = {**SMALL, "twin": "hold"}
+    ours, full = RLlibDNTEnv({**config, "num_envs": 3}), DNTSyncVectorEnv(3, config)
+    seeds = [11, 12, 13]
+    ours.reset(seed=seeds)
+    full.reset(seed=seeds)
+    slots: list[list[dict]] = [[], [], []]
+    rng, ended = np.random.default_rng(0), 0
+    for _ in range(32):
+        actions = rng.integers(0, 2, 3)
+        truncated, info = ours.step(actions)[3:]
+        full_info = full.step(actions)[4]
+        if not truncated.any():
+            assert info == {}
+        for i in range(3):
+            if full_info and full_info["_sum_rate"][i]:
+                slots[i].append({key: full_info[key][i] for key in full_info})
+            if not truncated[i]:
+                assert not (info and info["_sum_rate"][i])
+                continue
+            expected = {
+                "sum_rate": np.mean([s["sum_rate"] for s in slots[i]]),
+                "sync_gap": np.mean([s["sync_error"] for s in slots[i]]),
+                "sync_fraction": np.mean([s["synced"] for s in slots[i]]),
+                "infeasible_syncs": sum(s["infeasible_sync"] for s in slots[i]),
+            }
+            assert len(slots[i]) == SMALL["episode_length"]
+            for key in EPISODE_METRICS:
+                assert info[f"_{key}"][i]
+                assert info[key][i] == pytest.approx(expected[key])
+            slots[i], ended = [], ended + 1
+    assert ended == 12  # per env: 4 × (7 slots + the reset step) = 32 steps

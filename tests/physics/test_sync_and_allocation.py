@@ -5,8 +5,11 @@ import itertools
 import numpy as np
 import pytest
 
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate
-from dnt_rllib.physics.sync import NO_RB, select_sync_rb, sync_delays
+from dnt_rllib.physics.network import Network
+from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
 
 
 def test_sync_rb_is_the_slowest_feasible_one() -> None:
@@ -16,6 +19,27 @@ def test_sync_rb_is_the_slowest_feasible_one() -> None:
 
 def test_no_feasible_rb_means_no_sync() -> None:
     assert select_sync_rb(np.array([3.0, 4.0]), delay_bound=2.5) == NO_RB
+
+
+def test_rows_are_selected_independently() -> None:
+    delays = np.array([[0.5, 2.4, 3.0], [3.0, 4.0, 5.0], [1.0, 0.2, 2.5]])
+    assert select_sync_rb(delays, delay_bound=2.5).tolist() == [1, NO_RB, 2]
+
+
+@pytest.mark.parametrize("delay_bound", [0.01, 0.02, 0.03, 2.5])
+def test_interference_bound_picks_the_paper_rb(delay_bound: float) -> None:
+    """I_n ≤ I^max ⟺ T^C_n ≤ γ, so both keys pick the same R (eqs. 3, 5e); on the
+    default network, from no RB feasible (γ = 0.01) to every RB (γ = 2.5)."""
+    cfg = SystemConfig()
+    gain = Network.from_config(cfg).cloud_gain
+    interference = np.random.default_rng(0).exponential(cfg.interference, size=(2000, 6))
+    link = (cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+    delays = sync_delays(channel.rates(gain, interference, *link), cfg.data_size)
+    bound = interference_bound(gain, cfg.data_size, delay_bound, *link)
+    np.testing.assert_array_equal(interference <= bound, delays <= delay_bound)
+    np.testing.assert_array_equal(
+        select_sync_rb(interference, bound), select_sync_rb(delays, delay_bound)
+    )
 
 
 def test_delay_is_size_over_rate_and_inf_at_zero_rate() -> None:
@@ -47,14 +71,20 @@ def test_more_users_than_rbs_leaves_users_unserved() -> None:
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_hungarian_matches_brute_force(seed: int) -> None:
+@pytest.mark.parametrize(("users", "rbs"), [(4, 3), (3, 3), (2, 4)])
+def test_hungarian_matches_brute_force(seed: int, users: int, rbs: int) -> None:
+    """Against every assignment of the open RBs, with more, as many and fewer users."""
     rng = np.random.default_rng(seed)
-    rates = rng.random((4, 3))
-    blocked = int(rng.integers(-1, 3))
-    _, total = allocate(rates, blocked)
-    open_rbs = [n for n in range(3) if n != blocked]
+    rates = rng.random((users, rbs))
+    blocked = int(rng.integers(-1, rbs))
+    allocation, total = allocate(rates, blocked)
+    open_rbs = [n for n in range(rbs) if n != blocked]
+    served = min(users, len(open_rbs))
     best = max(
-        sum(rates[u, n] for u, n in zip(users, open_rbs, strict=True))
-        for users in itertools.permutations(range(4), len(open_rbs))
+        sum(rates[u, n] for u, n in zip(chosen, rbs_, strict=True))
+        for chosen in itertools.permutations(range(users), served)
+        for rbs_ in itertools.permutations(open_rbs, served)
     )
     assert total == pytest.approx(best)
+    assert blocked == NO_RB or blocked not in allocation.tolist()
+    assert (allocation != NO_RB).sum() == served

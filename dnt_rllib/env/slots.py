@@ -1,0 +1,184 @@
+"""`SlotBatch`: `DNTSyncEnv`'s slot dynamics for B independent episodes at once.
+
+`DNTSyncVectorEnv` steps its envs through this. Every array holds all B episodes (leading
+axis B), so the physics of a slot (eqs. 1–5, 14–17) costs a few numpy calls whatever B is;
+only the random draws, the Hungarian allocation and the slot counters go episode by
+episode. Each episode keeps its own generator and draws in the order a lone `DNTSyncEnv`
+draws, so episode i plays what that env plays with the same seed. The twin predicts all B
+next DNT states in one call. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a
+numpy call costs ~1 µs whatever its size), so the single env keeps its own;
+tests/env/test_vector.py holds the two equal, bit for bit with the hold-last twin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.env.observation import Observer
+from dnt_rllib.physics import channel, mobility
+from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.network import Network
+from dnt_rllib.physics.reward import reward
+from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
+from dnt_rllib.twin import Twin
+
+
+class SlotBatch:
+    """The state of B episodes: s_t, the DNT's history and ŝ_t, interference, counters.
+
+    ``rngs[i]`` is episode i's generator; its owner (the env) sets it on a seeded reset.
+    """
+
+    def __init__(self, config: SystemConfig, twin: Twin, size: int) -> None:
+        cfg = config
+        self.config = cfg
+        self.size = size
+        self.twin = twin
+        self.network = Network.from_config(cfg)
+        self.observer = Observer(cfg)
+        self.rngs = [np.random.default_rng() for _ in range(size)]
+        users, rbs, d = cfg.num_users, cfg.num_rbs, cfg.state_dim
+        self.positions = np.zeros((size, users, 2))  # s_t
+        self.history = np.zeros((size, cfg.history, d))  # the DNT's last M states
+        self.prediction = np.zeros((size, d))  # ŝ_t
+        self.interference = np.zeros((size, rbs))  # I_n this slot
+        self.fading: np.ndarray | float = (
+            np.full((size, users), cfg.fading) if cfg.rayleigh_fading else cfg.fading
+        )
+        self.slot = np.zeros(size, dtype=np.int64)
+        self.since_sync = np.zeros(size, dtype=np.int64)
+        self._all = np.arange(size)
+        #: T^C_n ≤ γ ⟺ I_n ≤ this (eq. 3)
+        self.max_sync_interference = interference_bound(
+            self.network.cloud_gain, cfg.data_size, cfg.delay_bound,
+            cfg.tx_power, cfg.bandwidth, cfg.noise_psd,
+        )  # fmt: skip
+
+    # --- what a BS can compute before deciding ---
+    def paper_sync_rbs(self) -> np.ndarray:
+        """The paper's sync RB R of every episode, or −1 where none meets γ (B,), eq. (5e)."""
+        return select_sync_rb(self.interference, self.max_sync_interference)
+
+    def rate_matrices(self) -> np.ndarray:
+        """c_un of every episode (B, U, N), eq. (2)."""
+        cfg = self.config
+        gain = channel.channel_gain(
+            self.positions, self.network.bs_position, self.fading,
+            cfg.pathloss_exponent, cfg.min_distance,
+        )  # fmt: skip
+        return self._rates(gain)
+
+    def sync_delays(self) -> np.ndarray:
+        """T^C_n = D / c^C_n of every episode (B, N), eq. (3)."""
+        return sync_delays(self._rates(self.network.cloud_gain), self.config.data_size)
+
+    # --- episodes and slots ---
+    def begin(self, i: int) -> None:
+        """Episode i starts: users uniform, M − 1 slots walked with the DNT in sync, slot 0
+        drawn."""
+        rng, net, history = self.rngs[i], self.network, self.history[i]
+        positions = net.initial_positions(rng)
+        for m in range(self.config.history):
+            if m:
+                positions = net.step(rng, positions)
+            history[m] = positions.ravel()
+        self.positions[i] = positions
+        self.slot[i] = 0
+        self.since_sync[i] = 0
+        self._draw_slot(i, rng)
+
+    def advance(
+        self, actions: np.ndarray, stepped: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Play each ``stepped`` episode's action and draw its next slot.
+
+        Returns rewards (B,), truncated (B,) and the info arrays (leading axis B). Episodes
+        not stepped get reward 0 and no draws; their other entries and state are left for
+        `begin` to overwrite.
+        """
+        cfg = self.config
+        b, d = self.size, cfg.state_dim
+        requested, sync_rb = self._sync_rbs(actions, stepped)
+        rates = self.rate_matrices()
+        interference = self.interference.copy()
+        allocation = np.full((b, cfg.num_users), NO_RB, dtype=np.int64)
+        sum_rate = np.zeros(b)
+        uniforms = np.zeros((b, cfg.num_users))
+        for i in np.flatnonzero(stepped):
+            # eqs. (14), (16): one assignment per episode; then its draws for the next slot
+            allocation[i], sum_rate[i] = allocate(rates[i], int(sync_rb[i]))
+            rng = self.rngs[i]
+            rng.random(out=uniforms[i])
+            self._draw_slot(i, rng)
+        states = self.positions.reshape(b, d)
+        synced = sync_rb != NO_RB
+        dnt_states = np.where(synced[:, None], states, self.prediction)  # eq. (4)
+        diff = states - dnt_states
+        sync_error = np.einsum("bi,bi->b", diff, diff)
+        rewards = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
+        rewards[~stepped] = 0.0
+        info = {
+            "user_positions": self.positions,  # replaced, not changed, below
+            "twin_positions": dnt_states.reshape(b, cfg.num_users, 2),
+            "interference": interference,
+            "synced": synced,
+            "sync_rb": sync_rb,
+            "infeasible_sync": requested & ~synced,
+            "allocation": allocation,
+            "sum_rate": sum_rate,
+            "sync_error": sync_error,
+        }
+        # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), the slot counts.
+        self.history[:, :-1] = self.history[:, 1:]
+        self.history[:, -1] = dnt_states
+        self.since_sync = np.where(synced, 0, self.since_sync + 1)
+        net = self.network
+        self.positions = mobility.move(
+            self.positions, uniforms, net.move_cdf, cfg.step_size, net.low, net.high
+        )
+        self.slot += stepped
+        truncated = stepped & (self.slot >= cfg.episode_length)
+        return rewards, truncated, info
+
+    def observe(self) -> np.ndarray:
+        """One twin call for all episodes' ŝ_t, then all observations (B, dim)."""
+        b = self.size
+        self.prediction = self.twin.predict(self.history)
+        return self.observer(
+            self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference
+        )
+
+    # --- internals ---
+    def _rates(self, gain: np.ndarray | float) -> np.ndarray:
+        cfg = self.config
+        return channel.rates(gain, self.interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+
+    def _sync_rbs(self, actions: np.ndarray, stepped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sync requested, RB actually used or −1) of every episode."""
+        requested = stepped & (actions != 0)
+        if self.config.action_mode == "binary":
+            rb = self.paper_sync_rbs()
+        else:
+            rb = np.where(requested, actions - 1, 0)
+            rb = np.where(self.interference[self._all, rb] <= self.max_sync_interference, rb, NO_RB)
+        return requested, np.where(requested, rb, NO_RB)
+
+    def _draw_slot(self, i: int, rng: np.random.Generator) -> None:
+        """Episode i's interference (and fading) for its new slot."""
+        cfg = self.config
+        self.interference[i] = channel.draw_interference(rng, cfg.interference, cfg.num_rbs)
+        if cfg.rayleigh_fading:
+            self.fading[i] = channel.draw_fading(rng, cfg.fading, cfg.num_users)
+
+
+def episode_info(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """Episode i's entries of `SlotBatch.advance`'s info, scalars as Python scalars."""
+    out: dict[str, Any] = {key: value[i] for key, value in info.items()}
+    for key, kind in (("synced", bool), ("infeasible_sync", bool), ("sync_rb", int)):
+        out[key] = kind(out[key])
+    for key in ("sum_rate", "sync_error"):
+        out[key] = float(out[key])
+    return out
