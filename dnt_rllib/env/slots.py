@@ -12,14 +12,12 @@ tests/env/test_vector.py holds the two equal, bit for bit with the hold-last twi
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.observation import Observer
 from dnt_rllib.physics import channel, mobility
-from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.allocation import allocate_batch
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
 from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
@@ -29,7 +27,7 @@ from dnt_rllib.twin import Twin
 class SlotBatch:
     """The state of B episodes: s_t, the DNT's history and ŝ_t, interference, counters.
 
-    ``rngs[i]`` is episode i's generator; its owner (the env) sets it on a seeded reset.
+    ``rng`` draws for all episodes at once; its owner (the env) sets it on a seeded reset.
     """
 
     def __init__(self, config: SystemConfig, twin: Twin, size: int) -> None:
@@ -39,7 +37,7 @@ class SlotBatch:
         self.twin = twin
         self.network = Network.from_config(cfg)
         self.observer = Observer(cfg)
-        self.rngs = [np.random.default_rng() for _ in range(size)]
+        self.rng = np.random.default_rng()
         users, rbs, d = cfg.num_users, cfg.num_rbs, cfg.state_dim
         self.positions = np.zeros((size, users, 2))  # s_t
         self.history = np.zeros((size, cfg.history, d))  # the DNT's last M states
@@ -76,19 +74,25 @@ class SlotBatch:
         return sync_delays(self._rates(self.network.cloud_gain), self.config.data_size)
 
     # --- episodes and slots ---
-    def begin(self, i: int) -> None:
-        """Episode i starts: users uniform, M − 1 slots walked with the DNT in sync, slot 0
-        drawn."""
-        rng, net, history = self.rngs[i], self.network, self.history[i]
-        positions = net.initial_positions(rng)
-        for m in range(self.config.history):
+    def begin(self, episodes: np.ndarray) -> None:
+        """These episodes start: users uniform, M − 1 slots walked with the DNT in sync,
+        slot 0 drawn."""
+        cfg, net, rng = self.config, self.network, self.rng
+        count, steps = len(episodes), cfg.history
+        positions = mobility.initial_positions(rng, cfg.num_users, net.low, net.high, count)
+        uniforms = rng.random((count, steps - 1, cfg.num_users))
+        walk = np.empty((count, steps, cfg.num_users, 2))
+        for m in range(steps):
             if m:
-                positions = net.step(rng, positions)
-            history[m] = positions.ravel()
-        self.positions[i] = positions
-        self.slot[i] = 0
-        self.since_sync[i] = 0
-        self._draw_slot(i, rng)
+                positions = mobility.move(
+                    positions, uniforms[:, m - 1], net.move_cdf, cfg.step_size, net.low, net.high
+                )
+            walk[:, m] = positions
+        self.history[episodes] = walk.reshape(count, steps, -1)
+        self.positions[episodes] = positions
+        self.slot[episodes] = 0
+        self.since_sync[episodes] = 0
+        self._draw_slot(episodes)
 
     def advance(
         self, actions: np.ndarray, stepped: np.ndarray
@@ -102,17 +106,12 @@ class SlotBatch:
         cfg = self.config
         b, d = self.size, cfg.state_dim
         requested, sync_rb = self._sync_rbs(actions, stepped)
-        rates = self.rate_matrices()
+        episodes = np.flatnonzero(stepped)
+        allocation, sum_rate = allocate_batch(self.rate_matrices(), sync_rb, episodes)
         interference = self.interference.copy()
-        allocation = np.full((b, cfg.num_users), NO_RB, dtype=np.int64)
-        sum_rate = np.zeros(b)
         uniforms = np.zeros((b, cfg.num_users))
-        for i in np.flatnonzero(stepped):
-            # eqs. (14), (16): one assignment per episode; then its draws for the next slot
-            allocation[i], sum_rate[i] = allocate(rates[i], int(sync_rb[i]))
-            rng = self.rngs[i]
-            rng.random(out=uniforms[i])
-            self._draw_slot(i, rng)
+        uniforms[episodes] = self.rng.random((len(episodes), cfg.num_users))
+        self._draw_slot(episodes)
         states = self.positions.reshape(b, d)
         synced = sync_rb != NO_RB
         dnt_states = np.where(synced[:, None], states, self.prediction)  # eq. (4)
@@ -166,19 +165,11 @@ class SlotBatch:
             rb = np.where(self.interference[self._all, rb] <= self.max_sync_interference, rb, NO_RB)
         return requested, np.where(requested, rb, NO_RB)
 
-    def _draw_slot(self, i: int, rng: np.random.Generator) -> None:
-        """Episode i's interference (and fading) for its new slot."""
-        cfg = self.config
-        self.interference[i] = channel.draw_interference(rng, cfg.interference, cfg.num_rbs)
+    def _draw_slot(self, episodes: np.ndarray) -> None:
+        """These episodes' interference (and fading) for their new slot."""
+        cfg, rng, count = self.config, self.rng, len(episodes)
+        self.interference[episodes] = channel.draw_interference(
+            rng, cfg.interference, (count, cfg.num_rbs)
+        )
         if cfg.rayleigh_fading:
-            self.fading[i] = channel.draw_fading(rng, cfg.fading, cfg.num_users)
-
-
-def episode_info(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:
-    """Episode i's entries of `SlotBatch.advance`'s info, scalars as Python scalars."""
-    out: dict[str, Any] = {key: value[i] for key, value in info.items()}
-    for key, kind in (("synced", bool), ("infeasible_sync", bool), ("sync_rb", int)):
-        out[key] = kind(out[key])
-    for key in ("sum_rate", "sync_error"):
-        out[key] = float(out[key])
-    return out
+            self.fading[episodes] = channel.draw_fading(rng, cfg.fading, (count, cfg.num_users))

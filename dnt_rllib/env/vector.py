@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -17,14 +17,15 @@ from dnt_rllib.twin import Twin, make_twin
 
 
 class DNTSyncVectorEnv(gym.vector.VectorEnv):
-    """``num_envs`` episodes of `DNTSyncEnv`'s network stepped as one `SlotBatch`.
+    """``num_envs`` episodes of `DNTSyncEnv`'s network, stepped as one `SlotBatch`.
 
-    It returns what ``gymnasium.vector.SyncVectorEnv`` over ``num_envs`` `DNTSyncEnv`
-    returns (next-step autoreset, sub-env i reset with ``seed + i``, dict infos), but each
-    slot's physics is a few numpy calls over all envs and the twin predicts all envs' next
-    DNT states in one batched call (8 histories cost the GRU 3× one, not 8×). With the
-    hold-last twin the results are bit for bit the same; the GRU's batched float32
-    products round differently in the last bits (~1e-6 relative).
+    Spaces, next-step autoreset and dict infos are those of ``gymnasium.vector.
+    SyncVectorEnv`` over `DNTSyncEnv`, but each slot's physics is a few numpy calls for all
+    envs, the twin predicts all envs' next DNT states in one batched call (8 histories
+    cost the GRU 3× one, not 8×), and one generator draws for all envs, as in gymnasium's
+    own numpy-vectorised envs: ``reset(seed=s)`` makes the whole batch reproducible. A
+    batch of one plays what `DNTSyncEnv` plays with the same seed (bit for bit with the
+    hold-last twin; the GRU's batched float32 products may round differently).
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}  # noqa: RUF012
@@ -45,21 +46,12 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         self._autoreset = np.zeros(num_envs, dtype=np.bool_)
 
     def reset(
-        self,
-        *,
-        seed: int | Sequence[int | None] | None = None,
-        options: dict[str, Any] | None = None,
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if seed is None or isinstance(seed, int | np.integer):
-            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed: {len(seeds)} seeds given for {self.num_envs} envs")
-        for i, env_seed in enumerate(seeds):
-            if env_seed is not None:  # as gym.Env.reset: a seed replaces the generator
-                self.slots.rngs[i] = seeding.np_random(env_seed)[0]
-            self.slots.begin(i)
+        """Starts every env's episode; ``seed`` seeds the one generator they all draw from."""
+        if seed is not None:
+            self.slots.rng = seeding.np_random(seed)[0]
+        self.slots.begin(np.arange(self.num_envs))
         self._autoreset[:] = False
         return self.slots.observe(), {}
 
@@ -68,8 +60,8 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         stepped = ~self._autoreset
         rewards, truncated, info = self.slots.advance(np.asarray(actions), stepped)
-        for i in np.flatnonzero(self._autoreset):
-            self.slots.begin(i)  # next-step autoreset: the action is ignored
+        if not stepped.all():
+            self.slots.begin(np.flatnonzero(~stepped))  # next-step autoreset: action ignored
         self._autoreset = truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
         obs = self.slots.observe()

@@ -41,11 +41,13 @@ def rates(
     return bandwidth * np.log2(1.0 + sinr)
 
 
-def draw_interference(rng: np.random.Generator, mean: float, num_rbs: int) -> np.ndarray:
-    """I_n ~ Exp(mean) for each RB, one slot."""
-    return rng.exponential(mean, size=num_rbs) if mean > 0 else np.zeros(num_rbs)
+def draw_interference(
+    rng: np.random.Generator, mean: float, shape: int | tuple[int, ...]
+) -> np.ndarray:
+    """I_n ~ Exp(mean) for each RB, one slot (``shape`` N, or (B, N) for B episodes)."""
+    return rng.exponential(mean, size=shape) if mean > 0 else np.zeros(shape)
 
 
-def draw_fading(rng: np.random.Generator, mean: float, num_users: int) -> np.ndarray:
-    """Rayleigh power gains o_u ~ Exp(mean) for each user, one slot."""
-    return rng.exponential(mean, size=num_users)
+def draw_fading(rng: np.random.Generator, mean: float, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Rayleigh power gains o_u ~ Exp(mean) for each user, one slot (``shape`` U or (B, U))."""
+    return rng.exponential(mean, size=shape)

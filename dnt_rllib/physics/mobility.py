@@ -31,10 +31,15 @@ def draw_move_probs(
 
 
 def initial_positions(
-    rng: np.random.Generator, num_users: int, low: np.ndarray, high: np.ndarray
+    rng: np.random.Generator,
+    num_users: int,
+    low: np.ndarray,
+    high: np.ndarray,
+    episodes: int | None = None,
 ) -> np.ndarray:
-    """Start positions l_u0 (U×2), uniform over the area (§IV)."""
-    return rng.uniform(low, high, size=(num_users, 2))
+    """Start positions l_u0 (U×2, or B×U×2 for B ``episodes``), uniform over the area (§IV)."""
+    shape = (num_users, 2) if episodes is None else (episodes, num_users, 2)
+    return rng.uniform(low, high, size=shape)
 
 
 def reflect(positions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +18,9 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
     """`DNTSyncVectorEnv` from RLlib's env config (SystemConfig fields, the trial ``seed``
     and ``num_envs``), built through gymnasium's ``vector_entry_point``.
 
-    RLlib resets runner w's vector env with ``seed + w``, and gymnasium would give sub-env i
-    ``seed + w + i``, so neighbouring runners would share streams. Instead sub-env i gets a
-    seed derived from (trial seed, runner seed, i), which never collide.
+    RLlib resets runner w's vector env with ``seed + w``, so trial seeds s and s + 1 would
+    share runners' streams; the env's generator is seeded from (trial seed, runner seed)
+    instead, which never collide.
 
     RLlib keeps every step's info in its episodes and replay buffer, so instead of per-step
     infos the env sums each episode's slots itself and hands over :data:`EPISODE_METRICS`
@@ -38,16 +37,10 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         self._totals = np.zeros((4, num_envs))  # Σ rate, Σ gap, syncs, infeasible requests
 
     def reset(
-        self,
-        *,
-        seed: int | Sequence[int | None] | None = None,
-        options: dict[str, Any] | None = None,
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if isinstance(seed, int | np.integer):
-            seed = [
-                int(np.random.SeedSequence((self._trial_seed, seed, i)).generate_state(1)[0])
-                for i in range(self.num_envs)
-            ]
+        if seed is not None:
+            seed = int(np.random.SeedSequence((self._trial_seed, seed)).generate_state(1)[0])
         self._slots[:] = 0
         self._totals[:] = 0
         return super().reset(seed=seed, options=options)

@@ -9,6 +9,11 @@ import pytest
 import dnt_rllib
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env import DNTSyncVectorEnv
+from dnt_rllib.physics import channel
+from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.network import Network
+from dnt_rllib.physics.reward import reward
+from dnt_rllib.physics.sync import NO_RB, select_sync_rb
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.twin.data import Normalisation
 from dnt_rllib.twin.inference import NumpyGRUTwin, weight_shapes
@@ -52,21 +57,58 @@ def assert_same(a: object, b: object, tol: float) -> None:
 
 
 @pytest.mark.parametrize(("twin", "tol"), [("hold", 0.0), ("gru", 1e-5)])
-def test_matches_sync_vector_env(twin: str, tol: float) -> None:
-    """Same observations, rewards, flags and infos, across auto-resets: bit for bit with the
-    hold-last twin; with the GRU to its float32 rounding (a batch of 5 is not 5 batches of
-    1 to BLAS), the tolerance the twin keeps against torch."""
+def test_a_batch_of_one_plays_the_single_env(twin: str, tol: float) -> None:
+    """Same observations, rewards, flags and infos as gymnasium's SyncVectorEnv over one
+    `DNTSyncEnv` (whose code is separate), across auto-resets: bit for bit with the
+    hold-last twin; with the GRU to the float32 rounding the twin keeps against torch."""
     config = SystemConfig.from_dict({**SMALL, "twin": "hold"})
     predictor = random_gru(config) if twin == "gru" else None
-    ours = DNTSyncVectorEnv(5, config, twin=predictor)
-    reference = gym.vector.SyncVectorEnv(
-        [lambda: DNTSyncEnv(config, twin=predictor) for _ in range(5)]
-    )
+    ours = DNTSyncVectorEnv(1, config, twin=predictor)
+    reference = gym.vector.SyncVectorEnv([lambda: DNTSyncEnv(config, twin=predictor)])
     assert ours.single_observation_space == reference.single_observation_space
-    assert ours.action_space == reference.action_space
+    assert ours.single_action_space == reference.single_action_space
     got, expected = rollout(ours, 3, 20), rollout(reference, 3, 20)
     assert any(step[3].any() for step in got[1:])  # episodes did end and auto-reset
     assert_same(got, expected, tol)
+
+
+@pytest.mark.parametrize("action_mode", ["binary", "rb"])
+def test_every_env_of_a_batch_follows_its_own_physics(action_mode: str) -> None:
+    """Each stepped env's info, recomputed with the single-episode physics from its own
+    positions, interference and twin state: eqs. (2), (3)/(5e), (14)/(16), (15)/(17)."""
+    cfg = SystemConfig.from_dict({**SMALL, "twin": "hold", "action_mode": action_mode})
+    envs = DNTSyncVectorEnv(4, cfg)
+    network = Network.from_config(cfg)
+    bound = envs.slots.max_sync_interference
+    rng = np.random.default_rng(1)
+    envs.reset(seed=2)
+    checked = 0
+    for _ in range(24):
+        actions = rng.integers(0, envs.single_action_space.n, 4)
+        _, rewards, _, _, info = envs.step(actions)
+        for i in np.flatnonzero(info.get("_sum_rate", [])):
+            positions, interference = info["user_positions"][i], info["interference"][i]
+            gain = channel.channel_gain(
+                positions, network.bs_position, cfg.fading, cfg.pathloss_exponent,
+                cfg.min_distance,
+            )  # fmt: skip
+            rates = channel.rates(gain, interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+            if actions[i] == 0:
+                rb = NO_RB
+            elif action_mode == "binary":
+                rb = int(select_sync_rb(interference, bound))
+            else:
+                rb = int(actions[i] - 1) if interference[actions[i] - 1] <= bound else NO_RB
+            allocation, sum_rate = allocate(rates, rb)
+            gap = ((positions - info["twin_positions"][i]) ** 2).sum()
+            assert info["sync_rb"][i] == rb and info["synced"][i] == (rb != NO_RB)
+            np.testing.assert_array_equal(info["allocation"][i], allocation)
+            assert info["sum_rate"][i] == pytest.approx(sum_rate, rel=1e-12)
+            assert info["sync_error"][i] == pytest.approx(gap, rel=1e-12)
+            assert rewards[i] == pytest.approx(reward(sum_rate, gap, cfg.epsilon, cfg.num_users))
+            checked += 1
+    assert checked > 80  # 24 steps × 4 envs, less the reset steps
+    assert len({row.tobytes() for row in envs.reset(seed=5)[0]}) == 4  # envs differ
 
 
 def test_make_vec_uses_it() -> None:
@@ -75,7 +117,7 @@ def test_make_vec_uses_it() -> None:
 
 
 def test_rllib_env_seeds_never_collide() -> None:
-    """Sub-env i of the runner reset with seed s: (trial seed, s, i) → distinct streams."""
+    """The runner's env reset with seed s draws from (trial seed, s): distinct streams."""
     config = {**SMALL, "twin": "hold", "seed": 7, "num_envs": 3}
     first = [RLlibDNTEnv(config).reset(seed=s)[0] for s in (7, 8)]  # runners 0 and 1
     observations = np.concatenate(first)
@@ -91,9 +133,9 @@ def test_rllib_env_reports_each_episode_means_at_its_end() -> None:
     infos (from the plain vector env on the same seeds); every other step's info is empty."""
     config = {**SMALL, "twin": "hold"}
     ours, full = RLlibDNTEnv({**config, "num_envs": 3}), DNTSyncVectorEnv(3, config)
-    seeds = [11, 12, 13]
-    ours.reset(seed=seeds)
-    full.reset(seed=seeds)
+    for envs in (ours, full):  # the same draws in both
+        envs.slots.rng = np.random.default_rng(11)
+        envs.reset()
     slots: list[list[dict]] = [[], [], []]
     rng, ended = np.random.default_rng(0), 0
     for _ in range(32):
