@@ -1,13 +1,14 @@
 """`SlotBatch`: `DNTSyncEnv`'s slot dynamics for B independent episodes at once.
 
 `DNTSyncVectorEnv` steps its envs through this. Every array holds all B episodes (leading
-axis B), so the physics of a slot (eqs. 1–5, 14–17) costs a few numpy calls whatever B is;
-only the random draws, the Hungarian allocation and the slot counters go episode by
-episode. Each episode keeps its own generator and draws in the order a lone `DNTSyncEnv`
-draws, so episode i plays what that env plays with the same seed. The twin predicts all B
-next DNT states in one call. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a
-numpy call costs ~1 µs whatever its size), so the single env keeps its own;
-tests/env/test_vector.py holds the two equal, bit for bit with the hold-last twin.
+axis B) and one generator draws for all of them, so the physics of a slot (eqs. 1–5,
+14–17) costs a few numpy calls whatever B is; only the Hungarian assignments go episode by
+episode, and the twin predicts all B next DNT states in one call. The draws of a batch of
+one come in `DNTSyncEnv`'s order, so it plays what that env plays with the same seed. At
+B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call costs ~1 µs whatever
+its size), so the single env keeps its own; tests/env/test_vector.py holds the two equal,
+bit for bit with the hold-last twin, and checks every env of a batch against the
+single-episode physics.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dnt_rllib.physics import channel, mobility
 from dnt_rllib.physics.allocation import allocate_batch
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
-from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
+from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb
 from dnt_rllib.twin import Twin
 
 
@@ -68,10 +69,6 @@ class SlotBatch:
             cfg.pathloss_exponent, cfg.min_distance,
         )  # fmt: skip
         return self._rates(gain)
-
-    def sync_delays(self) -> np.ndarray:
-        """T^C_n = D / c^C_n of every episode (B, N), eq. (3)."""
-        return sync_delays(self._rates(self.network.cloud_gain), self.config.data_size)
 
     # --- episodes and slots ---
     def begin(self, episodes: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""`DNTSyncVectorEnv`: several `DNTSyncEnv` stepped together, one batched twin call per step."""
+"""`DNTSyncVectorEnv`: many episodes of the network as one batch, one twin call a step."""
 
 from __future__ import annotations
 

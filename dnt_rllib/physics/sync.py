@@ -39,7 +39,7 @@ def interference_bound(
     T^C_n ≤ γ ⟺ I_n ≤ I^max.
 
     T^C_n grows with I_n, so ``select_sync_rb(interference, I^max)`` is the paper's R,
-    found without computing a rate (−B N0 when even a clear RB misses γ).
+    found without computing a rate (negative when even an RB free of interference misses γ).
     """
     with np.errstate(over="ignore"):
         return float(

@@ -33,7 +33,7 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         self._trial_seed = int(config.pop("seed", 0))
         num_envs = int(config.pop("num_envs", 1))
         super().__init__(num_envs, config)
-        self._slots = np.zeros(num_envs)
+        self._episode_slots = np.zeros(num_envs)
         self._totals = np.zeros((4, num_envs))  # Σ rate, Σ gap, syncs, infeasible requests
 
     def reset(
@@ -41,7 +41,7 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
             seed = int(np.random.SeedSequence((self._trial_seed, seed)).generate_state(1)[0])
-        self._slots[:] = 0
+        self._episode_slots[:] = 0
         self._totals[:] = 0
         return super().reset(seed=seed, options=options)
 
@@ -49,9 +49,9 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         self, info: dict[str, np.ndarray], stepped: np.ndarray, truncated: np.ndarray
     ) -> dict[str, Any]:
         """This step added to each episode's totals; the means of the episodes that end."""
-        self._slots[~stepped] = 0  # these envs reset this step: a new episode begins
+        self._episode_slots[~stepped] = 0  # these envs reset this step: a new episode begins
         self._totals[:, ~stepped] = 0
-        self._slots += stepped
+        self._episode_slots += stepped
         totals = self._totals
         totals[0] += info["sum_rate"]  # 0 where not stepped
         totals[1] += np.where(stepped, info["sync_error"], 0.0)
@@ -59,7 +59,7 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         totals[3] += info["infeasible_sync"]
         if not truncated.any():
             return {}
-        slots = np.maximum(self._slots, 1)
+        slots = np.maximum(self._episode_slots, 1)
         means = (totals[0] / slots, totals[1] / slots, totals[2] / slots, totals[3])
         out: dict[str, Any] = {}
         for key, value in zip(EPISODE_METRICS, means, strict=True):
