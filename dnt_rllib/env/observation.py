@@ -29,6 +29,8 @@ class Observer:
         self._centre = np.tile(np.asarray(config.bs_position, dtype=np.float64), config.num_users)
         self._half = config.area_size / 2
         self._offset_scale = OFFSET_SCALE_STEPS * config.step_size
+        self._since_scale = 2.0 / config.episode_length
+        self._interference_scale = -1.0 / config.interference if config.interference > 0 else 0.0
 
     def __call__(
         self,
@@ -42,13 +44,19 @@ class Observer:
         cfg = self.config
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
-        obs[:, :d] = (states - self._centre) / self._half
+        position = obs[:, :d]
+        np.subtract(states, self._centre, out=position, casting="same_kind")
+        position /= self._half
         if cfg.observation_mode == "full":
-            offset = (predictions - states) / self._offset_scale
-            obs[:, d : 2 * d] = np.minimum(np.maximum(offset, -1.0), 1.0)
-            obs[:, 2 * d] = np.minimum(2.0 * since_sync / cfg.episode_length - 1.0, 1.0)
+            offset = obs[:, d : 2 * d]
+            np.subtract(predictions, states, out=offset, casting="same_kind")
+            offset /= self._offset_scale  # clipped below with the rest
+            obs[:, 2 * d] = since_sync * self._since_scale - 1.0
+            noise = obs[:, 2 * d + 1 :]
             if cfg.interference > 0:
-                obs[:, 2 * d + 1 :] = 1.0 - 2.0 * np.exp(-interference / cfg.interference)
+                np.exp(interference * self._interference_scale, out=noise, casting="same_kind")
+                noise *= -2.0
+                noise += 1.0
             else:
-                obs[:, 2 * d + 1 :] = -1.0
-        return np.minimum(np.maximum(obs, -1.0), 1.0, out=obs)
+                noise[:] = -1.0
+        return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)

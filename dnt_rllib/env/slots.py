@@ -1,14 +1,15 @@
 """`SlotBatch`: `DNTSyncEnv`'s slot dynamics for B independent episodes at once.
 
-`DNTSyncVectorEnv` steps its envs through this. Every array holds all B episodes (leading
-axis B) and one generator draws for all of them, so the physics of a slot (eqs. 1–5,
-14–17) costs a few numpy calls whatever B is; only the Hungarian assignments go episode by
-episode, and the twin predicts all B next DNT states in one call. The draws of a batch of
-one come in `DNTSyncEnv`'s order, so it plays what that env plays with the same seed. At
-B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call costs ~1 µs whatever
-its size), so the single env keeps its own; tests/env/test_vector.py holds the two equal,
-bit for bit with the hold-last twin, and checks every env of a batch against the
-single-episode physics.
+`DNTSyncVectorEnv` steps its envs through this. Episodes never terminate and are truncated
+after the same T slots, so the B episodes of a batch start, step and end together. Every
+array holds all of them (leading axis B) and one generator draws for all of them, so the
+physics of a slot (eqs. 1–5, 14–17) costs a few numpy calls whatever B is; only the
+Hungarian assignments go episode by episode, and the twin predicts all B next DNT states
+in one call. A batch of one draws in `DNTSyncEnv`'s order, so it plays what that env plays
+with the same seed. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call
+costs ~1 µs whatever its size), so the single env keeps its own; tests/env/test_vector.py
+holds the two equal, bit for bit with the hold-last twin, and checks every env of a batch
+against the single-episode physics.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class SlotBatch:
         self.fading: np.ndarray | float = (
             np.full((size, users), cfg.fading) if cfg.rayleigh_fading else cfg.fading
         )
-        self.slot = np.zeros(size, dtype=np.int64)
+        self.slot = 0  # of every episode: they run in step
         self.since_sync = np.zeros(size, dtype=np.int64)
         self._all = np.arange(size)
         #: T^C_n ≤ γ ⟺ I_n ≤ this (eq. 3)
@@ -71,53 +72,42 @@ class SlotBatch:
         return self._rates(gain)
 
     # --- episodes and slots ---
-    def begin(self, episodes: np.ndarray) -> None:
-        """These episodes start: users uniform, M − 1 slots walked with the DNT in sync,
-        slot 0 drawn."""
+    def begin(self) -> None:
+        """All episodes start: users uniform, M − 1 slots walked with the DNT in sync, slot 0
+        drawn."""
         cfg, net, rng = self.config, self.network, self.rng
-        count, steps = len(episodes), cfg.history
-        positions = mobility.initial_positions(rng, cfg.num_users, net.low, net.high, count)
-        uniforms = rng.random((count, steps - 1, cfg.num_users))
-        walk = np.empty((count, steps, cfg.num_users, 2))
+        b, steps = self.size, cfg.history
+        positions = mobility.initial_positions(rng, cfg.num_users, net.low, net.high, b)
+        uniforms = rng.random((b, steps - 1, cfg.num_users))
         for m in range(steps):
             if m:
                 positions = mobility.move(
                     positions, uniforms[:, m - 1], net.move_cdf, cfg.step_size, net.low, net.high
                 )
-            walk[:, m] = positions
-        self.history[episodes] = walk.reshape(count, steps, -1)
-        self.positions[episodes] = positions
-        self.slot[episodes] = 0
-        self.since_sync[episodes] = 0
-        self._draw_slot(episodes)
+            self.history[:, m] = positions.reshape(b, -1)
+        self.positions = positions
+        self.slot = 0
+        self.since_sync[:] = 0
+        self._draw_slot()
 
-    def advance(
-        self, actions: np.ndarray, stepped: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Play each ``stepped`` episode's action and draw its next slot.
-
-        Returns rewards (B,), truncated (B,) and the info arrays (leading axis B). Episodes
-        not stepped get reward 0 and no draws; their other entries and state are left for
-        `begin` to overwrite.
-        """
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, bool, dict[str, np.ndarray]]:
+        """Play each episode's action and draw its next slot: rewards (B,), whether the
+        episodes are truncated, and the info arrays (leading axis B)."""
         cfg = self.config
         b, d = self.size, cfg.state_dim
-        requested, sync_rb = self._sync_rbs(actions, stepped)
-        episodes = np.flatnonzero(stepped)
-        allocation, sum_rate = allocate_batch(self.rate_matrices(), sync_rb, episodes)
-        interference = self.interference.copy()
-        uniforms = np.zeros((b, cfg.num_users))
-        uniforms[episodes] = self.rng.random((len(episodes), cfg.num_users))
-        self._draw_slot(episodes)
+        requested, sync_rb = self._sync_rbs(actions)
+        allocation, sum_rate = allocate_batch(self.rate_matrices(), sync_rb)  # (14), (16)
+        interference = self.interference
+        uniforms = self.rng.random((b, cfg.num_users))
+        self._draw_slot()
         states = self.positions.reshape(b, d)
         synced = sync_rb != NO_RB
         dnt_states = np.where(synced[:, None], states, self.prediction)  # eq. (4)
         diff = states - dnt_states
         sync_error = np.einsum("bi,bi->b", diff, diff)
         rewards = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
-        rewards[~stepped] = 0.0
-        info = {
-            "user_positions": self.positions,  # replaced, not changed, below
+        info = {  # arrays that the next slot replaces rather than changes
+            "user_positions": self.positions,
             "twin_positions": dnt_states.reshape(b, cfg.num_users, 2),
             "interference": interference,
             "synced": synced,
@@ -130,14 +120,14 @@ class SlotBatch:
         # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), the slot counts.
         self.history[:, :-1] = self.history[:, 1:]
         self.history[:, -1] = dnt_states
-        self.since_sync = np.where(synced, 0, self.since_sync + 1)
+        self.since_sync += 1
+        self.since_sync[synced] = 0
         net = self.network
         self.positions = mobility.move(
             self.positions, uniforms, net.move_cdf, cfg.step_size, net.low, net.high
         )
-        self.slot += stepped
-        truncated = stepped & (self.slot >= cfg.episode_length)
-        return rewards, truncated, info
+        self.slot += 1
+        return rewards, self.slot >= cfg.episode_length, info
 
     def observe(self) -> np.ndarray:
         """One twin call for all episodes' ŝ_t, then all observations (B, dim)."""
@@ -152,9 +142,9 @@ class SlotBatch:
         cfg = self.config
         return channel.rates(gain, self.interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
 
-    def _sync_rbs(self, actions: np.ndarray, stepped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sync_rbs(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sync requested, RB actually used or −1) of every episode."""
-        requested = stepped & (actions != 0)
+        requested = actions != 0
         if self.config.action_mode == "binary":
             rb = self.paper_sync_rbs()
         else:
@@ -162,11 +152,9 @@ class SlotBatch:
             rb = np.where(self.interference[self._all, rb] <= self.max_sync_interference, rb, NO_RB)
         return requested, np.where(requested, rb, NO_RB)
 
-    def _draw_slot(self, episodes: np.ndarray) -> None:
-        """These episodes' interference (and fading) for their new slot."""
-        cfg, rng, count = self.config, self.rng, len(episodes)
-        self.interference[episodes] = channel.draw_interference(
-            rng, cfg.interference, (count, cfg.num_rbs)
-        )
+    def _draw_slot(self) -> None:
+        """Every episode's interference (and fading) for its new slot, as new arrays."""
+        cfg, rng, b = self.config, self.rng, self.size
+        self.interference = channel.draw_interference(rng, cfg.interference, (b, cfg.num_rbs))
         if cfg.rayleigh_fading:
-            self.fading[episodes] = channel.draw_fading(rng, cfg.fading, (count, cfg.num_users))
+            self.fading = channel.draw_fading(rng, cfg.fading, (b, cfg.num_users))

@@ -23,9 +23,10 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
     SyncVectorEnv`` over `DNTSyncEnv`, but each slot's physics is a few numpy calls for all
     envs, the twin predicts all envs' next DNT states in one batched call (8 histories
     cost the GRU 3× one, not 8×), and one generator draws for all envs, as in gymnasium's
-    own numpy-vectorised envs: ``reset(seed=s)`` makes the whole batch reproducible. A
-    batch of one plays what `DNTSyncEnv` plays with the same seed (bit for bit with the
-    hold-last twin; the GRU's batched float32 products may round differently).
+    own numpy-vectorised envs: ``reset(seed=s)`` makes the whole batch reproducible. Every
+    episode lasts T slots, so the envs' episodes start and end together. A batch of one
+    plays what `DNTSyncEnv` plays with the same seed (bit for bit with the hold-last twin;
+    the GRU's batched float32 products may round differently).
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}  # noqa: RUF012
@@ -43,7 +44,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space, self.single_action_space = DNTSyncEnv.spaces(cfg)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._autoreset = np.zeros(num_envs, dtype=np.bool_)
+        self._autoreset = False  # the envs' episodes ended at the last step
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -51,32 +52,37 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         """Starts every env's episode; ``seed`` seeds the one generator they all draw from."""
         if seed is not None:
             self.slots.rng = seeding.np_random(seed)[0]
-        self.slots.begin(np.arange(self.num_envs))
-        self._autoreset[:] = False
+        self.slots.begin()
+        self._autoreset = False
         return self.slots.observe(), {}
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        stepped = ~self._autoreset
-        rewards, truncated, info = self.slots.advance(np.asarray(actions), stepped)
-        if not stepped.all():
-            self.slots.begin(np.flatnonzero(~stepped))  # next-step autoreset: action ignored
-        self._autoreset = truncated.copy()
-        terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        obs = self.slots.observe()
-        return obs, rewards, terminated, truncated, self._infos(info, stepped, truncated)
+        """All envs play a slot, or, after their episodes ended (together: every episode
+        lasts T slots), all start new ones and the actions are ignored (next-step autoreset,
+        with an empty info)."""
+        n = self.num_envs
+        terminated = np.zeros(n, dtype=np.bool_)
+        if self._autoreset:
+            self.slots.begin()
+            self._autoreset = False
+            return self.slots.observe(), np.zeros(n), terminated, np.zeros(n, np.bool_), {}
+        rewards, self._autoreset, info = self.slots.advance(np.asarray(actions))
+        truncated = np.full(n, self._autoreset)
+        return (
+            self.slots.observe(),
+            rewards,
+            terminated,
+            truncated,
+            self._infos(info, ended=self._autoreset),
+        )
 
-    def _infos(
-        self, info: dict[str, np.ndarray], stepped: np.ndarray, truncated: np.ndarray
-    ) -> dict[str, Any]:
-        """The stepped envs' infos as ``VectorEnv._add_info`` batches them: one array and
-        one ``_key`` mask per key, zeros where an env reset."""
-        if not stepped.any():
-            return {}
+    def _infos(self, info: dict[str, np.ndarray], ended: bool) -> dict[str, Any]:
+        """The infos as ``VectorEnv._add_info`` batches them: one array and one all-true
+        ``_key`` mask per key (``ended``: this slot was the episodes' last)."""
         merged: dict[str, Any] = {}
         for key, value in info.items():
-            value[~stepped] = 0
             merged[key] = value
-            merged[f"_{key}"] = stepped.copy()
+            merged[f"_{key}"] = np.ones(self.num_envs, dtype=np.bool_)
         return merged

@@ -41,10 +41,9 @@ def _open_rbs(num_rbs: int, blocked_rb: int) -> np.ndarray:
 
 
 def allocate_batch(
-    rate_matrices: np.ndarray, blocked_rbs: np.ndarray, episodes: np.ndarray
+    rate_matrices: np.ndarray, blocked_rbs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`allocate` for several episodes at once: B×U×N rates, (B,) sync RBs or −1, and the
-    indices of the episodes to solve (the others get no RBs and 0).
+    """`allocate` for B episodes at once: B×U×N rates and (B,) sync RBs or −1.
 
     Returns the (B, U) allocation and the (B,) sum rates that `allocate` would return
     episode by episode. One assignment per episode still, but R's column is zeroed instead
@@ -58,10 +57,8 @@ def allocate_batch(
     np.negative(rate_matrices, out=costs[:, :, :num_rbs])  # maximise rates = minimise costs
     blocked = np.flatnonzero(blocked_rbs != NO_RB)
     costs[blocked, :, blocked_rbs[blocked]] = 0.0
-    allocation = np.full((num_episodes, num_users), num_rbs, dtype=np.int64)
-    if len(episodes):
-        # users come back as 0..U−1, so each assignment is just its columns
-        allocation[episodes] = [linear_sum_assignment(costs[i])[1] for i in episodes]
+    # users come back as 0..U−1, so each assignment is just its columns
+    allocation = np.array([linear_sum_assignment(cost)[1] for cost in costs])
     rows = np.arange(num_episodes)[:, None]
     sum_rate = -costs[rows, np.arange(num_users), allocation].sum(axis=1)
     allocation[(allocation >= num_rbs) | (allocation == blocked_rbs[:, None])] = NO_RB

@@ -33,7 +33,6 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         self._trial_seed = int(config.pop("seed", 0))
         num_envs = int(config.pop("num_envs", 1))
         super().__init__(num_envs, config)
-        self._episode_slots = np.zeros(num_envs)
         self._totals = np.zeros((4, num_envs))  # Σ rate, Σ gap, syncs, infeasible requests
 
     def reset(
@@ -41,28 +40,23 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
             seed = int(np.random.SeedSequence((self._trial_seed, seed)).generate_state(1)[0])
-        self._episode_slots[:] = 0
         self._totals[:] = 0
         return super().reset(seed=seed, options=options)
 
-    def _infos(
-        self, info: dict[str, np.ndarray], stepped: np.ndarray, truncated: np.ndarray
-    ) -> dict[str, Any]:
-        """This step added to each episode's totals; the means of the episodes that end."""
-        self._episode_slots[~stepped] = 0  # these envs reset this step: a new episode begins
-        self._totals[:, ~stepped] = 0
-        self._episode_slots += stepped
+    def _infos(self, info: dict[str, np.ndarray], ended: bool) -> dict[str, Any]:
+        """This slot added to the episodes' totals; their means when the episodes end."""
         totals = self._totals
-        totals[0] += info["sum_rate"]  # 0 where not stepped
-        totals[1] += np.where(stepped, info["sync_error"], 0.0)
-        totals[2] += info["synced"]  # False where not stepped
+        totals[0] += info["sum_rate"]
+        totals[1] += info["sync_error"]
+        totals[2] += info["synced"]
         totals[3] += info["infeasible_sync"]
-        if not truncated.any():
+        if not ended:
             return {}
-        slots = np.maximum(self._episode_slots, 1)
-        means = (totals[0] / slots, totals[1] / slots, totals[2] / slots, totals[3])
+        slots = self.slots.slot
+        means = (totals[0] / slots, totals[1] / slots, totals[2] / slots, totals[3].copy())
+        totals[:] = 0
         out: dict[str, Any] = {}
         for key, value in zip(EPISODE_METRICS, means, strict=True):
-            out[key] = np.where(truncated, value, 0.0)
-            out[f"_{key}"] = truncated.copy()
+            out[key] = value
+            out[f"_{key}"] = np.ones(self.num_envs, dtype=np.bool_)
         return out
