@@ -14,7 +14,7 @@ from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
-from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
+from dnt_rllib.physics.sync import NO_RB, select_sync_rb
 from dnt_rllib.twin import Twin, make_twin
 
 
@@ -71,11 +71,6 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
 
         self.observation_space, self.action_space = self.spaces(cfg)
         self.observer = Observer(cfg)
-        #: T^C_n ≤ γ ⟺ I_n ≤ this (eq. 3)
-        self.max_sync_interference = interference_bound(
-            self.network.cloud_gain, cfg.data_size, cfg.delay_bound,
-            cfg.tx_power, cfg.bandwidth, cfg.noise_psd,
-        )  # fmt: skip
 
         self._centre = np.asarray(cfg.bs_position, dtype=np.float64)
         self._positions = np.zeros((cfg.num_users, 2))
@@ -98,50 +93,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._begin_episode()
-        return self._observe(), {}
-
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        r, truncated, info = self._advance(int(action))
-        return self._observe(), r, False, truncated, info
-
-    # --- what a BS (and the greedy baseline) can compute before deciding ---
-    def rate_matrix(self) -> np.ndarray:
-        """c_un for this slot's positions, fading and interference (U×N), eq. (2)."""
-        gain = channel.channel_gain(
-            self._positions,
-            self._centre,
-            self._fading,
-            self.config.pathloss_exponent,
-            self.config.min_distance,
-        )
-        return self._rates(gain)
-
-    def sync_delays(self) -> np.ndarray:
-        """T^C_n = D / c^C_n for this slot's interference (N,), eq. (3)."""
-        return sync_delays(self._rates(self.network.cloud_gain), self.config.data_size)
-
-    def paper_sync_rb(self) -> int:
-        """The RB the paper's rule would use for a sync this slot, or −1 if none is feasible."""
-        return int(select_sync_rb(self._interference, self.max_sync_interference))
-
-    @property
-    def twin_prediction(self) -> np.ndarray:
-        """ŝ_t: the DNT state this slot if the BS does not sync (2U,)."""
-        return self._prediction
-
-    @property
-    def user_positions(self) -> np.ndarray:
-        """s_t as U×2."""
-        return self._positions
-
-    @property
-    def slots_since_sync(self) -> int:
-        return self._since_sync
-
-    # --- one slot (`SlotBatch` is the same for B episodes; tests hold them equal) ---
-    def _begin_episode(self) -> None:
-        """Users start uniformly and walk M − 1 slots with the DNT in sync; slot 0 is drawn."""
+        # Users start uniformly and walk M − 1 slots with the DNT in sync; slot 0 is drawn.
         rng, net, history = self.np_random, self.network, self._history
         positions = net.initial_positions(rng)
         for m in range(self.config.history):
@@ -152,11 +104,11 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._slot = 0
         self._since_sync = 0
         self._draw_slot()
+        return self._observe(), {}
 
-    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
-        """Play this slot's action and draw the next slot: (reward, truncated, info)."""
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         cfg = self.config
-        requested, sync_rb = self._sync_rb(action)
+        requested, sync_rb = self._sync_rb(int(action))
         rates = self.rate_matrix()
         allocation, sum_rate = allocate(rates, sync_rb)
         state = self._positions.ravel()
@@ -185,13 +137,36 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._slot += 1
         self._draw_slot()
         truncated = self._slot >= cfg.episode_length
-        return r, truncated, info
+        return self._observe(), r, False, truncated, info
 
-    # --- internals ---
-    def _rates(self, gain: np.ndarray | float) -> np.ndarray:
+    # --- what a BS (and the greedy baseline) can compute before deciding ---
+    def rate_matrix(self) -> np.ndarray:
+        """c_un for this slot's positions, fading and interference (U×N), eq. (2)."""
         cfg = self.config
+        gain = channel.channel_gain(
+            self._positions, self._centre, self._fading, cfg.pathloss_exponent, cfg.min_distance
+        )
         return channel.rates(gain, self._interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
 
+    def paper_sync_rb(self) -> int:
+        """The RB the paper's rule would use for a sync this slot, or −1 if none is feasible."""
+        return int(select_sync_rb(self._interference, self.network.max_sync_interference))
+
+    @property
+    def twin_prediction(self) -> np.ndarray:
+        """ŝ_t: the DNT state this slot if the BS does not sync (2U,)."""
+        return self._prediction
+
+    @property
+    def user_positions(self) -> np.ndarray:
+        """s_t as U×2."""
+        return self._positions
+
+    @property
+    def slots_since_sync(self) -> int:
+        return self._since_sync
+
+    # --- internals (`SlotBatch` does the same for B episodes; tests hold them equal) ---
     def _sync_rb(self, action: int) -> tuple[bool, int]:
         """(sync requested, RB actually used or −1)."""
         if action == 0:
@@ -199,7 +174,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         if self.config.action_mode == "binary":
             return True, self.paper_sync_rb()
         rb = action - 1
-        return True, rb if self._interference[rb] <= self.max_sync_interference else NO_RB
+        return True, rb if self._interference[rb] <= self.network.max_sync_interference else NO_RB
 
     def _draw_slot(self) -> None:
         """This slot's interference (and fading)."""

@@ -22,7 +22,7 @@ from dnt_rllib.physics import channel, mobility
 from dnt_rllib.physics.allocation import allocate_batch
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
-from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb
+from dnt_rllib.physics.sync import NO_RB, select_sync_rb
 from dnt_rllib.twin import Twin
 
 
@@ -51,16 +51,11 @@ class SlotBatch:
         self.slot = 0  # of every episode: they run in step
         self.since_sync = np.zeros(size, dtype=np.int64)
         self._all = np.arange(size)
-        #: T^C_n ≤ γ ⟺ I_n ≤ this (eq. 3)
-        self.max_sync_interference = interference_bound(
-            self.network.cloud_gain, cfg.data_size, cfg.delay_bound,
-            cfg.tx_power, cfg.bandwidth, cfg.noise_psd,
-        )  # fmt: skip
 
     # --- what a BS can compute before deciding ---
     def paper_sync_rbs(self) -> np.ndarray:
         """The paper's sync RB R of every episode, or −1 where none meets γ (B,), eq. (5e)."""
-        return select_sync_rb(self.interference, self.max_sync_interference)
+        return select_sync_rb(self.interference, self.network.max_sync_interference)
 
     def rate_matrices(self) -> np.ndarray:
         """c_un of every episode (B, U, N), eq. (2)."""
@@ -69,7 +64,7 @@ class SlotBatch:
             self.positions, self.network.bs_position, self.fading,
             cfg.pathloss_exponent, cfg.min_distance,
         )  # fmt: skip
-        return self._rates(gain)
+        return channel.rates(gain, self.interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
 
     # --- episodes and slots ---
     def begin(self) -> None:
@@ -138,10 +133,6 @@ class SlotBatch:
         )
 
     # --- internals ---
-    def _rates(self, gain: np.ndarray | float) -> np.ndarray:
-        cfg = self.config
-        return channel.rates(gain, self.interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
-
     def _sync_rbs(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sync requested, RB actually used or −1) of every episode."""
         requested = actions != 0
@@ -149,7 +140,9 @@ class SlotBatch:
             rb = self.paper_sync_rbs()
         else:
             rb = np.where(requested, actions - 1, 0)
-            rb = np.where(self.interference[self._all, rb] <= self.max_sync_interference, rb, NO_RB)
+            rb = np.where(
+                self.interference[self._all, rb] <= self.network.max_sync_interference, rb, NO_RB
+            )
         return requested, np.where(requested, rb, NO_RB)
 
     def _draw_slot(self) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics import channel, mobility
+from dnt_rllib.physics.sync import interference_bound
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Network:
     high: np.ndarray  # (2,) area corner
     bs_position: np.ndarray  # (2,) l^N
     cloud_gain: float  # h(l^C), eq. (3)
+    max_sync_interference: float  # I^max: T^C_n ≤ γ ⟺ I_n ≤ I^max, eq. (3)
 
     @classmethod
     def from_config(cls, config: SystemConfig) -> Network:
@@ -37,6 +39,10 @@ class Network:
             config.pathloss_exponent,
             config.min_distance,
         )
+        max_sync_interference = interference_bound(
+            float(cloud_gain), config.data_size, config.delay_bound,
+            config.tx_power, config.bandwidth, config.noise_psd,
+        )  # fmt: skip
         return cls(
             config=config,
             move_probs=probs,
@@ -45,6 +51,7 @@ class Network:
             high=np.asarray(config.area_high, dtype=np.float64),
             bs_position=bs,
             cloud_gain=float(cloud_gain),
+            max_sync_interference=max_sync_interference,
         )
 
     def initial_positions(self, rng: np.random.Generator) -> np.ndarray:

@@ -79,7 +79,7 @@ def test_every_env_of_a_batch_follows_its_own_physics(action_mode: str) -> None:
     cfg = SystemConfig.from_dict({**SMALL, "twin": "hold", "action_mode": action_mode})
     envs = DNTSyncVectorEnv(4, cfg)
     network = Network.from_config(cfg)
-    bound = envs.slots.max_sync_interference
+    bound = network.max_sync_interference
     rng = np.random.default_rng(1)
     envs.reset(seed=2)
     checked = 0
