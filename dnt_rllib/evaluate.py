@@ -1,11 +1,17 @@
-"""Evaluate the baselines (and optionally a trained policy) on the same seeded episodes.
+"""Evaluate the non-learned policies (and optionally a trained one) on the same seeded episodes.
 
     python -m dnt_rllib.evaluate                       # defaults, 200 episodes
     python -m dnt_rllib.evaluate --config net.yaml --episodes 1000 --json out.json
     python -m dnt_rllib.evaluate --checkpoint PATH     # a trained RLlib policy as well
+    python -m dnt_rllib.evaluate --lookahead 16        # add the lookahead planner (minutes)
 
-Prints a markdown table: mean return with its 95 % confidence interval, mean sum rate,
-mean sync gap, sync fraction and infeasible syncs per policy.
+Prints a markdown table: per policy the mean return with its 95 % confidence interval, the
+paired difference to the reference policy on the same episodes with its 95 % interval,
+the share of the never → ceiling range it closes, mean sum rate, mean sync gap, sync
+fraction and infeasible syncs. The reference is the best non-learned policy unless
+``--reference`` names one. ``threshold`` is fitted once per network on tuning episodes
+(cached beside the twin) and its (a, b) are printed; ``ceiling`` is the perfect-foresight
+schedule and ``free_sync`` the bound of syncs that cost nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ import json
 import sys
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from dnt_rllib.baselines import Policy, baseline_policies
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import Summary, best_periodic, format_table, run_policy
+from dnt_rllib.evaluation import Evaluation, best_periodic, check_seeds, evaluate_policies
+from dnt_rllib.policies import Policy, load_or_fit, reference_policies
 from dnt_rllib.validation import ConfigError
 
 
@@ -45,17 +52,16 @@ def evaluate(
     episodes: int,
     seed: int,
     progress: bool = True,
-) -> list[Summary]:
-    """Run every policy on episodes seeded ``seed … seed + episodes − 1``."""
-    env = DNTSyncEnv(config)
+    reference: str | None = None,
+    env: DNTSyncEnv | None = None,
+) -> Evaluation:
+    """Run every policy on episodes seeded ``seed … seed + episodes − 1``, compared paired."""
+    env = env if env is not None else DNTSyncEnv(config)
     seeds = range(seed, seed + episodes)
     with tqdm(
         total=episodes * len(policies), desc="evaluate", unit="ep", disable=not progress
     ) as bar:
-        return [
-            run_policy(env, policy, name, seeds, on_episode=lambda: bar.update())
-            for name, policy in policies.items()
-        ]
+        return evaluate_policies(env, policies, seeds, reference, on_episode=bar.update)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,39 +75,69 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=200, help="episodes per policy")
     parser.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
     parser.add_argument("--periods", default="2-10", help="periods k of periodic(k)")
+    parser.add_argument(
+        "--reference", help="policy the paired differences are to (default: the best rule)"
+    )
+    parser.add_argument(
+        "--lookahead",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add the lookahead planner with K sampled futures (0: off; ~5 min per 1,000 "
+        "episodes at K = 16)",
+    )
     parser.add_argument("--json", type=Path, help="also write the summaries as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
 
+    threadpool_limits(1)  # small BLAS products: one thread is several times faster
     try:
         if args.episodes < 2:
             raise ConfigError(f"--episodes = {args.episodes}: must be an integer >= 2")
         if args.seed < 0:
             raise ConfigError(f"--seed = {args.seed}: must be an integer >= 0")
+        if args.lookahead < 0:
+            raise ConfigError(f"--lookahead = {args.lookahead}: must be an integer >= 0")
+        check_seeds(range(args.seed, args.seed + args.episodes))
         periods = parse_periods(args.periods)
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
-        policies = baseline_policies(periods)
+        trained: dict[str, Policy] = {}
         if args.checkpoint is not None:
             from dnt_rllib.pipeline.policy import load_policy
 
             name, policy, config = load_policy(args.checkpoint, config if args.config else None)
-            policies[name] = policy
+            trained[name] = policy
+        env = DNTSyncEnv(config)
+        fit = load_or_fit(config, env.twin)
+        print(fit.describe(), file=sys.stderr)
+        policies = {**trained, **reference_policies(env, periods, fit, args.lookahead)}
+        if args.reference is not None and args.reference not in {*policies, "free_sync"}:
+            raise ConfigError(
+                f"--reference {args.reference!r}: must be one of {', '.join(policies)}"
+            )
     except (ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    summaries = evaluate(config, policies, args.episodes, args.seed, not args.no_progress)
-    best = best_periodic(summaries)
-    print(format_table(summaries))
+    result = evaluate(
+        config, policies, args.episodes, args.seed, not args.no_progress, args.reference, env
+    )
+    print(result.table())
+    best = best_periodic(result.summaries)
     if best is not None:
         print(f"\nbest periodic: {best.policy}")
+    print(fit.describe())
+    for note in result.notes:
+        print(note)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": config.to_dict(),
             "episodes": args.episodes,
             "seed": args.seed,
-            "summaries": [s.to_dict() for s in summaries],
+            "reference": result.reference,
+            "threshold": {"a": fit.a, "b": fit.b, "tuning_seeds": list(fit.tuning_seeds)},
+            "summaries": [s.to_dict() for s in result.summaries],
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0

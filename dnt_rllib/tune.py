@@ -70,7 +70,11 @@ class TrialNamer:
 
 
 def pretrain_twins(exp: ExperimentConfig) -> None:
-    """Train (or find cached) the GRU twin of every env the grid names, before any trial."""
+    """Train (or find cached) the GRU twin of every env the grid names, and fit its
+    threshold rule, before any trial (trials load both from the cache)."""
+    from threadpoolctl import threadpool_limits
+
+    from dnt_rllib.policies import load_or_fit
     from dnt_rllib.twin import make_twin
 
     env_grid = {
@@ -81,8 +85,8 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
     cache = str(Path(exp.env.twin_cache_dir).resolve())
     for combo in itertools.product(*env_grid.values()):
         config = exp.env.replace(twin_cache_dir=cache, **dict(zip(env_grid, combo, strict=True)))
-        if config.twin == "gru":
-            make_twin(config)
+        with threadpool_limits(1):
+            print(load_or_fit(config, make_twin(config)).describe())
 
 
 def check_rllib(exp: ExperimentConfig) -> None:
@@ -165,9 +169,10 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
     print(
-        "\n| trial | algorithm | seed | policy return | greedy | best periodic | always | never |"
+        "\n| trial | algorithm | seed | policy return | Δ vs threshold (paired 95% CI) "
+        "| share never→ceiling | threshold | best periodic | greedy | ceiling |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         if result.error is not None:
             failed += 1
@@ -179,10 +184,18 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
         best = result.get_best_checkpoint(METRIC, "max") if result.best_checkpoints else None
         if best is not None:
             tracking.set_tag(m["trial_id"], "best_checkpoint", best.path)
+
+        def value(key: str, m: dict = m) -> float:
+            return m.get(key, float("nan"))
+
         cols = [
-            f"{m.get(f'eval/{p}/mean_return', float('nan')):.2f}"
-            for p in ("policy", "greedy", "best_periodic", "always", "never")
-        ]
+            f"{value('eval/policy/mean_return'):.2f}",
+            f"{value('eval/policy/diff_threshold'):+.2f} ± "
+            f"{value('eval/policy/diff_threshold_ci95'):.2f}",
+            f"{100 * value('eval/policy/share'):.1f} %",
+            *(f"{value(f'eval/{p}/mean_return'):.2f}"
+              for p in ("threshold", "best_periodic", "greedy", "ceiling")),
+        ]  # fmt: skip
         print(
             f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | " + " | ".join(cols) + " |"
         )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.baselines import baseline_policies
+from dnt_rllib.policies.baselines import baseline_policies
 from dnt_rllib.evaluation import Summary, best_periodic, run_policy
 
 

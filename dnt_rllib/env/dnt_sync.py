@@ -45,8 +45,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
 
     ## Starting State
-    Users start uniformly in the area and walk M − 1 slots with the DNT in sync, so the twin
-    has a full history; slot 0 follows.
+    Users start uniformly in the area and walk M slots with the DNT in sync, so the twin's
+    history is s_{−M} … s_{−1} and ŝ_0 predicts s_0 like every later ŝ_t predicts s_t;
+    users then take one more step to s_0.
 
     ## Episode End
     Truncated after ``episode_length`` slots; never terminated.
@@ -93,14 +94,15 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        # Users start uniformly and walk M − 1 slots with the DNT in sync; slot 0 is drawn.
+        # Users start uniformly and walk M slots with the DNT in sync (s_{−M} … s_{−1}), then
+        # step to s_0, so slot 0's ŝ_0 is a one-step prediction like every other slot's.
         rng, net, history = self.np_random, self.network, self._history
         positions = net.initial_positions(rng)
         for m in range(self.config.history):
             if m:
                 positions = net.step(rng, positions)
             history[0, m] = positions.ravel()
-        self._positions = positions
+        self._positions = net.step(rng, positions)
         self._slot = 0
         self._since_sync = 0
         self._draw_slot()
@@ -163,8 +165,23 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         return self._positions
 
     @property
+    def interference(self) -> np.ndarray:
+        """I_n of this slot (N,)."""
+        return self._interference
+
+    @property
     def slots_since_sync(self) -> int:
         return self._since_sync
+
+    @property
+    def dnt_history(self) -> np.ndarray:
+        """The DNT's last M states s'_{t−M} … s'_{t−1} that ŝ_t was predicted from (M, 2U)."""
+        return self._history[0]
+
+    @property
+    def slot(self) -> int:
+        """t: slots played in this episode."""
+        return self._slot
 
     # --- internals (`SlotBatch` does the same for B episodes; tests hold them equal) ---
     def _sync_rb(self, action: int) -> tuple[bool, int]:

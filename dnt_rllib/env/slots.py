@@ -68,18 +68,19 @@ class SlotBatch:
 
     # --- episodes and slots ---
     def begin(self) -> None:
-        """All episodes start: users uniform, M − 1 slots walked with the DNT in sync, slot 0
-        drawn."""
+        """All episodes start: users uniform, M slots walked with the DNT in sync (the
+        history s_{−M} … s_{−1}), one more step to s_0, slot 0 drawn."""
         cfg, net, rng = self.config, self.network, self.rng
         b, steps = self.size, cfg.history
         positions = mobility.initial_positions(rng, cfg.num_users, net.low, net.high, b)
-        uniforms = rng.random((b, steps - 1, cfg.num_users))
-        for m in range(steps):
+        uniforms = rng.random((b, steps, cfg.num_users))
+        for m in range(steps + 1):
             if m:
                 positions = mobility.move(
                     positions, uniforms[:, m - 1], net.move_cdf, cfg.step_size, net.low, net.high
                 )
-            self.history[:, m] = positions.reshape(b, -1)
+            if m < steps:
+                self.history[:, m] = positions.reshape(b, -1)
         self.positions = positions
         self.slot = 0
         self.since_sync[:] = 0

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
 from dnt_rllib.validation import ConfigError, Range, check_choice, check_int, check_keys
 
@@ -56,6 +57,14 @@ TOP_KEYS = {
     "evaluation",
 }
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
+EVALUATION_KEYS = {
+    "episodes",
+    "seed",
+    "reference",
+    "curve_episodes",
+    "curve_seed",
+    "curve_interval",
+}
 RESOURCE_KEYS = {"num_env_runners", "num_envs_per_env_runner", "max_concurrent_trials"}
 DOMAINS = {"grid", "choice", "uniform", "loguniform", "randint"}
 OWNER = "experiment"
@@ -85,6 +94,10 @@ class ExperimentConfig:
     mlflow_experiment: str
     evaluation_episodes: int
     evaluation_seed: int
+    evaluation_reference: str | None
+    curve_episodes: int
+    curve_seed: int
+    curve_interval: int
     source: str = ""  # the YAML file it came from
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +122,10 @@ class ExperimentConfig:
             "checkpoint_frequency": self.checkpoint_frequency,
             "evaluation_episodes": self.evaluation_episodes,
             "evaluation_seed": self.evaluation_seed,
+            "evaluation_reference": self.evaluation_reference,
+            "curve_episodes": self.curve_episodes,
+            "curve_seed": self.curve_seed,
+            "curve_interval": self.curve_interval,
         }
 
 
@@ -150,7 +167,8 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     mlf = _mapping(raw.get("mlflow") or {}, "mlflow")
     check_keys(f"{OWNER}.mlflow", mlf, {"tracking_uri", "experiment_name"})
     ev = _mapping(raw.get("evaluation") or {}, "evaluation")
-    check_keys(f"{OWNER}.evaluation", ev, {"episodes", "seed"})
+    check_keys(f"{OWNER}.evaluation", ev, EVALUATION_KEYS)
+    evaluation = _section_evaluation(ev)
     max_conc = res.get("max_concurrent_trials")
 
     return ExperimentConfig(
@@ -185,12 +203,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         storage_path=storage_path(raw.get("storage_path", "ray_results")),
         tracking_uri=_tracking_uri(mlf.get("tracking_uri")),
         mlflow_experiment=_string(mlf.get("experiment_name") or name, "mlflow.experiment_name"),
-        evaluation_episodes=check_int(
-            f"{OWNER}.evaluation", "episodes", ev.get("episodes", 100), Range(2, None)
-        ),
-        evaluation_seed=check_int(
-            f"{OWNER}.evaluation", "seed", ev.get("seed", 10_000), Range(0, None)
-        ),
+        **evaluation,
         source=source,
         raw=raw,
     )
@@ -204,6 +217,39 @@ def _section_env(values: Any) -> SystemConfig:
         return SystemConfig.from_dict(values)
     except ConfigError as err:
         raise ConfigError(f"{OWNER}.env: {err}") from None
+
+
+def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
+    owner = f"{OWNER}.evaluation"
+    out = {
+        "evaluation_episodes": check_int(
+            owner, "episodes", ev.get("episodes", 100), Range(2, None)
+        ),
+        "evaluation_seed": check_int(owner, "seed", ev.get("seed", 10_000), Range(0, None)),
+        "curve_episodes": check_int(
+            owner, "curve_episodes", ev.get("curve_episodes", 50), Range(0, 10_000)
+        ),
+        "curve_seed": check_int(owner, "curve_seed", ev.get("curve_seed", 20_000), Range(0, None)),
+        "curve_interval": check_int(
+            owner, "curve_interval", ev.get("curve_interval", 10), Range(1, None)
+        ),
+    }
+    if 0 < out["curve_episodes"] < 2:
+        raise ConfigError(f"{owner}.curve_episodes = 1: must be 0 (off) or an integer >= 2")
+    reference = ev.get("reference")
+    if reference is not None and not (
+        reference in ("never", "always", "greedy", "threshold")
+        or reference in {f"periodic({k})" for k in range(2, 11)}
+    ):
+        raise ConfigError(
+            f"{owner}.reference = {reference!r}: must be null (the best rule), never, always, "
+            "greedy, threshold or periodic(k) with k in 2..10"
+        )
+    out["evaluation_reference"] = reference
+    for kind, name in (("evaluation", "seed"), ("curve", "curve_seed")):
+        first = out[f"{kind}_seed"]
+        check_seeds(range(first, first + out[f"{kind}_episodes"]), f"{owner}.{name}")
+    return out
 
 
 def _section_training(values: Any) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 TRIAL_TAG = "ray.trial_id"
 STEP_KEY = "iteration"
 TRUNCATED = "…[truncated]"
+EVALUATION_FILE = "evaluation.json"  # written by the trial beside its final checkpoint
 
 
 def git_commit() -> str:
@@ -62,6 +63,10 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
         "stop",
         "evaluation_episodes",
         "evaluation_seed",
+        "evaluation_reference",
+        "curve_episodes",
+        "curve_seed",
+        "curve_interval",
     ):
         flat[key] = config[key]
     out = {}
@@ -153,6 +158,16 @@ class MLflowTracking(Callback):
         self._last_step[trial.trial_id] = step
         if "eval_table" in result:
             self.client.log_text(run_id, result["eval_table"], "evaluation.md")
+
+    def on_checkpoint(
+        self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
+        """The final evaluation's per-episode returns, saved beside the last checkpoint, as
+        the run's ``evaluation.json`` artifact (runs on the same seeds compare paired)."""
+        with checkpoint.as_directory() as folder:
+            record = Path(folder) / EVALUATION_FILE
+            if record.is_file():
+                self.client.log_text(self.run_id(trial), record.read_text(), EVALUATION_FILE)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.client.set_terminated(self.run_id(trial), status="FINISHED")

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dnt_rllib.baselines import Policy
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.policies.baselines import Policy
 from dnt_rllib.validation import ConfigError
 
 TRIAL_FILE = "dnt_trial.json"  # trial parameters saved beside the algorithm state

@@ -2,8 +2,11 @@
 
 The function runs inside the trial's Ray actor. It restores from Tune's latest checkpoint
 when there is one (a resumed experiment or a retried trial), reports flat metrics each
-iteration, checkpoints every ``checkpoint_frequency`` iterations and at the end, and
-finally evaluates the greedy policy against the baselines on the same seeded episodes.
+iteration, checkpoints every ``checkpoint_frequency`` iterations and at the end. Every
+``curve_interval`` iterations the deterministic policy plays the fixed learning-curve
+episodes, paired with the threshold rule there; at the end it plays the evaluation
+episodes beside the baselines, ``threshold`` and ``ceiling``, and the per-episode returns
+are saved beside the final checkpoint (:data:`EVALUATION_FILE`).
 """
 
 from __future__ import annotations
@@ -16,15 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
+from threadpoolctl import threadpool_limits
 
-from dnt_rllib.baselines import baseline_policies
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import best_periodic, format_table, run_policy
+from dnt_rllib.evaluation import (
+    Evaluation,
+    Summary,
+    best_periodic,
+    evaluate_policies,
+    paired,
+    run_policy,
+)
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
+from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
+from dnt_rllib.policies import ThresholdFit, load_or_fit, reference_policies
 
 STATE_FILE = "progress.json"
 EVAL_PERIODS = range(2, 11)
@@ -62,29 +74,88 @@ def flat_metrics(result: dict[str, Any], recent: list[list[float]]) -> dict[str,
     return out
 
 
-def evaluate_policy(module: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """The greedy policy and the baselines on the same seeded episodes."""
-    env = DNTSyncEnv(SystemConfig.from_dict(params["env"]))
-    seeds = range(
-        params["evaluation_seed"], params["evaluation_seed"] + params["evaluation_episodes"]
-    )
-    policies = {"policy": greedy_policy(module), **baseline_policies(EVAL_PERIODS)}
-    summaries = [run_policy(env, p, name, seeds) for name, p in policies.items()]
-    by_name = {s.policy: s for s in summaries}
-    best = best_periodic(summaries)
+#: The policies whose final evaluation is logged as ``eval/<label>/<key>`` metrics.
+EVAL_LABELS = ("never", "always", "greedy", "threshold", "ceiling", "free_sync")
+EVAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "paired_diff",
+             "paired_ci95", "share")  # fmt: skip
+#: The lines drawn under the learning curve (``curve/<label>/mean_return``).
+CURVE_LABELS = ("never", "greedy", "best_periodic", "threshold", "ceiling")
+
+
+def seeds_of(params: dict[str, Any], kind: str) -> range:
+    """The seeds of the final evaluation (``kind`` 'evaluation') or the learning curve."""
+    first = params[f"{kind}_seed"]
+    return range(first, first + params[f"{kind}_episodes"])
+
+
+def labelled(evaluation: Evaluation) -> dict[str, Summary]:
+    """The evaluation's summaries by label, the best periodic(k) as 'best_periodic'."""
+    out = evaluation.by_name()
+    best = best_periodic(evaluation.summaries)
+    if best is not None:
+        out["best_periodic"] = best
+    return out
+
+
+def evaluate_policy(
+    module: Any, params: dict[str, Any], env: DNTSyncEnv, fit: ThresholdFit
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The greedy trained policy, the baselines, ``threshold`` and ``ceiling`` on the same
+    seeded episodes, compared paired: (metrics, the per-episode record for JSON)."""
+    seeds = seeds_of(params, "evaluation")
+    policies = {"policy": greedy_policy(module), **reference_policies(env, EVAL_PERIODS, fit)}
+    result = evaluate_policies(env, policies, seeds, params.get("evaluation_reference"))
+    by_label = labelled(result)
+    threshold = by_label["threshold"].returns
     metrics: dict[str, Any] = {}
-    for label, s in [
-        ("policy", by_name["policy"]),
-        ("never", by_name["never"]),
-        ("always", by_name["always"]),
-        ("best_periodic", best),
-        ("greedy", by_name["greedy"]),
-    ]:
-        for key in ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction"):
+    for label in ("policy", "best_periodic", *EVAL_LABELS):
+        s = by_label[label]
+        for key in EVAL_KEYS:
             metrics[f"eval/{label}/{key}"] = getattr(s, key)
-    metrics["eval/best_period"] = int(best.policy[len("periodic(") : -1])
-    metrics["eval_table"] = format_table(summaries)
-    return metrics
+        diff, ci = paired(s.returns, threshold)
+        metrics[f"eval/{label}/diff_threshold"] = diff
+        metrics[f"eval/{label}/diff_threshold_ci95"] = ci
+    metrics["eval/best_period"] = int(by_label["best_periodic"].policy[len("periodic(") : -1])
+    metrics["eval/threshold_a"], metrics["eval/threshold_b"] = fit.a, fit.b
+    metrics["eval_table"] = "\n".join(
+        [result.table(), "", fit.describe(), *result.notes, f"reference: {result.reference}"]
+    )
+    record = {
+        "seeds": [seeds[0], seeds[-1]],
+        "reference": result.reference,
+        "threshold": {"a": fit.a, "b": fit.b, "tuning_seeds": list(fit.tuning_seeds)},
+        "summaries": [s.to_dict() for s in result.summaries],
+    }
+    return metrics, record
+
+
+class LearningCurve:
+    """The deterministic policy on fixed seeded episodes during training, paired with
+    ``threshold`` on the same episodes; the reference policies' returns there are
+    computed once and logged beside it as lines."""
+
+    def __init__(self, params: dict[str, Any], env: DNTSyncEnv, fit: ThresholdFit) -> None:
+        self.env = env
+        self.seeds = seeds_of(params, "curve")
+        self.interval = params["curve_interval"]
+        lines = labelled(
+            evaluate_policies(env, reference_policies(env, EVAL_PERIODS, fit), self.seeds)
+        )
+        self.threshold = lines["threshold"].returns
+        self.lines = {f"curve/{k}/mean_return": lines[k].mean_return for k in CURVE_LABELS}
+
+    def due(self, iteration: int, done: bool) -> bool:
+        return bool(self.seeds) and (done or iteration == 1 or iteration % self.interval == 0)
+
+    def __call__(self, module: Any) -> dict[str, float]:
+        played = run_policy(self.env, greedy_policy(module), "policy", self.seeds)
+        diff, ci = paired(played.returns, self.threshold)
+        return {
+            "curve/policy/mean_return": played.mean_return,
+            "curve/policy/diff_threshold": diff,
+            "curve/policy/diff_threshold_ci95": ci,
+            **self.lines,
+        }
 
 
 def train_trial(params: dict[str, Any]) -> None:
@@ -92,7 +163,11 @@ def train_trial(params: dict[str, Any]) -> None:
     import torch
 
     torch.set_num_threads(1)
+    threadpool_limits(1)
     algo = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback).build_algo()
+    env = DNTSyncEnv(SystemConfig.from_dict(params["env"]))
+    fit = load_or_fit(env.config, env.twin)
+    curve = LearningCurve(params, env, fit)
     progress: dict[str, Any] = {"wall_time_s": 0.0, "recent": []}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -116,11 +191,17 @@ def train_trial(params: dict[str, Any]) -> None:
             or metrics["env_steps"] >= stop.get("num_env_steps_sampled_lifetime", float("inf"))
             or progress["wall_time_s"] >= stop.get("time_total_s", float("inf"))
         )
+        if curve.due(algo.iteration, done):
+            metrics.update(curve(algo.get_module()))
+        record = None
         if done:
-            metrics.update(evaluate_policy(algo.get_module(), params))
+            final, record = evaluate_policy(algo.get_module(), params, env, fit)
+            metrics.update(final)
         if done or algo.iteration % params["checkpoint_frequency"] == 0:
             with tempfile.TemporaryDirectory() as folder:
                 algo.save_to_path(Path(folder) / ALGORITHM_DIR)
+                if record is not None:
+                    (Path(folder) / EVALUATION_FILE).write_text(json.dumps(record))
                 (Path(folder) / STATE_FILE).write_text(json.dumps(progress))
                 (Path(folder) / TRIAL_FILE).write_text(json.dumps(params, default=str))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -1,0 +1,72 @@
+"""Replaying sync decisions on tapes, many episodes at once, with the twin alone.
+
+The reward of a slot (eqs. 15, 17) needs only the two sum rates on the tape and the gap
+‖s_t − ŝ_t‖², and ŝ_t needs only the DNT's last M states (eq. 4), so a batch of R rows —
+episodes, or the same episode under several rules — plays in one twin call per slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dnt_rllib.twin import Twin
+
+#: decide(slot, penalty (R,), loss (R,)) → sync wanted (R,); infeasible slots never sync.
+Decide = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Per row and slot: the reward, whether it synced and the gap ‖s_t − ŝ_t‖² it would
+    have had without a sync (R, L)."""
+
+    rewards: np.ndarray
+    synced: np.ndarray
+    gaps: np.ndarray
+
+    @property
+    def returns(self) -> np.ndarray:
+        return self.rewards.sum(axis=1)
+
+
+def rollout(
+    twin: Twin,
+    history: np.ndarray,
+    states: np.ndarray,
+    rate_free: np.ndarray,
+    rate_sync: np.ndarray,
+    epsilon: float,
+    num_users: int,
+    decide: Decide,
+) -> Rollout:
+    """Play L slots of R rows from the DNT histories (R, M, 2U): s_t (R, L, 2U), rates (R, L).
+
+    Each slot: ŝ_t from the history, penalty (1 − ε)/U ‖s_t − ŝ_t‖² and loss
+    ε (Σc free − Σc withheld); a sync scores ε Σc withheld (eq. 17) and puts s_t in the
+    history, no sync scores ε Σc free − penalty (eq. 15) and puts ŝ_t there.
+    """
+    rows, length, _ = states.shape
+    weight = (1.0 - epsilon) / num_users
+    history = np.array(history, dtype=np.float64)
+    rewards = np.empty((rows, length))
+    synced = np.empty((rows, length), dtype=bool)
+    gaps = np.empty((rows, length))
+    for t in range(length):
+        state = states[:, t]
+        prediction = twin.predict(history)
+        diff = state - prediction
+        gaps[:, t] = np.einsum("ri,ri->r", diff, diff)
+        penalty = weight * gaps[:, t]
+        feasible = ~np.isnan(rate_sync[:, t])
+        loss = epsilon * (rate_free[:, t] - np.where(feasible, rate_sync[:, t], 0.0))
+        sync = feasible & decide(t, penalty, loss)
+        synced[:, t] = sync
+        rewards[:, t] = np.where(
+            sync, epsilon * np.nan_to_num(rate_sync[:, t]), epsilon * rate_free[:, t] - penalty
+        )
+        history[:, :-1] = history[:, 1:]
+        history[:, -1] = np.where(sync[:, None], state, prediction)
+    return Rollout(rewards, synced, gaps)

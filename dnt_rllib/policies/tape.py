@@ -1,0 +1,87 @@
+"""What an episode holds whatever the BS decides, recorded once per seed.
+
+Actions never touch the env's random stream, so a seed fixes an episode's positions s_t,
+interference and fading; only the DNT's states depend on the sync schedule. A tape keeps,
+per slot, s_t and the two sum rates the decision chooses between — Σ c with every RB
+(eq. 14) and Σ c with the sync RB withheld (eq. 16) — so the planners (`threshold`'s fit,
+`ceiling`, `lookahead`) can replay any schedule with the twin alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.physics.allocation import allocate_batch
+from dnt_rllib.physics.sync import NO_RB, select_sync_rb
+
+
+def slot_rates(
+    rates: np.ndarray, interference: np.ndarray, max_interference: float, action_mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Σ c with every RB, Σ c with the sync RB withheld, the sync RB) of B slots.
+
+    ``rates`` (B, U, N), ``interference`` (B, N). The sync RB is the paper's R (eq. 5e) in
+    ``binary`` mode and, in ``rb`` mode, the feasible RB whose loss to the users is least.
+    Where no RB meets γ the withheld rate is NaN and the RB is −1.
+    """
+    b, _, num_rbs = rates.shape
+    free = allocate_batch(rates, np.full(b, NO_RB))[1]
+    feasible = interference <= max_interference
+    if action_mode == "binary":
+        rb = np.asarray(select_sync_rb(interference, max_interference))
+        withheld = allocate_batch(rates, rb)[1]
+    else:
+        per_rb = np.stack([allocate_batch(rates, np.full(b, n))[1] for n in range(num_rbs)], 1)
+        per_rb[~feasible] = -np.inf
+        rb = np.where(feasible.any(axis=1), per_rb.argmax(axis=1), NO_RB)
+        withheld = per_rb[np.arange(b), np.maximum(rb, 0)]
+    return free, np.where(rb != NO_RB, withheld, np.nan), rb
+
+
+@dataclass(frozen=True)
+class Tapes:
+    """E episodes of L slots: the DNT's history before the first slot (E, M, 2U), s_t
+    (E, L, 2U), the sum rates without and with a sync (E, L; NaN where no RB meets γ)
+    and the sync RB (E, L)."""
+
+    history: np.ndarray
+    states: np.ndarray
+    rate_free: np.ndarray
+    rate_sync: np.ndarray
+    sync_rb: np.ndarray
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return ~np.isnan(self.rate_sync)
+
+
+def record_tapes(config: SystemConfig, seeds: Iterable[int]) -> Tapes:
+    """The tapes of the episodes `DNTSyncEnv` plays with these seeds (any twin: the draws
+    do not depend on it, so the hold twin records them)."""
+    env = DNTSyncEnv(config.replace(twin="hold"))
+    max_interference = env.network.max_sync_interference
+    histories, states, free, withheld, rbs = [], [], [], [], []
+    for seed in seeds:
+        env.reset(seed=int(seed))
+        histories.append(env.dnt_history.copy())
+        positions, rates, noise = [], [], []
+        done = False
+        while not done:
+            positions.append(env.user_positions.ravel().copy())
+            rates.append(env.rate_matrix())
+            noise.append(env.interference.copy())
+            done = env.step(0)[3]
+        f, w, rb = slot_rates(
+            np.array(rates), np.array(noise), max_interference, config.action_mode
+        )
+        states.append(positions)
+        free.append(f)
+        withheld.append(w)
+        rbs.append(rb)
+    return Tapes(np.array(histories), np.array(states), np.array(free), np.array(withheld),
+                 np.array(rbs))  # fmt: skip
