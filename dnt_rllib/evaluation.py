@@ -139,6 +139,21 @@ def paired(returns: Sequence[float], reference: Sequence[float]) -> tuple[float,
     return mean_ci95(np.asarray(returns, dtype=float) - np.asarray(reference, dtype=float))
 
 
+def difference_ci95(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """mean(a) − mean(b) and the half-width of its 95 % Welch interval (independent
+    samples, e.g. seeds of two algorithms; NaN when either has one value)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(x.mean() - y.mean())
+    if len(x) < 2 or len(y) < 2:
+        return diff, math.nan
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se2 = vx + vy
+    if se2 == 0:
+        return diff, 0.0
+    dof = se2**2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+    return diff, float(stats.t.ppf(0.975, dof) * math.sqrt(se2))
+
+
 def share_closed(mean_return: float, never: float, ceiling: float) -> float:
     """The fraction of the ``never`` → ``ceiling`` range a mean return closes."""
     span = ceiling - never

@@ -152,3 +152,20 @@ def test_envs_sharing_one_gru_twin_keep_their_own_predictions(tmp_path) -> None:
     b.reset(seed=2)
     b.step(0)
     assert np.array_equal(before, a.twin_prediction)
+
+
+def test_slot_0_is_scored_like_every_other_slot() -> None:
+    # With the hold-last twin and no sync, ŝ_t = s_{−1}, so the gap at slot t is the squared
+    # displacement of t + 1 steps: (t + 1) Σ_u Δl² (1 − p_u,stay) away from the walls, the
+    # moves being independent with mean drift ≪ Δl. Slot 0 must be one step's worth, not 0.
+    cfg = SystemConfig(twin="hold", area_size=10_000.0)  # walls never reached
+    env = gym.make(dnt_rllib.ENV_ID, config=cfg)
+    one_step = cfg.step_size**2 * (1.0 - env.unwrapped.move_probs[:, 0]).sum()
+    gaps = np.zeros(2)
+    episodes = 2000
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        for t in range(2):
+            gaps[t] += env.step(0)[4]["sync_error"] / episodes
+    assert gaps[0] == pytest.approx(one_step, rel=0.06)
+    assert gaps[1] == pytest.approx(2 * one_step, rel=0.06)

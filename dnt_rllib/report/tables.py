@@ -1,0 +1,122 @@
+"""The results table: learned policies against the rule to beat and the ceiling, paired."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from dnt_rllib.evaluation import difference_ci95, mean_ci95
+from dnt_rllib.report.runs import Run, group, setting_of
+
+PAPER_IMPROVEMENT = 10.31  # % (§IV, SAC over DQN)
+#: Reference rows under the learned ones, best first.
+REFERENCES = ("ceiling", "free_sync", "threshold", "best_periodic", "greedy", "always", "never")
+
+
+def _ci(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+
+def _reached(members: list[Run], level_of: Callable[[Run], tuple[float, float] | None]) -> str:
+    """'k/n, env steps, wall s': seeds whose learning curve reached the level (means over
+    those seeds of when it first did)."""
+    hits = [hit for m in members if (hit := level_of(m)) is not None]
+    text = f"{len(hits)}/{len(members)}"
+    if hits:
+        text += f", {np.mean([h[0] for h in hits]):,.0f}, {np.mean([h[1] for h in hits]):,.0f}"
+    return text
+
+
+def learned_row(algo: str, setting: str, members: list[Run]) -> str:
+    ret, ret_ci = mean_ci95([m.final("policy") for m in members])
+    diffs = [m.final("policy", "diff_threshold") for m in members]
+    diff, diff_ci = mean_ci95(diffs)
+    if len(members) == 1:  # one seed: the interval over its evaluation episodes
+        diff_text = f"{diff:+.2f} ± {_ci(members[0].final('policy', 'diff_threshold_ci95'))} (ep.)"
+    else:
+        diff_text = f"{diff:+.2f} ± {_ci(diff_ci)}"
+    share = np.mean([m.final("policy", "share") for m in members])
+    cols = [np.mean([m.final("policy", k) for m in members])
+            for k in ("sum_rate", "sync_gap", "sync_fraction")]  # fmt: skip
+    greedy = _reached(
+        members,
+        lambda m: m.evaluation.first_reaching(m.lines["greedy"]) if "greedy" in m.lines else None,
+    )
+    rule = _reached(members, lambda m: m.vs_threshold.first_reaching(0.0))
+    return (
+        f"| {algo} | {setting} | {len(members)} | {ret:.2f} ± {_ci(ret_ci)} | {diff_text} | "
+        f"{100 * share:.1f} % | {cols[0]:.3f} | {cols[1]:.2f} | {cols[2]:.3f} | {greedy} | "
+        f"{rule} |"
+    )
+
+
+def reference_rows(setting: str, chosen: list[Run]) -> list[str]:
+    lines = []
+    for name in REFERENCES:
+        values = [r.final(name) for r in chosen if not math.isnan(r.final(name))]
+        if not values:
+            continue
+        label = name.replace("_", " ")
+        if name == "best_periodic":
+            label += f" (k = {int(np.median([r.metrics['eval/best_period'] for r in chosen]))})"
+        keys = ("diff_threshold", "share", "sum_rate", "sync_gap", "sync_fraction")
+        cols = [np.nanmean([r.final(name, k) for r in chosen]) for k in keys]
+        lines.append(
+            f"| {label} | {setting} | – | {np.mean(values):.2f} | {cols[0]:+.2f} | "
+            f"{100 * cols[1]:.1f} % | {cols[2]:.3f} | {cols[3]:.2f} | {cols[4]:.3f} | – | – |"
+        )
+    return lines
+
+
+def algorithm_gap(by_algo: dict[str, list[Run]]) -> str | None:
+    """SAC − DQN: each seed's final evaluation paired with the threshold rule on the shared
+    episodes (removes the episodes' own swing), then Welch over the seeds."""
+    if "SAC" not in by_algo or "DQN" not in by_algo:
+        return None
+    sac = [m.final("policy", "diff_threshold") for m in by_algo["SAC"]]
+    dqn = [m.final("policy", "diff_threshold") for m in by_algo["DQN"]]
+    gain, ci = difference_ci95(sac, dqn)
+    base = abs(np.mean([m.final("policy") for m in by_algo["DQN"]]))
+    return f"{gain:+.2f} ± {_ci(ci)} | {100 * gain / base:+.2f} %"
+
+
+def results_table(runs: list[Run], keys: list[str]) -> str:
+    """Markdown: learned policies per algorithm and setting, the references below them, and
+    SAC against DQN, paired."""
+    done = [r for r in runs if r.finished]
+    lines = [
+        "| policy | setting | seeds | final return (95% CI over seeds) | Δ vs threshold "
+        "(paired; 95% CI over seeds) | share never→ceiling | sum rate | sync gap | sync frac "
+        "| reached greedy: seeds, env steps, wall s | reached threshold: seeds, env steps, "
+        "wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    gaps: dict[str, dict[str, list[Run]]] = {}
+    for (algo, setting), members in group(done, keys).items():
+        lines.append(learned_row(algo, setting, members))
+        gaps.setdefault(setting, {})[algo] = members
+    for setting in sorted({setting_of(r, keys) for r in done}):
+        lines += reference_rows(setting, [r for r in done if setting_of(r, keys) == setting])
+    lines += [
+        "",
+        "Final return: each trained policy acting greedily on the evaluation episodes, every "
+        "reference on the same episodes. Δ vs threshold: the mean per-episode difference to the "
+        "fitted threshold rule (the rule to beat); share: of the range from never to the "
+        "perfect-foresight ceiling. Reached: the first learning-curve evaluation (the "
+        "deterministic policy on fixed episodes) at or above greedy / the threshold rule "
+        "(paired mean ≥ 0); env steps and wall seconds of training, means over the seeds "
+        "that reached it.",
+        "",
+        "| setting | SAC − DQN (paired on episodes; 95% CI over seeds) | SAC over DQN | paper |",
+        "|---|---|---|---|",
+    ]
+    for setting, by_algo in sorted(gaps.items()):
+        gap = algorithm_gap(by_algo)
+        if gap is not None:
+            lines.append(f"| {setting} | {gap} | +{PAPER_IMPROVEMENT} % |")
+    failed = [f"{r.algorithm} seed {r.seed} ({r.status.lower()})" for r in runs if not r.finished]
+    if failed:
+        lines += ["", "Not in the table (no final evaluation): " + ", ".join(failed) + "."]
+    return "\n".join(lines) + "\n"

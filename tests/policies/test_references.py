@@ -1,0 +1,120 @@
+"""threshold, ceiling and lookahead: each checked against an independent computation."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dnt_rllib import DNTSyncEnv, SystemConfig
+from dnt_rllib.evaluation import run_policy
+from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, ThresholdRule, baseline_policies
+from dnt_rllib.policies import threshold as threshold_module
+from dnt_rllib.policies.tape import record_tapes
+from dnt_rllib.policies.threshold import TUNING_SEEDS, load_or_fit, rule_returns
+
+SMALL_GRU = {"num_users": 4, "num_rbs": 3, "gru_hidden": 16, "twin_trajectories": 60,
+             "twin_max_epochs": 2}  # fmt: skip
+
+
+def play(env: DNTSyncEnv, schedule: tuple[int, ...], seed: int) -> float:
+    """The return of a fixed 0/1 schedule, stepped in the env."""
+    env.reset(seed=seed)
+    return sum(env.step(a)[1] for a in schedule)
+
+
+@pytest.mark.parametrize("a, b", [(1.0, 0.0), (2.5, 0.3), (0.5, -1.0)])
+def test_batched_replay_of_a_rule_equals_playing_it_in_the_env(a: float, b: float) -> None:
+    cfg = SystemConfig(twin="hold")
+    env = DNTSyncEnv(cfg)
+    seeds = range(40, 60)
+    played = run_policy(env, ThresholdRule(a, b), "rule", seeds).returns
+    replayed = rule_returns(env.twin, record_tapes(cfg, seeds), cfg, np.array([a]), np.array([b]))
+    np.testing.assert_allclose(replayed[0], played, rtol=0, atol=1e-9)
+
+
+def test_greedy_is_the_rule_with_a_1_b_0() -> None:
+    env = DNTSyncEnv(SystemConfig(twin="hold"))
+    greedy = run_policy(env, baseline_policies([])["greedy"], "greedy", range(5)).returns
+    rule = run_policy(env, ThresholdRule(1.0, 0.0), "rule", range(5)).returns
+    assert greedy == rule
+
+
+def test_ceiling_is_the_best_of_every_schedule_with_the_hold_twin() -> None:
+    # T = 8: all 256 schedules, played in the env one by one, against the DP's choice.
+    cfg = SystemConfig(twin="hold", episode_length=8, num_users=3, num_rbs=3)
+    env = DNTSyncEnv(cfg)
+    ceiling = CeilingPolicy(env)
+    for seed in (3, 4):
+        best = max(play(env, s, seed) for s in itertools.product((0, 1), repeat=8))
+        got = run_policy(env, ceiling, "ceiling", [seed]).returns[0]
+        assert got == pytest.approx(best, abs=1e-9)
+        assert ceiling.planned[seed] == pytest.approx(best, abs=1e-9)
+
+
+def test_ceiling_is_never_beaten_by_a_rule_and_skips_infeasible_slots() -> None:
+    # γ = 0.02 leaves ~17 % of slots without a feasible RB: the DP must not plan a sync there.
+    cfg = SystemConfig(twin="hold", delay_bound=0.02)
+    env = DNTSyncEnv(cfg)
+    seeds = range(10)
+    assert not record_tapes(cfg, seeds).feasible.all()
+    ceiling = run_policy(env, CeilingPolicy(env), "ceiling", seeds)
+    assert ceiling.infeasible_syncs == 0
+    for a, b in [(1.0, 0.0), (3.0, 0.5), (0.5, 0.0)]:
+        rule = run_policy(env, ThresholdRule(a, b), "rule", seeds)
+        assert min(np.subtract(ceiling.returns, rule.returns)) >= -1e-9
+
+
+def test_ceiling_with_the_gru_replays_close_to_its_plan(tmp_path: Path) -> None:
+    cfg = SystemConfig(**SMALL_GRU, twin_cache_dir=str(tmp_path))
+    env = DNTSyncEnv(cfg)
+    ceiling = CeilingPolicy(env)
+    played = run_policy(env, ceiling, "ceiling", range(20)).returns
+    planned = [ceiling.planned[s] for s in range(20)]
+    # the DP reads the true states before a sync (module doc): close, not equal
+    assert np.abs(np.subtract(planned, played)).max() < 0.05 * np.std(played)
+
+
+def test_lookahead_at_the_last_slot_is_greedy() -> None:
+    # With nothing left to plan for, comparing the two branches is greedy's one-slot test.
+    cfg = SystemConfig(twin="hold", episode_length=1, epsilon=0.9)
+    env = DNTSyncEnv(cfg)
+    seeds = range(200)
+    look = run_policy(env, LookaheadPolicy(ThresholdRule(2.0, 0.5), 4), "lookahead", seeds)
+    greedy = run_policy(env, baseline_policies([])["greedy"], "greedy", seeds)
+    assert look.returns == greedy.returns
+    assert 0 < greedy.sync_fraction < 1  # the test decides something
+
+
+def test_lookahead_replays_the_same_decisions_for_the_same_seed() -> None:
+    env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=6))
+    look = LookaheadPolicy(ThresholdRule(2.0, 0.3), 4)
+    first = run_policy(env, look, "lookahead", range(8)).returns
+    assert run_policy(env, look, "lookahead", range(8)).returns == first
+
+
+def test_fit_beats_greedy_on_tuning_episodes_and_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = SystemConfig(twin="hold", twin_cache_dir=str(tmp_path))
+    fit = load_or_fit(cfg)
+    assert fit.tuning_seeds == (TUNING_SEEDS[0], TUNING_SEEDS[-1])
+    assert fit.tuning_return >= fit.greedy_return
+    # the saved greedy figure is greedy's own mean return on those episodes
+    env = DNTSyncEnv(cfg)
+    greedy = run_policy(env, baseline_policies([])["greedy"], "greedy", TUNING_SEEDS)
+    assert fit.greedy_return == pytest.approx(greedy.mean_return, abs=1e-9)
+    stored = json.loads(Path(fit.path).read_text())
+    assert (stored["a"], stored["b"]) == (fit.a, fit.b)
+    assert Path(fit.path).stat().st_mode & 0o777 == 0o644
+
+    def refit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached fit was not reused")
+
+    monkeypatch.setattr(threshold_module, "fit_threshold", refit)
+    assert load_or_fit(cfg) == fit
+    with pytest.raises(AssertionError, match="not reused"):
+        load_or_fit(cfg.replace(epsilon=0.95))  # another network: another fit
