@@ -2,6 +2,7 @@
 
     python -m dnt_rllib.bench                 # hold-last and GRU twin, default config
     python -m dnt_rllib.bench --steps 50000
+    python -m dnt_rllib.bench --rllib --rllib-settings 0:1,2:8 --rllib-seconds 1
 
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
 actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), rates (eq. 2),
@@ -111,6 +112,17 @@ def report(label: str, env: DNTSyncEnv, steps: int) -> None:
         print(f"| {name} | {us:.1f} |")
 
 
+def _settings(text: str) -> tuple[tuple[int, int], ...]:
+    """``"0:1,2:8"`` → ((0, 1), (2, 8))."""
+    try:
+        pairs = tuple(tuple(int(x) for x in item.split(":")) for item in text.split(","))
+    except ValueError:
+        pairs = ()
+    if not pairs or any(len(p) != 2 or p[0] < 0 or p[1] < 1 for p in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected R:E pairs such as 0:1,2:8")
+    return pairs  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dnt_rllib.bench",
@@ -127,12 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rllib-seconds", type=float, default=3.0, help="seconds per RLlib figure (with --rllib)"
     )
+    parser.add_argument(
+        "--rllib-settings",
+        type=_settings,
+        default=None,
+        metavar="R:E,...",
+        help="(env runners, envs per runner) pairs to measure (with --rllib; default: all six)",
+    )
+    parser.add_argument(
+        "--rllib-rounds", type=int, default=3, help="sampling rounds per figure (with --rllib)"
+    )
     args = parser.parse_args(argv)
     config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
     if args.rllib:
+        from dnt_rllib.pipeline.throughput import SETTINGS
         from dnt_rllib.pipeline.throughput import main as rllib_main
 
-        return rllib_main(config, args.rllib_seconds)
+        settings = args.rllib_settings or SETTINGS
+        return rllib_main(config, args.rllib_seconds, settings, args.rllib_rounds)
     pin_to_one_core()
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)

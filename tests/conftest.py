@@ -1,4 +1,5 @@
-"""Shared fixtures: one real smoke run of the Tune CLI, reused by the e2e tests."""
+"""Shared fixtures: one real smoke run of the Tune CLI, reused by the e2e tests, and a twin
+cache kept between test sessions."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     proc = run_tune(cwd, "--config", str(SMOKE))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return SmokeRun(cwd, proc)
+
+
+@pytest.fixture(scope="session")
+def twin_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A twin cache folder kept between test sessions (in pytest's cache, .pytest_cache/),
+    so a test that needs a GRU twin of a full-size config trains it once per checkout, not
+    once per run. The cache key holds the twin's config, move probabilities, package
+    version and checkpoint format, so a changed config never reuses a stale twin; a change
+    to the training code alone does (``pytest --cache-clear`` retrains). Without the cache
+    plugin (``-p no:cacheprovider``) it is a fresh folder."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return tmp_path_factory.mktemp("twins")
+    return Path(cache.mkdir("dnt_twins"))

@@ -16,17 +16,36 @@ def test_move_probs_are_distributions_within_the_stay_range() -> None:
     assert np.all((p[:, 0] >= 0.2) & (p[:, 0] <= 0.8))
 
 
+#: Eq. (1) with Δl = 2: stay, forward (+y), backward (−y), left (−x), right (+x).
+PAPER_MOVES = [(0.0, 0.0), (0.0, 2.0), (0.0, -2.0), (-2.0, 0.0), (2.0, 0.0)]
+
+
 def test_each_move_has_the_step_length_and_its_probability() -> None:
     probs = np.array([[0.1, 0.2, 0.3, 0.15, 0.25]])
     cdf = np.cumsum(probs, axis=1)
     rng = np.random.default_rng(1)
-    start = np.zeros((1, 2))
-    moves = np.array(
-        [mobility.step_positions(rng, start, cdf, 2.0, LOW, HIGH)[0] for _ in range(40_000)]
+    start = np.array([[5.0, -7.0]])
+    moves = (
+        np.array(
+            [mobility.step_positions(rng, start, cdf, 2.0, LOW, HIGH)[0] for _ in range(40_000)]
+        )
+        - start[0]
     )
-    for k, unit in enumerate(mobility.MOVES):
-        freq = np.mean(np.all(moves == 2.0 * unit, axis=1))
-        assert freq == pytest.approx(probs[0, k], abs=0.01)
+    seen = {tuple(m) for m in moves.tolist()}
+    assert seen <= set(PAPER_MOVES)
+    for (dx, dy), p in zip(PAPER_MOVES, probs[0], strict=True):
+        freq = np.mean((moves[:, 0] == dx) & (moves[:, 1] == dy))
+        assert freq == pytest.approx(p, abs=0.01)
+
+
+def test_a_draw_picks_the_move_whose_cumulative_probability_first_exceeds_it() -> None:
+    """CDF 0.1, 0.3, 0.6, 0.75, 1: draws 0.05, 0.2, 0.5, 0.7, 0.9 take moves 1 to 5 of
+    eq. (1); users move independently, each by its own probabilities."""
+    probs = np.array([[0.1, 0.2, 0.3, 0.15, 0.25]] * 5 + [[0.0, 0.0, 0.0, 0.0, 1.0]])
+    start = np.array([[5.0, -7.0]] * 6)
+    draws = np.array([0.05, 0.2, 0.5, 0.7, 0.9, 0.05])
+    out = mobility.move(start, draws, np.cumsum(probs, axis=1), 2.0, LOW, HIGH)
+    assert out.tolist() == [[5, -7], [5, -5], [5, -9], [3, -7], [7, -7], [7, -7]]
 
 
 def test_border_reflects_back_inside() -> None:

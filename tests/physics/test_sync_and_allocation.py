@@ -1,6 +1,7 @@
 """Sync-RB rule (eq. 3, 5e) and the Hungarian allocation (eqs. 14, 16)."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -40,6 +41,29 @@ def test_interference_bound_picks_the_paper_rb(delay_bound: float) -> None:
     np.testing.assert_array_equal(
         select_sync_rb(interference, bound), select_sync_rb(delays, delay_bound)
     )
+
+
+@pytest.mark.parametrize(
+    ("delay_bound", "expected"),
+    [
+        (0.5, 0.03 / 1 - 0.002),  # D/(Bγ) = 1: 2^1 − 1 = 1
+        (0.25, 0.03 / 3 - 0.002),  # D/(Bγ) = 2: 2^2 − 1 = 3
+    ],
+)
+def test_interference_bound_at_b_and_p_not_one_is_the_delay_rule(
+    delay_bound: float, expected: float
+) -> None:
+    """B = 2, P = 3, h^C = 0.01, D = 1, N0 = 1e-3 (P h = 0.03, B N0 = 0.002): the delay
+    rule T = D / (B log2(1 + P h / (I + B N0))) ≤ γ holds exactly up to I^max."""
+    h, size, power, band, n0 = 0.01, 1.0, 3.0, 2.0, 1e-3
+    bound = interference_bound(h, size, delay_bound, power, band, n0)
+    assert bound == pytest.approx(expected, rel=1e-12)
+
+    def delay(i: float) -> float:
+        return size / (band * math.log2(1 + power * h / (i + band * n0)))
+
+    assert delay(bound) == pytest.approx(delay_bound, rel=1e-12)
+    assert delay(0.99 * bound) < delay_bound < delay(1.01 * bound)
 
 
 def test_delay_is_size_over_rate_and_inf_at_zero_rate() -> None:

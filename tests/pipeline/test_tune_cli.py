@@ -75,14 +75,12 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
 def test_bad_config_is_refused_before_ray_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("algorithm: SAC\nenv: {epsilon: 1.5}\n")
-    started = time.perf_counter()
     proc = run_tune(tmp_path, "--config", str(bad))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "error: experiment.env: SystemConfig.epsilon = 1.5: must be a number in (0, 1)"
     )
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray_results").exists()
-    assert time.perf_counter() - started < 60
 
 
 def test_resume_after_sigkill_continues_without_duplicating_mlflow(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -75,9 +73,7 @@ def test_short_training_beats_the_hold_last_twin() -> None:
         twin_max_epochs=8,
         twin_learning_rate=1e-2,
     )
-    start = time.perf_counter()
     result = train_twin(config, progress=False)
-    assert time.perf_counter() - start < 20.0
     first = result.history[0]["val_loss"]
     assert result.val_loss < result.hold_val_loss
     assert result.val_loss <= first

@@ -1,0 +1,94 @@
+"""`python -m dnt_rllib.bench` and `--rllib` run on tiny settings and print positive figures.
+
+Both run as subprocesses: the bench pins its process to one core and `--rllib` starts its
+own Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """A small network with a GRU twin that trains in a second into its own cache."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "num_users": 3,
+                "num_rbs": 2,
+                "episode_length": 10,
+                "history": 3,
+                "gru_hidden": 8,
+                "twin_trajectories": 20,
+                "twin_max_epochs": 1,
+                "twin_cache_dir": str(tmp_path / "twins"),
+            }
+        )
+    )
+    return path
+
+
+def bench(tmp_path: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dnt_rllib.bench", "--config", str(tiny_config(tmp_path)), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def figures(pattern: str, text: str) -> list[float]:
+    """Every number the groups of ``pattern`` capture in ``text``, in order."""
+    found = [m if isinstance(m, tuple) else (m,) for m in re.findall(pattern, text)]
+    return [float(x.replace(",", "")) for match in found for x in match]
+
+
+def test_bench_prints_positive_speeds_and_part_costs(tmp_path: Path) -> None:
+    out = bench(tmp_path, "--steps", "200")
+    # env steps/s and µs/step of the hold-last twin, the GRU and the vector env of 8
+    speeds = figures(rf"## [^\n]*?: {NUMBER} env steps/s \({NUMBER} µs/(?:env )?step\)", out)
+    assert len(speeds) == 3 * 2 and all(x > 0 for x in speeds), out
+    parts = figures(rf"(?m)^\| [^|]+ \| {NUMBER} \|$", out)  # µs per call of each part
+    assert len(parts) == 2 * 7 and all(x > 0 for x in parts), out
+
+
+@pytest.mark.e2e
+def test_bench_rllib_prints_positive_throughputs(tmp_path: Path) -> None:
+    out = bench(
+        tmp_path,
+        "--rllib",
+        "--rllib-settings",
+        "0:1",
+        "--rllib-seconds",
+        "0.5",
+        "--rllib-rounds",
+        "1",
+    )
+    rows = re.findall(r"^\| 0 \| 1 \|(.*)\|$", out, flags=re.MULTILINE)
+    assert len(rows) == 1, out
+    cells = [float(c.strip().replace(",", "")) for c in rows[0].split("|")]
+    assert len(cells) == 6 and all(c > 0 for c in cells), out  # rates and ratios
+    worst = figures(rf"Worst sampling ratio DNT / CartPole: {NUMBER}", out)
+    assert len(worst) == 1 and worst[0] > 0, out
+
+
+def test_bench_refuses_malformed_rllib_settings(tmp_path: Path) -> None:
+    from dnt_rllib.bench import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--rllib", "--rllib-settings", "1-8"])
+    assert exc.value.code == 2
