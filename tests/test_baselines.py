@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.policies.baselines import baseline_policies
 from dnt_rllib.evaluation import Summary, best_periodic, run_policy
+from dnt_rllib.policies.baselines import baseline_policies
 
 
 def summaries_for(config: SystemConfig, episodes: int) -> dict[str, Summary]:
@@ -21,10 +21,9 @@ def hold() -> dict[str, Summary]:
 
 
 @pytest.fixture(scope="module")
-def gru(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Summary]:
-    """The default config as shipped: the GRU twin, trained here into a fresh cache."""
-    cache: Path = tmp_path_factory.mktemp("twins")
-    return summaries_for(SystemConfig(twin_cache_dir=str(cache)), 300)
+def gru(twin_cache: Path) -> dict[str, Summary]:
+    """The default config as shipped: the GRU twin, trained once per session (or checkout)."""
+    return summaries_for(SystemConfig(twin_cache_dir=str(twin_cache)), 300)
 
 
 def test_sync_fractions_are_what_the_policies_say(hold: dict[str, Summary]) -> None:
