@@ -19,6 +19,11 @@ def _ci(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}"
 
 
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def _reached(members: list[Run], level_of: Callable[[Run], tuple[float, float] | None]) -> str:
     """'k/n, env steps, wall s': seeds whose learning curve reached the level (means over
     those seeds of when it first did)."""
@@ -62,7 +67,7 @@ def reference_rows(setting: str, chosen: list[Run]) -> list[str]:
         if name == "best_periodic":
             label += f" (k = {int(np.median([r.metrics['eval/best_period'] for r in chosen]))})"
         keys = ("diff_threshold", "share", "sum_rate", "sync_gap", "sync_fraction")
-        cols = [np.nanmean([r.final(name, k) for r in chosen]) for k in keys]
+        cols = [_finite_mean([r.final(name, k) for r in chosen]) for k in keys]
         lines.append(
             f"| {label} | {setting} | – | {np.mean(values):.2f} | {cols[0]:+.2f} | "
             f"{100 * cols[1]:.1f} % | {cols[2]:.3f} | {cols[3]:.2f} | {cols[4]:.3f} | – | – |"

@@ -38,17 +38,41 @@ def test_report_writes_every_file_and_says_no_bands_for_one_seed(
     table = (out / "results.md").read_text()
     assert "| SAC | default | 1 |" in table and "| DQN | default | 1 |" in table
     assert "| default |" in table and "+10.31 %" in table
-    assert "baseline: greedy" in table
+    for reference in ("ceiling", "threshold", "greedy", "never"):
+        assert f"| {reference} | default | – |" in table
 
 
 def test_runs_carry_aligned_curves_and_reach_times(smoke_run: SmokeRun) -> None:
     runs = load_runs(mlflow.MlflowClient(smoke_run.tracking_uri), "smoke")
     assert sorted(run.algorithm for run in runs) == ["DQN", "SAC"]
     for run in runs:
-        assert len(run.steps) == len(run.returns) == len(run.wall) >= 2
-        assert (np.diff(run.steps) > 0).all() and (np.diff(run.wall) > 0).all()
-        assert run.first_reaching(run.returns.min()) == (run.steps[0], run.wall[0])
-        assert run.first_reaching(run.returns.max() + 1.0) is None
+        curve = run.training
+        assert len(curve.steps) == len(curve.values) == len(curve.wall) >= 2
+        assert (np.diff(curve.steps) > 0).all() and (np.diff(curve.wall) > 0).all()
+        assert curve.first_reaching(curve.values.min()) == (curve.steps[0], curve.wall[0])
+        assert curve.first_reaching(curve.values.max() + 1.0) is None
+        # smoke.yaml: curve_interval 2 over 3 iterations → iterations 1, 2 and the last
+        assert len(run.evaluation.steps) == len(run.vs_threshold.steps) == 3
+        assert set(run.lines) == {"never", "greedy", "best_periodic", "threshold", "ceiling"}
+
+
+def test_final_evaluation_metrics_recompute_from_the_per_episode_artifact(
+    smoke_run: SmokeRun,
+) -> None:
+    client = mlflow.MlflowClient(smoke_run.tracking_uri)
+    exp = client.get_experiment_by_name("smoke")
+    for run in client.search_runs([exp.experiment_id]):
+        path = client.download_artifacts(run.info.run_id, "evaluation.json")
+        record = json.loads(Path(path).read_text())
+        by = {s["policy"]: s for s in record["summaries"]}
+        threshold, policy = np.array(by["threshold"]["returns"]), np.array(by["policy"]["returns"])
+        assert len(policy) == 5  # smoke.yaml: evaluation.episodes
+        m = run.data.metrics
+        assert m["eval/policy/mean_return"] == pytest.approx(policy.mean())
+        assert m["eval/policy/diff_threshold"] == pytest.approx((policy - threshold).mean())
+        never, ceiling = np.mean(by["never"]["returns"]), np.mean(by["ceiling"]["returns"])
+        assert m["eval/policy/share"] == pytest.approx((policy.mean() - never) / (ceiling - never))
+        assert np.mean(by["ceiling"]["returns"]) >= threshold.mean()
 
 
 def test_unknown_experiment_is_a_clear_error(
