@@ -6,7 +6,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pytest
 from scipy import stats
 
 from dnt_rllib.report import main as report_main
@@ -55,7 +54,7 @@ def test_table_pairs_seeds_and_algorithms(tmp_path: Path) -> None:
     dqn = [d for _, d, _ in SEEDS["DQN"]]
     # Δ vs threshold over SAC's seeds: mean −0.417, t(0.975, 2) · sd / √3
     half = stats.t.ppf(0.975, 2) * np.std(sac, ddof=1) / np.sqrt(3)
-    assert f"| SAC | default | 3 | 757.17 ± " in table
+    assert "| SAC | default | 3 | 757.17 ± " in table
     assert f"| {np.mean(sac):+.2f} ± {half:.2f} |" in table
     # reached threshold: seeds 0 and 1, at iterations 3 and 2 → mean 2,500 steps, 25 s
     assert "| 2/3, 2,500, 25 |" in table
