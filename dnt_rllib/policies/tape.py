@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,10 +61,15 @@ class Tapes:
         return ~np.isnan(self.rate_sync)
 
 
+@lru_cache(maxsize=8)
+def _recorder(config: SystemConfig) -> DNTSyncEnv:
+    """An env of ``config`` with the hold twin: the draws do not depend on the twin."""
+    return DNTSyncEnv(config.replace(twin="hold"))
+
+
 def record_tapes(config: SystemConfig, seeds: Iterable[int]) -> Tapes:
-    """The tapes of the episodes `DNTSyncEnv` plays with these seeds (any twin: the draws
-    do not depend on it, so the hold twin records them)."""
-    env = DNTSyncEnv(config.replace(twin="hold"))
+    """The tapes of the episodes `DNTSyncEnv` plays under ``config`` with these seeds."""
+    env = _recorder(config)
     max_interference = env.network.max_sync_interference
     histories, states, free, withheld, rbs = [], [], [], [], []
     for seed in seeds:

@@ -36,6 +36,8 @@ from dnt_rllib.twin import Twin, make_twin
 
 #: Seeds of the episodes the rule is fitted on; every evaluation refuses them.
 TUNING_SEEDS = range(900_000, 900_300)
+#: Rows of one batched replay while fitting (bounds its memory).
+MAX_ROWS = 6_000
 #: Bump when the fit changes, so cached fits are redone.
 FIT_VERSION = 1
 
@@ -104,21 +106,30 @@ class ThresholdFit:
 def rule_returns(
     twin: Twin, tapes: Tapes, config: SystemConfig, a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
-    """Returns (C, E) of C rules (a, b) on E taped episodes, all in one batched replay."""
-    count, episodes = len(a), tapes.states.shape[0]
-    rows = np.tile(np.arange(episodes), count)
-    a_rows, b_rows = np.repeat(a, episodes), np.repeat(b, episodes)
-    played = rollout(
-        twin,
-        tapes.history[rows],
-        tapes.states[rows],
-        tapes.rate_free[rows],
-        tapes.rate_sync[rows],
-        config.epsilon,
-        config.num_users,
-        lambda t, penalty, loss: a_rows * penalty >= loss + b_rows,
-    )
-    return played.returns.reshape(count, episodes)
+    """Returns (C, E) of C rules (a, b) on E taped episodes, in batched replays of at most
+    :data:`MAX_ROWS` episode rows."""
+    episodes = tapes.states.shape[0]
+    per_call = max(1, MAX_ROWS // episodes)
+    out = []
+    for lo in range(0, len(a), per_call):
+        count = len(a[lo : lo + per_call])
+        rows = np.tile(np.arange(episodes), count)
+        a_rows = np.repeat(a[lo : lo + per_call], episodes)
+        b_rows = np.repeat(b[lo : lo + per_call], episodes)
+        played = rollout(
+            twin,
+            tapes.history[rows],
+            tapes.states[rows],
+            tapes.rate_free[rows],
+            tapes.rate_sync[rows],
+            config.epsilon,
+            config.num_users,
+            lambda t, penalty, loss, a_rows=a_rows, b_rows=b_rows: (
+                a_rows * penalty >= loss + b_rows
+            ),
+        )
+        out.append(played.returns.reshape(count, episodes))
+    return np.concatenate(out)
 
 
 def fit_threshold(config: SystemConfig, twin: Twin, seeds: range = TUNING_SEEDS) -> ThresholdFit:
