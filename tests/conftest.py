@@ -26,23 +26,34 @@ class SmokeRun:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.cwd / 'mlflow.db'}"
 
+    @property
+    def home(self) -> Path:
+        """The run's ``HOME`` (Ray's processes and the trials inherit it)."""
+        return self.cwd / "home"
 
-def run_tune(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess, on a local Ray of its own."""
+
+def run_tune(
+    cwd: Path, *args: str, timeout: float = 600, home: Path | None = None
+) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, on a local Ray of its own (``HOME=home`` if given)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        env["HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "dnt_rllib.tune", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+        env=env,
     )
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     cwd = tmp_path_factory.mktemp("smoke")
-    proc = run_tune(cwd, "--config", str(SMOKE))
+    proc = run_tune(cwd, "--config", str(SMOKE), home=cwd / "home")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return SmokeRun(cwd, proc)
 

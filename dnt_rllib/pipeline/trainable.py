@@ -158,13 +158,25 @@ class LearningCurve:
         }
 
 
+def build_in_trial_dir(config: Any) -> Any:
+    """``config.build_algo()`` with this trial's own folder as the Algorithm's log dir.
+
+    An Algorithm is a Tune ``Trainable``; built without Tune's storage context it makes an
+    empty ``~/ray_results/<timestamp>`` per trial. Given the trial's context it uses the
+    trial's working directory (the folder Tune already runs the trial in) instead.
+    """
+    return config.algo_class(config=config, storage=tune.get_context().get_storage())
+
+
 def train_trial(params: dict[str, Any]) -> None:
     """Tune function trainable; ``params`` is ``ExperimentConfig.trial_base()`` + samples."""
     import torch
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    algo = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback).build_algo()
+    algo = build_in_trial_dir(
+        build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
+    )
     env = DNTSyncEnv(SystemConfig.from_dict(params["env"]))
     fit = load_or_fit(env.config, env.twin)
     curve = LearningCurve(params, env, fit)

@@ -72,6 +72,14 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
     assert "| greedy |" in ev.stdout
 
 
+def test_trials_leave_no_result_folders_in_home(smoke_run: SmokeRun) -> None:
+    # An RLlib Algorithm built without a log location makes ~/ray_results/<timestamp> (empty)
+    # on the trial's node; the trials keep everything in their own folder under storage_path.
+    stray = smoke_run.home / "ray_results"
+    assert not stray.exists(), sorted(p.name for p in stray.iterdir())
+    assert sorted(p.name for p in (smoke_run.cwd / "ray_results").iterdir()) == ["smoke"]
+
+
 def test_bad_config_is_refused_before_ray_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("algorithm: SAC\nenv: {epsilon: 1.5}\n")
