@@ -164,7 +164,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
 
 def summarise(results: Any, exp: ExperimentConfig) -> int:
     """Print each trial's final evaluation and tag its MLflow run with its best checkpoint."""
-    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking
+    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, runs_url, ui_command
 
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
@@ -203,6 +203,9 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
         f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
         f"Tune: {experiment_path(exp)}"
     )
+    command = ui_command(exp.tracking_uri)
+    url = runs_url(exp.tracking_uri, tracking.experiment_id)
+    print(f"Open the runs: {command}\n  then {url}" if command else f"Open the runs: {url}")
     return 1 if failed else 0
 
 

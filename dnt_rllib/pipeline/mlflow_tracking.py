@@ -27,6 +27,7 @@ TRIAL_TAG = "ray.trial_id"
 STEP_KEY = "iteration"
 TRUNCATED = "…[truncated]"
 EVALUATION_FILE = "evaluation.json"  # written by the trial beside its final checkpoint
+UI_ADDRESS = "http://127.0.0.1:5000"  # where a plain ``mlflow ui`` serves
 
 
 def git_commit() -> str:
@@ -43,6 +44,28 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def ui_command(tracking_uri: str) -> str | None:
+    """The command that serves a local store in the MLflow UI; None for a tracking server."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return None
+    return f"mlflow ui --backend-store-uri {tracking_uri}"
+
+
+def runs_url(tracking_uri: str, experiment_id: str) -> str:
+    """The experiment's runs table in the MLflow UI (of ``ui_command`` or the server).
+
+    MLflow 3.17 opens an experiment on its GenAI "Overview" (traces) unless the UI's
+    GenAI / Model training switch says otherwise. The switch is a setting of the browser
+    (default GenAI), not of the store: the ``mlflow.experimentKind`` tag does not change it.
+    ``workflowType=machine_learning`` in the link sets it for the page, which then shows
+    the runs table with the model-training navigation."""
+    if tracking_uri.startswith(("http://", "https://")):
+        base = tracking_uri.rstrip("/")
+    else:
+        base = UI_ADDRESS
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def trial_params(config: dict[str, Any]) -> dict[str, str]:
@@ -93,6 +116,11 @@ class MLflowTracking(Callback):
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its state
         return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}}
+
+    @property
+    def experiment_id(self) -> str:
+        self.client  # noqa: B018 (finds or creates the experiment)
+        return self._experiment_id
 
     @property
     def client(self) -> mlflow.MlflowClient:
