@@ -34,7 +34,7 @@ from dnt_rllib.evaluation import (
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
 from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
-from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy
+from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.policies import ThresholdFit, load_or_fit, reference_policies
 
@@ -211,7 +211,8 @@ def train_trial(params: dict[str, Any]) -> None:
             metrics.update(final)
         if done or algo.iteration % params["checkpoint_frequency"] == 0:
             with tempfile.TemporaryDirectory() as folder:
-                algo.save_to_path(Path(folder) / ALGORITHM_DIR)
+                algo.save_to_path(Path(folder) / ALGORITHM_DIR)  # for --resume only
+                save_weights(algo.get_module(), folder)  # what evaluate loads
                 if record is not None:
                     (Path(folder) / EVALUATION_FILE).write_text(json.dumps(record))
                 (Path(folder) / STATE_FILE).write_text(json.dumps(progress))

@@ -45,6 +45,7 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
         assert "eval/policy/mean_return" in run.data.metrics
         assert "eval/greedy/mean_return" in run.data.metrics
         assert Path(run.data.tags["best_checkpoint"]).is_dir()
+        assert (Path(run.data.tags["best_checkpoint"]) / "policy_weights.pt").is_file()
     assert "| SAC |" in proc.stdout and "| DQN |" in proc.stdout
 
     # The trained policy evaluates through the evaluation CLI from its checkpoint.
