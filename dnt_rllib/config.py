@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dnt_rllib.validation import (
     ConfigError,
     Range,
@@ -25,6 +23,7 @@ from dnt_rllib.validation import (
     check_int,
     check_keys,
     check_pair,
+    read_yaml_mapping,
 )
 
 POSITIVE = Range(0.0, None, lo_open=True)
@@ -158,6 +157,11 @@ class SystemConfig:
             raise ConfigError(
                 f"SystemConfig.stay_prob_range = {[lo, hi]}: must be [low, high] with low <= high"
             )
+        if self.twin == "gru" and self.episode_length <= self.history:
+            raise ConfigError(
+                f"SystemConfig.episode_length = {self.episode_length}: must exceed history = "
+                f"{self.history} to give the GRU twin training windows"
+            )
         if self.step_size >= self.area_size / 2:
             raise ConfigError(
                 f"SystemConfig.step_size = {self.step_size:g}: must be < area_size / 2 "
@@ -180,9 +184,7 @@ class SystemConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SystemConfig:
         """Build from a YAML mapping of fields (safe loader: no Python objects)."""
-        with open(path, encoding="utf-8") as fh:
-            values = yaml.safe_load(fh) or {}
-        return cls.from_dict(values)
+        return cls.from_dict(read_yaml_mapping(path, "--config", "SystemConfig fields"))
 
     @classmethod
     def coerce(cls, config: SystemConfig | Mapping[str, Any] | None) -> SystemConfig:

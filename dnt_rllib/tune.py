@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment, storage_path
+from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError
 
 METRIC = "episode_return_mean"
@@ -244,10 +245,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
                 "experiment; pass --resume to continue it, or choose another name"
             )
-    except ConfigError as err:
+        pretrain_twins(exp)
+    except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    pretrain_twins(exp)
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
     return run(exp, args.resume, args.address or None)
 
 

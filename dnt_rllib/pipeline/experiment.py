@@ -32,12 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
-from dnt_rllib.validation import ConfigError, Range, check_choice, check_int, check_keys
+from dnt_rllib.validation import (
+    ConfigError,
+    Range,
+    check_choice,
+    check_int,
+    check_keys,
+    read_yaml_mapping,
+)
 
 TOP_KEYS = {
     "name",
@@ -132,13 +137,7 @@ class ExperimentConfig:
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML (safe loader)."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--config {path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_yaml_mapping(path, "--config", "experiment keys (see tune_configs/)")
     return parse_experiment(raw, source=str(path))
 
 
