@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import itertools
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,10 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     from ray import tune
 
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
+    from dnt_rllib.pipeline.quiet import quiet_ray_logs
     from dnt_rllib.pipeline.trainable import train_trial
+
+    quiet_ray_logs()
 
     ray.init(
         address=address,
@@ -149,11 +153,9 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
             run_config=tune.RunConfig(
                 name=exp.name,
                 storage_path=exp.storage_path,
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=exp.checkpoint_num_to_keep,
-                    checkpoint_score_attribute=METRIC,
-                    checkpoint_score_order="max",
-                ),
+                # the most recent N: the final, scored checkpoint is always among them (a
+                # score attribute would keep N best plus the latest, N + 1 folders)
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=exp.checkpoint_num_to_keep),
                 failure_config=tune.FailureConfig(max_failures=exp.max_failures),
                 callbacks=[tracking],
                 verbose=1,
@@ -163,12 +165,22 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     return summarise(results, exp)
 
 
+def scored_checkpoint(result: Any) -> Path | None:
+    """The absolute folder of the trial's final checkpoint: the one its evaluation scored."""
+    checkpoint = getattr(result, "checkpoint", None)
+    if checkpoint is None or "://" in str(checkpoint.path):
+        return None if checkpoint is None else checkpoint.path
+    return Path(checkpoint.path).resolve()
+
+
 def summarise(results: Any, exp: ExperimentConfig) -> int:
-    """Print each trial's final evaluation and tag its MLflow run with its best checkpoint."""
+    """Print each trial's final evaluation, where its scored checkpoint is and how to evaluate
+    it again, and tag its MLflow run with that checkpoint (``best_checkpoint``)."""
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking
 
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
+    checkpoints: list[tuple[str, Any]] = []
     print(
         "\n| trial | algorithm | seed | policy return | Δ vs threshold (paired 95% CI) "
         "| share never→ceiling | threshold | best periodic | greedy | ceiling |"
@@ -182,9 +194,10 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
             )
             continue
         m, cfg = result.metrics, result.config
-        best = result.get_best_checkpoint(METRIC, "max") if result.best_checkpoints else None
-        if best is not None:
-            tracking.set_tag(m["trial_id"], "best_checkpoint", best.path)
+        scored = scored_checkpoint(result)
+        if scored is not None:
+            tracking.set_tag(m["trial_id"], "best_checkpoint", str(scored))
+            checkpoints.append((m["trial_id"], scored))
 
         def value(key: str, m: dict = m) -> float:
             return m.get(key, float("nan"))
@@ -199,6 +212,17 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
         ]  # fmt: skip
         print(
             f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | " + " | ".join(cols) + " |"
+        )
+    if checkpoints:
+        print("\nTrained policies (the checkpoints scored above):")
+        for trial_id, path in checkpoints:
+            print(f"  {trial_id}: {path}")
+        ref = exp.evaluation_reference
+        ref = f" --reference {shlex.quote(ref)}" if ref else ""
+        print(
+            "Evaluate one again on the same episodes: python -m dnt_rllib.evaluate "
+            f"--checkpoint {checkpoints[0][1]} --episodes {exp.evaluation_episodes} "
+            f"--seed {exp.evaluation_seed}{ref}"
         )
     print(
         f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "

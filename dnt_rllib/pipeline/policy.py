@@ -53,8 +53,10 @@ def save_weights(module: Any, folder: str | Path) -> Path:
 def build_module(params: dict[str, Any]) -> Any:
     """A fresh inference-only RLModule of the trial ``params`` describe (random weights)."""
     from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.quiet import quiet_ray_logs
     from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
 
+    quiet_ray_logs()
     base = {"num_env_runners": 0, "num_envs_per_env_runner": 1, **params}
     env = DNTSyncEnv(SystemConfig.from_dict(params["env"]).replace(twin="hold"))
     spaces = {"default_policy": (env.observation_space, env.action_space)}

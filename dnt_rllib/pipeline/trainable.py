@@ -35,6 +35,7 @@ from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
 from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
+from dnt_rllib.pipeline.quiet import quiet_ray_logs
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.policies import ThresholdFit, load_or_fit, reference_policies
 
@@ -174,6 +175,7 @@ def train_trial(params: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
+    quiet_ray_logs()
     algo = build_in_trial_dir(
         build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
     )
@@ -197,6 +199,8 @@ def train_trial(params: dict[str, Any]) -> None:
         sampled = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
         metrics["env_steps_per_s"] = float(sampled) / elapsed if elapsed > 0 else 0.0
         metrics["wall_time_s"] = progress["wall_time_s"]
+        if "time_total_s" in stop:  # what is left of the time budget
+            metrics["time_left_s"] = max(0.0, stop["time_total_s"] - progress["wall_time_s"])
         metrics["iteration"] = algo.iteration
         done = (
             algo.iteration >= stop.get("training_iteration", float("inf"))
