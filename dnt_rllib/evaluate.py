@@ -31,20 +31,25 @@ from dnt_rllib.policies import Policy, load_or_fit, reference_policies
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError
 
+#: Most periodic(k) rules one evaluation plays (each is a full set of episodes).
+MAX_PERIODS = 100
+
 
 def parse_periods(text: str) -> list[int]:
     """'2-10' or '2,4,8' → periods, each ≥ 2."""
     try:
         if "-" in text:
             lo, hi = (int(x) for x in text.split("-"))
-            periods = list(range(lo, hi + 1))
+            periods = range(lo, hi + 1)
         else:
             periods = [int(x) for x in text.split(",")]
     except ValueError:
         raise ConfigError(f"--periods = {text!r}: must be 'LO-HI' or 'K1,K2,...'") from None
+    if len(periods) > MAX_PERIODS:
+        raise ConfigError(f"--periods = {text!r}: at most {MAX_PERIODS} periods")
     if not periods or min(periods) < 2:
         raise ConfigError(f"--periods = {text!r}: periods must be integers >= 2")
-    return periods
+    return list(periods)
 
 
 def evaluate(
