@@ -108,6 +108,42 @@ def experiment_path(exp: ExperimentConfig) -> str:
     return f"{exp.storage_path.rstrip('/')}/{exp.name}"
 
 
+LOCK_FILE = ".dnt_tune.lock"
+
+
+def check_exists(exp: ExperimentConfig, resume: bool, exists: bool) -> None:
+    """Refuse to start over an experiment, or to resume one that is not there."""
+    if resume and not exists:
+        raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
+    if exists and not resume:
+        raise ConfigError(
+            f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
+            "experiment; pass --resume to continue it, or choose another name"
+        )
+
+
+def lock_experiment(exp: ExperimentConfig) -> Any:
+    """Take ``<experiment folder>/.dnt_tune.lock`` (local storage), or refuse in one line if
+    another ``tune`` process holds it: two runs never share an experiment folder. The lock
+    is released when the returned object is dropped or the process ends. Remote storage
+    (``s3://…``) is not locked."""
+    if "://" in exp.storage_path:
+        return None
+    from filelock import FileLock, Timeout
+
+    folder = Path(experiment_path(exp))
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"experiment.name = {exp.name!r}: another `tune` process is running {folder} "
+            "now; wait for it, or choose another name"
+        ) from None
+    return lock
+
+
 def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     import ray
     from ray import tune
@@ -261,22 +297,22 @@ def main(argv: list[str] | None = None) -> int:
         check_rllib(exp)
         from ray import tune
 
-        exists = tune.Tuner.can_restore(experiment_path(exp))
-        if args.resume and not exists:
-            raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
-        if exists and not args.resume:
-            raise ConfigError(
-                f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
-                "experiment; pass --resume to continue it, or choose another name"
-            )
+        check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
         pretrain_twins(exp)
+        lock = lock_experiment(exp)  # two identical commands never share the folder
+        # the folder again, now that no other `tune` can write it
+        check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
     except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
-    return run(exp, args.resume, args.address or None)
+    try:
+        return run(exp, args.resume, args.address or None)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":

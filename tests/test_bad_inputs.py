@@ -144,3 +144,26 @@ def test_twin_cache_file_has_the_usual_mode(tmp_path: Path) -> None:
     mask = os.umask(0o022)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # 0644 under umask 022
+
+
+def test_second_tune_of_the_same_experiment_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import yaml
+    from filelock import FileLock
+
+    import dnt_rllib.tune as tune_cli
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("the second command went on to work")
+
+    monkeypatch.setattr(tune_cli, "pretrain_twins", lambda exp: None)
+    monkeypatch.setattr(tune_cli, "run", no_work)
+    monkeypatch.chdir(tmp_path)
+    exp = {"algorithm": "SAC", "name": "twice", "env": {"twin": "hold"}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
+    folder = tmp_path / "ray_results" / "twice"
+    folder.mkdir(parents=True)
+    with FileLock(str(folder / ".dnt_tune.lock")):  # the first command, running
+        code = tune_main(["--config", "exp.yaml"])
+    one_error(capsys, code, "another `tune` process is running", str(folder))
