@@ -147,12 +147,14 @@ def lock_experiment(exp: ExperimentConfig) -> Any:
 def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     import ray
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    # Tune's own CSV and JSON results, not its TensorBoard files (MLflow tracks the runs),
+    # and so no "To visualize your results with TensorBoard" hint
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
-    from dnt_rllib.pipeline.quiet import quiet_ray_logs
     from dnt_rllib.pipeline.trainable import train_trial
-
-    quiet_ray_logs()
 
     ray.init(
         address=address,
@@ -193,7 +195,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
                 # score attribute would keep N best plus the latest, N + 1 folders)
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=exp.checkpoint_num_to_keep),
                 failure_config=tune.FailureConfig(max_failures=exp.max_failures),
-                callbacks=[tracking],
+                callbacks=[tracking, CSVLoggerCallback(), JsonLoggerCallback()],
                 verbose=1,
             ),
         )
@@ -290,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
     )
     args = parser.parse_args(argv)
+    from dnt_rllib.pipeline.quiet import quiet_ray_logs
+
+    quiet_ray_logs()
     try:
         exp = load_experiment(args.config)
         if args.storage_path:

@@ -4,8 +4,9 @@ Called in the Tune driver, in every trial (the trial's lines reach the driver th
 ``log_to_driver``) and where ``evaluate`` rebuilds a policy: the per-checkpoint
 "Checkpoint successfully created" INFO line, RLlib's "You are running SAC on the new API
 stack!" notice and its deprecation notice about ``RLModule(config=...)`` (raised by RLlib's
-own SAC/DQN modules, nothing this package can change). Other warnings of those loggers
-still show.
+own SAC/DQN modules, nothing this package can change) and "Install gputil". Other warnings
+of those loggers still show. Tune's TensorBoard hint goes with its TensorBoard logger (see
+``tune.run``: MLflow tracks the runs).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ QUIET = {
     "ray.rllib.algorithms.sac.sac": ("on the new API stack",),
     "ray.rllib.algorithms.dqn.dqn": ("on the new API stack",),
     "ray._common.deprecation": ("RLModule(config=[RLModuleConfig object])",),
+    "ray.tune.utils.util": ("Install gputil for GPU system monitoring",),
 }
 
 

@@ -199,8 +199,9 @@ def train_trial(params: dict[str, Any]) -> None:
         sampled = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
         metrics["env_steps_per_s"] = float(sampled) / elapsed if elapsed > 0 else 0.0
         metrics["wall_time_s"] = progress["wall_time_s"]
-        if "time_total_s" in stop:  # what is left of the time budget
-            metrics["time_left_s"] = max(0.0, stop["time_total_s"] - progress["wall_time_s"])
+        if "time_total_s" in stop:  # what is left of the time budget, first: Tune's table
+            left = max(0.0, stop["time_total_s"] - progress["wall_time_s"])  # shows 4 metrics
+            metrics = {"time_left_s": round(left, 1), **metrics}
         metrics["iteration"] = algo.iteration
         done = (
             algo.iteration >= stop.get("training_iteration", float("inf"))

@@ -58,6 +58,8 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
     log = proc.stdout + proc.stderr
     assert "Checkpoint successfully created" not in log
     assert "on the new API stack" not in log
+    assert "RLModuleConfig object" not in log and "Install gputil" not in log
+    assert "tensorboard --logdir" not in log
 
     # The trained policy evaluates through the evaluation CLI from its checkpoint.
     checkpoint = runs[0].data.tags["best_checkpoint"]
