@@ -94,14 +94,23 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
 def check_rllib(exp: ExperimentConfig) -> None:
     """Let RLlib validate each algorithm's config before Ray starts (one line on error)."""
     from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.policy import build_module
     from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
 
     for algo in exp.algorithms:
+        params = {**exp.trial_base(), "algorithm": algo}
         try:
-            build_algorithm_config({**exp.trial_base(), "algorithm": algo}, RLlibDNTEnv).validate()
+            build_algorithm_config(params, RLlibDNTEnv).validate()
         except Exception as err:  # RLlib raises ValueError / TypeError with long texts
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"experiment.training.{algo}: RLlib refuses it: {first}") from None
+        try:  # the policy module itself, as each trial builds it (model values)
+            build_module(params)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(
+                f"experiment.model: RLlib cannot build the {algo} module: {first[:200]}"
+            ) from None
 
 
 def experiment_path(exp: ExperimentConfig) -> str:

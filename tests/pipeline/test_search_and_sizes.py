@@ -69,3 +69,13 @@ def test_periods_are_bounded() -> None:
     assert parse_periods("2-10") == list(range(2, 11))
     with pytest.raises(ConfigError, match="at most 100 periods"):
         parse_periods("2-100000000")
+
+
+def test_model_values_rllib_cannot_build_are_refused_before_ray() -> None:
+    from dnt_rllib.tune import check_rllib
+
+    exp = parse_experiment(
+        {"algorithm": "SAC", "env": {"twin": "hold"}, "model": {"fcnet_kernel_initializer": "abc"}}
+    )
+    with pytest.raises(ConfigError, match=r"^experiment\.model: RLlib cannot build the SAC module"):
+        check_rllib(exp)
