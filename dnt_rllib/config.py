@@ -9,12 +9,11 @@ raises :class:`~dnt_rllib.validation.ConfigError` with one line naming the field
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from dnt_rllib.validation import (
     ConfigError,
@@ -25,6 +24,7 @@ from dnt_rllib.validation import (
     check_int,
     check_keys,
     check_pair,
+    read_yaml_mapping,
 )
 
 POSITIVE = Range(0.0, None, lo_open=True)
@@ -66,6 +66,54 @@ def _str() -> Check:
         return v
 
     return check
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (large if unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 50
+
+
+def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
+    """Bytes the largest arrays of ``config`` need, by what they are: (the fields that set
+    them, bytes). Lower bounds: float64 arrays as the simulator and twin training build them."""
+    u2, t, m, h = 2 * config.num_users, config.episode_length, config.history, config.gru_hidden
+    out = {
+        # allocate_batch: a U × (N + U) cost matrix per env and slot
+        "the batched allocation's cost matrix (one env)": (
+            "num_users, num_rbs",
+            8.0 * config.num_users * (config.num_rbs + config.num_users),
+        ),
+    }
+    if config.twin == "gru":
+        trajectories = float(config.twin_trajectories)
+        out["the GRU twin's training trajectories and windows"] = (
+            "twin_trajectories, num_users, episode_length, history",
+            8.0 * trajectories * u2 * (t + max(t - m, 0) * (m + 1)),
+        )
+        out["the GRU twin's weights, gradients and Adam state"] = (
+            "gru_hidden",
+            4.0 * 4 * 3 * h * (u2 + h + 2) + 8.0 * 3 * h * (u2 + h + 2),
+        )
+    return out
+
+
+def check_fits(config: SystemConfig, limit: float | None = None) -> None:
+    """Refuse a config whose arrays cannot fit in this machine's memory (one line, naming
+    the fields that set the largest)."""
+    limit = physical_memory() if limit is None else limit
+    estimate = memory_estimate(config)
+    total = sum(b for _, b in estimate.values())
+    if total > limit:
+        what, (fields, size) = max(estimate.items(), key=lambda kv: kv[1][1])
+        names = [f.strip() for f in fields.split(",")]
+        values = ", ".join(f"{n} = {getattr(config, n)}" for n in names)
+        raise ConfigError(
+            f"SystemConfig.{values}: {what} take ~{size / 2**30:,.1f} GiB, more than this "
+            f"machine's {limit / 2**30:,.1f} GiB of memory; lower {' or '.join(names)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,6 +206,12 @@ class SystemConfig:
             raise ConfigError(
                 f"SystemConfig.stay_prob_range = {[lo, hi]}: must be [low, high] with low <= high"
             )
+        if self.twin == "gru" and self.episode_length <= self.history:
+            raise ConfigError(
+                f"SystemConfig.episode_length = {self.episode_length}: must exceed history = "
+                f"{self.history} to give the GRU twin training windows"
+            )
+        check_fits(self)
         if self.step_size >= self.area_size / 2:
             raise ConfigError(
                 f"SystemConfig.step_size = {self.step_size:g}: must be < area_size / 2 "
@@ -180,9 +234,7 @@ class SystemConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SystemConfig:
         """Build from a YAML mapping of fields (safe loader: no Python objects)."""
-        with open(path, encoding="utf-8") as fh:
-            values = yaml.safe_load(fh) or {}
-        return cls.from_dict(values)
+        return cls.from_dict(read_yaml_mapping(path, "--config", "SystemConfig fields"))
 
     @classmethod
     def coerce(cls, config: SystemConfig | Mapping[str, Any] | None) -> SystemConfig:

@@ -28,7 +28,11 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluation import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.policies import Policy, load_or_fit, reference_policies
+from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError
+
+#: Most periodic(k) rules one evaluation plays (each is a full set of episodes).
+MAX_PERIODS = 100
 
 
 def parse_periods(text: str) -> list[int]:
@@ -36,14 +40,16 @@ def parse_periods(text: str) -> list[int]:
     try:
         if "-" in text:
             lo, hi = (int(x) for x in text.split("-"))
-            periods = list(range(lo, hi + 1))
+            periods = range(lo, hi + 1)
         else:
             periods = [int(x) for x in text.split(",")]
     except ValueError:
         raise ConfigError(f"--periods = {text!r}: must be 'LO-HI' or 'K1,K2,...'") from None
+    if len(periods) > MAX_PERIODS:
+        raise ConfigError(f"--periods = {text!r}: at most {MAX_PERIODS} periods")
     if not periods or min(periods) < 2:
         raise ConfigError(f"--periods = {text!r}: periods must be integers >= 2")
-    return periods
+    return list(periods)
 
 
 def evaluate(
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.lookahead < 0:
             raise ConfigError(f"--lookahead = {args.lookahead}: must be an integer >= 0")
         check_seeds(range(args.seed, args.seed + args.episodes))
+        if args.json is not None and args.json.is_dir():
+            raise ConfigError(f"--json {args.json}: is a folder; give a file name")
         periods = parse_periods(args.periods)
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         trained: dict[str, Policy] = {}
@@ -115,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 f"--reference {args.reference!r}: must be one of {', '.join(policies)}"
             )
-    except (ConfigError, OSError) as err:
+    except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
 
     result = evaluate(
@@ -130,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     for note in result.notes:
         print(note)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": config.to_dict(),
             "episodes": args.episodes,
@@ -139,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             "threshold": {"a": fit.a, "b": fit.b, "tuning_seeds": list(fit.tuning_seeds)},
             "summaries": [s.to_dict() for s in result.summaries],
         }
-        args.json.write_text(json.dumps(payload, indent=2))
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(payload, indent=2))
+        except OSError as err:
+            print(f"error: --json {args.json}: {err.strerror or err}", file=sys.stderr)
+            return 2
     return 0
 
 

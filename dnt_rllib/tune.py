@@ -17,11 +17,13 @@ import argparse
 import dataclasses
 import itertools
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment, storage_path
+from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError
 
 METRIC = "episode_return_mean"
@@ -92,23 +94,73 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
 def check_rllib(exp: ExperimentConfig) -> None:
     """Let RLlib validate each algorithm's config before Ray starts (one line on error)."""
     from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.policy import build_module
     from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
 
     for algo in exp.algorithms:
+        params = {**exp.trial_base(), "algorithm": algo}
         try:
-            build_algorithm_config({**exp.trial_base(), "algorithm": algo}, RLlibDNTEnv).validate()
+            build_algorithm_config(params, RLlibDNTEnv).validate()
         except Exception as err:  # RLlib raises ValueError / TypeError with long texts
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"experiment.training.{algo}: RLlib refuses it: {first}") from None
+        try:  # the policy module itself, as each trial builds it (model values)
+            build_module(params)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(
+                f"experiment.model: RLlib cannot build the {algo} module: {first[:200]}"
+            ) from None
 
 
 def experiment_path(exp: ExperimentConfig) -> str:
     return f"{exp.storage_path.rstrip('/')}/{exp.name}"
 
 
+LOCK_FILE = ".dnt_tune.lock"
+
+
+def check_exists(exp: ExperimentConfig, resume: bool, exists: bool) -> None:
+    """Refuse to start over an experiment, or to resume one that is not there."""
+    if resume and not exists:
+        raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
+    if exists and not resume:
+        raise ConfigError(
+            f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
+            "experiment; pass --resume to continue it, or choose another name"
+        )
+
+
+def lock_experiment(exp: ExperimentConfig) -> Any:
+    """Take ``<experiment folder>/.dnt_tune.lock`` (local storage), or refuse in one line if
+    another ``tune`` process holds it: two runs never share an experiment folder. The lock
+    is released when the returned object is dropped or the process ends. Remote storage
+    (``s3://…``) is not locked."""
+    if "://" in exp.storage_path:
+        return None
+    from filelock import FileLock, Timeout
+
+    folder = Path(experiment_path(exp))
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"experiment.name = {exp.name!r}: another `tune` process is running {folder} "
+            "now; wait for it, or choose another name"
+        ) from None
+    return lock
+
+
 def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     import ray
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    # Tune's own CSV and JSON results, not its TensorBoard files (MLflow tracks the runs),
+    # and so no "To visualize your results with TensorBoard" hint
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
     from dnt_rllib.pipeline.trainable import train_trial
@@ -148,13 +200,11 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
             run_config=tune.RunConfig(
                 name=exp.name,
                 storage_path=exp.storage_path,
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=exp.checkpoint_num_to_keep,
-                    checkpoint_score_attribute=METRIC,
-                    checkpoint_score_order="max",
-                ),
+                # the most recent N: the final, scored checkpoint is always among them (a
+                # score attribute would keep N best plus the latest, N + 1 folders)
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=exp.checkpoint_num_to_keep),
                 failure_config=tune.FailureConfig(max_failures=exp.max_failures),
-                callbacks=[tracking],
+                callbacks=[tracking, CSVLoggerCallback(), JsonLoggerCallback()],
                 verbose=1,
             ),
         )
@@ -162,12 +212,22 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     return summarise(results, exp)
 
 
+def scored_checkpoint(result: Any) -> Path | None:
+    """The absolute folder of the trial's final checkpoint: the one its evaluation scored."""
+    checkpoint = getattr(result, "checkpoint", None)
+    if checkpoint is None or "://" in str(checkpoint.path):
+        return None if checkpoint is None else checkpoint.path
+    return Path(checkpoint.path).resolve()
+
+
 def summarise(results: Any, exp: ExperimentConfig) -> int:
-    """Print each trial's final evaluation and tag its MLflow run with its best checkpoint."""
+    """Print each trial's final evaluation, where its scored checkpoint is and how to evaluate
+    it again, and tag its MLflow run with that checkpoint (``best_checkpoint``)."""
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, runs_url, ui_command
 
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
+    checkpoints: list[tuple[str, Any]] = []
     print(
         "\n| trial | algorithm | seed | policy return | Δ vs threshold (paired 95% CI) "
         "| share never→ceiling | threshold | best periodic | greedy | ceiling |"
@@ -181,9 +241,10 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
             )
             continue
         m, cfg = result.metrics, result.config
-        best = result.get_best_checkpoint(METRIC, "max") if result.best_checkpoints else None
-        if best is not None:
-            tracking.set_tag(m["trial_id"], "best_checkpoint", best.path)
+        scored = scored_checkpoint(result)
+        if scored is not None:
+            tracking.set_tag(m["trial_id"], "best_checkpoint", str(scored))
+            checkpoints.append((m["trial_id"], scored))
 
         def value(key: str, m: dict = m) -> float:
             return m.get(key, float("nan"))
@@ -198,6 +259,17 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
         ]  # fmt: skip
         print(
             f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | " + " | ".join(cols) + " |"
+        )
+    if checkpoints:
+        print("\nTrained policies (the checkpoints scored above):")
+        for trial_id, path in checkpoints:
+            print(f"  {trial_id}: {path}")
+        ref = exp.evaluation_reference
+        ref = f" --reference {shlex.quote(ref)}" if ref else ""
+        print(
+            "Evaluate one again on the same episodes: python -m dnt_rllib.evaluate "
+            f"--checkpoint {checkpoints[0][1]} --episodes {exp.evaluation_episodes} "
+            f"--seed {exp.evaluation_seed}{ref}"
         )
     print(
         f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
@@ -232,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
     )
     args = parser.parse_args(argv)
+    from dnt_rllib.pipeline.quiet import quiet_ray_logs
+
+    quiet_ray_logs()
     try:
         exp = load_experiment(args.config)
         if args.storage_path:
@@ -239,19 +314,22 @@ def main(argv: list[str] | None = None) -> int:
         check_rllib(exp)
         from ray import tune
 
-        exists = tune.Tuner.can_restore(experiment_path(exp))
-        if args.resume and not exists:
-            raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
-        if exists and not args.resume:
-            raise ConfigError(
-                f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
-                "experiment; pass --resume to continue it, or choose another name"
-            )
-    except ConfigError as err:
+        check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
+        pretrain_twins(exp)
+        lock = lock_experiment(exp)  # two identical commands never share the folder
+        # the folder again, now that no other `tune` can write it
+        check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
+    except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    pretrain_twins(exp)
-    return run(exp, args.resume, args.address or None)
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    try:
+        return run(exp, args.resume, args.address or None)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":

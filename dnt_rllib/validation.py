@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -89,3 +90,38 @@ def check_keys(owner: str, given: dict[str, Any], allowed: set[str]) -> None:
         raise ConfigError(
             f"{owner}: unknown field {unknown[0]!r}; allowed fields: {', '.join(sorted(allowed))}"
         )
+
+
+def read_yaml(path: str | Path, what: str = "--config") -> Any:
+    """The YAML document in ``path`` (safe loader: no Python objects), or one line naming the
+    file: missing, a folder, unreadable, not UTF-8, not YAML or a tag the safe loader refuses.
+    An empty file is ``None``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path}: is a folder; give a YAML file") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot read it ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {path}: not UTF-8 text (byte {err.start})") from None
+    except yaml.YAMLError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{what} {path}: not valid YAML ({first})") from None
+
+
+def read_yaml_mapping(path: str | Path, what: str, fields: str) -> dict[str, Any]:
+    """:func:`read_yaml` that must give a mapping (``fields`` says of what); empty → {}."""
+    value = read_yaml(path, what)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{what} {path}: must be a YAML mapping of {fields}, got {type(value).__name__}"
+        )
+    return value

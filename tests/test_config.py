@@ -72,7 +72,5 @@ def test_replace_revalidates() -> None:
 def test_a_yaml_list_is_refused_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "list.yaml"
     path.write_text("- num_users: 3\n")
-    with pytest.raises(
-        ConfigError, match=r"^SystemConfig: expected a mapping of fields, got list$"
-    ):
+    with pytest.raises(ConfigError, match=r"list.yaml: must be a YAML mapping of .* got list$"):
         SystemConfig.from_yaml(path)

@@ -18,6 +18,17 @@ from dnt_rllib.physics.sync import NO_RB, select_sync_rb
 from dnt_rllib.twin import Twin, make_twin
 
 
+def check_action(action: Any, n: int) -> int:
+    """``action`` as an int if it is one of the n discrete actions, else a one-line ValueError
+    (a float, a bool or an integer outside 0..n−1 would otherwise sync on the wrong RB)."""
+    value = action.item() if isinstance(action, np.ndarray) and action.shape == () else action
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise ValueError(f"action {action!r}: must be an integer in 0..{n - 1}")
+    return value
+
+
 class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     """A base station decides each slot whether to spend an RB to sync its digital twin.
 
@@ -110,7 +121,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         cfg = self.config
-        requested, sync_rb = self._sync_rb(int(action))
+        requested, sync_rb = self._sync_rb(check_action(action, self.action_space.n))
         rates = self.rate_matrix()
         allocation, sum_rate = allocate(rates, sync_rb)
         state = self._positions.ravel()

@@ -68,7 +68,17 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
             self.slots.begin()
             self._autoreset = False
             return self.slots.observe(), np.zeros(n), terminated, np.zeros(n, np.bool_), {}
-        rewards, self._autoreset, info = self.slots.advance(np.asarray(actions))
+        actions = np.asarray(actions)
+        k = int(self.single_action_space.n)
+        if (
+            actions.shape != (n,)
+            or not np.issubdtype(actions.dtype, np.integer)
+            or (n and (actions.min() < 0 or actions.max() >= k))
+        ):
+            raise ValueError(
+                f"actions {actions.tolist()!r}: must be {n} integers in 0..{k - 1}, one per env"
+            )
+        rewards, self._autoreset, info = self.slots.advance(actions)
         truncated = np.full(n, self._autoreset)
         return (
             self.slots.observe(),

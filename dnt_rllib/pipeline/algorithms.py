@@ -51,6 +51,10 @@ PAPER_TRAINING: dict[str, dict[str, Any]] = {
 }
 PAPER_MODEL: dict[str, Any] = {"fcnet_hiddens": [256, 256], "fcnet_activation": "relu"}
 
+#: Largest hidden layer accepted (a 2-layer MLP of this width holds ~10^8 weights).
+MAX_LAYER = 8192
+ACTIVATIONS = ("relu", "tanh", "elu", "swish", "silu", "linear")
+
 #: Ranges checked before Ray starts; RLlib validates the rest when the config is built.
 _RANGES: dict[str, tuple[str, Range]] = {
     "lr": ("float", Range(0.0, None)),
@@ -107,6 +111,24 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     for key in values:
         if key not in allowed:
             raise ConfigError(f"{owner}.{key}: not a DefaultModelConfig field")
+    for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
+        layers = values.get(key)
+        if layers is not None and (
+            not isinstance(layers, list)
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers)
+            or not all(1 <= n <= MAX_LAYER for n in layers)
+            or len(layers) > 16
+        ):
+            raise ConfigError(
+                f"{owner}.{key} = {layers!r}: must be a list of at most 16 layer sizes, "
+                f"integers in [1, {MAX_LAYER}], e.g. [256, 256]"
+            )
+    for key in ("fcnet_activation", "head_fcnet_activation"):
+        act = values.get(key)
+        if act is not None and act not in ACTIVATIONS:
+            raise ConfigError(
+                f"{owner}.{key} = {act!r}: must be one of {', '.join(map(repr, ACTIVATIONS))}"
+            )
     return dict(values)
 
 

@@ -26,18 +26,24 @@ Any unknown key or bad value raises :class:`ConfigError` with one line, before R
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
-from dnt_rllib.validation import ConfigError, Range, check_choice, check_int, check_keys
+from dnt_rllib.validation import (
+    ConfigError,
+    Range,
+    check_choice,
+    check_int,
+    check_keys,
+    read_yaml_mapping,
+)
 
 TOP_KEYS = {
     "name",
@@ -132,13 +138,7 @@ class ExperimentConfig:
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML (safe loader)."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--config {path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_yaml_mapping(path, "--config", "experiment keys (see tune_configs/)")
     return parse_experiment(raw, source=str(path))
 
 
@@ -149,7 +149,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     if "algorithm" not in raw:
         raise ConfigError(f"{OWNER}.algorithm: missing; must be one of {', '.join(ALGORITHMS)}")
     algorithm = check_choice(OWNER, "algorithm", raw["algorithm"], tuple(ALGORITHMS))
-    name = _string(raw.get("name", Path(source).stem or "dnt"), "name")
+    name = _folder_name(raw.get("name", Path(source).stem or "dnt"), "name")
     env = _section_env(raw.get("env") or {})
     training = _section_training(raw.get("training") or {})
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
@@ -278,7 +278,11 @@ def _section_search(
             raise ConfigError(f"{owner}.{domain}: must be a non-empty list")
         if domain in ("uniform", "loguniform", "randint") and len(args) != 2:
             raise ConfigError(f"{owner}.{domain}: must be [low, high]")
-        for value in args:
+        _check_domain(key, owner, domain, args, training, algorithm)
+        # what the domain can sample: grid/choice their values, uniform/loguniform their
+        # ends, randint its ends low and high - 1 (Tune's randint excludes high)
+        samples = [args[0], args[1] - 1] if domain == "randint" else args
+        for value in samples:
             _check_search_value(key, owner, value, env, training, algorithm)
         space[key] = (domain, list(args))
     algos = space.get("algorithm", ("grid", [algorithm]))[1]
@@ -289,6 +293,52 @@ def _section_search(
                     algo, f"{OWNER}.search_space", {key.split(".", 1)[1]: None}, values_too=False
                 )
     return space
+
+
+def _is_int_key(key: str, algorithm: str, training: dict) -> bool:
+    """Whether the searched key takes integers only."""
+    from dnt_rllib.pipeline.algorithms import _RANGES
+
+    if key == "seed":
+        return True
+    section, _, name = key.partition(".")
+    if section == "env":
+        types = {f.name: f.type for f in dataclasses.fields(SystemConfig)}
+        return types.get(name) in ("int", int)
+    if section == "training":
+        return _RANGES.get(name, ("", None))[0] == "int"
+    return False
+
+
+def _check_domain(
+    key: str, owner: str, domain: str, args: list[Any], training: dict, algorithm: str
+) -> None:
+    """Refuse domains that sample what the key cannot take."""
+    if key == "algorithm" and domain not in ("grid", "choice"):
+        raise ConfigError(f"{owner}.{domain}: the algorithm is searched with grid or choice")
+    if domain in ("grid", "choice"):
+        return
+    low, high = args
+    for end in (low, high):
+        if isinstance(end, bool) or not isinstance(end, int | float):
+            raise ConfigError(f"{owner}.{domain} = {args!r}: low and high must be numbers")
+    if domain in ("uniform", "loguniform") and _is_int_key(key, algorithm, training):
+        raise ConfigError(
+            f"{owner}.{domain}: {key} takes integers and {domain} samples floats; "
+            "use randint, grid or choice"
+        )
+    if domain == "randint":
+        if not (isinstance(low, int) and isinstance(high, int)):
+            raise ConfigError(f"{owner}.randint = {args!r}: low and high must be integers")
+        if high <= low + 1:
+            raise ConfigError(
+                f"{owner}.randint = {args!r}: samples low..high-1, so high must be >= low + 2 "
+                "(for one value, set it instead of searching)"
+            )
+    elif not low < high:
+        raise ConfigError(f"{owner}.{domain} = {args!r}: must be [low, high] with low < high")
+    if domain == "loguniform" and low <= 0:
+        raise ConfigError(f"{owner}.loguniform = {args!r}: low must be > 0")
 
 
 def _check_search_value(
@@ -319,6 +369,17 @@ def _check_search_value(
 def _mapping(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{OWNER}.{name}: must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _folder_name(value: Any, name: str) -> str:
+    """A single folder name: the experiment stays inside storage_path."""
+    value = _string(value, name)
+    if "/" in value or "\\" in value or value in (".", "..") or value != value.strip():
+        raise ConfigError(
+            f"{OWNER}.{name} = {value!r}: must be one folder name (no '/', '\\', '.' or '..'): "
+            "the experiment is written to storage_path/name"
+        )
     return value
 
 

@@ -1,4 +1,11 @@
-"""A trained RLlib policy as a plain `Policy` (greedy action), from a module or a checkpoint."""
+"""A trained RLlib policy as a plain `Policy` (greedy action), from a module or a checkpoint.
+
+Loading a checkpoint for evaluation never unpickles anything: a trial saves the policy
+module's weights as a plain tensor file (:data:`WEIGHTS_FILE`, read with
+``torch.load(weights_only=True)``) beside its parameters (:data:`TRIAL_FILE`, JSON); the
+module is rebuilt from those parameters and only the weights are loaded into it. RLlib's
+own checkpoint (``algorithm/``, pickles) is read only by ``tune --resume``.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,10 @@ from dnt_rllib.policies.baselines import Policy
 from dnt_rllib.validation import ConfigError
 
 TRIAL_FILE = "dnt_trial.json"  # trial parameters saved beside the algorithm state
+WEIGHTS_FILE = "policy_weights.pt"  # the policy module's state_dict (tensors only)
 ALGORITHM_DIR = "algorithm"
-MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+#: Keys of a trial's parameters that rebuilding its module needs.
+TRIAL_KEYS = ("algorithm", "seed", "env", "training", "model")
 
 
 def greedy_policy(module: Any) -> Policy:
@@ -34,31 +43,107 @@ def greedy_policy(module: Any) -> Policy:
     return policy
 
 
+def save_weights(module: Any, folder: str | Path) -> Path:
+    """The module's weights as :data:`WEIGHTS_FILE` in ``folder`` (tensors only)."""
+    path = Path(folder) / WEIGHTS_FILE
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+    return path
+
+
+def build_module(params: dict[str, Any]) -> Any:
+    """A fresh inference-only RLModule of the trial ``params`` describe (random weights)."""
+    from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.quiet import quiet_ray_logs
+    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+
+    quiet_ray_logs()
+    base = {"num_env_runners": 0, "num_envs_per_env_runner": 1, **params}
+    env = DNTSyncEnv(SystemConfig.from_dict(params["env"]).replace(twin="hold"))
+    spaces = {"default_policy": (env.observation_space, env.action_space)}
+    spec = build_algorithm_config(base, RLlibDNTEnv).get_rl_module_spec(
+        spaces=spaces, inference_only=True
+    )
+    return spec.build()
+
+
+def read_trial(root: Path) -> dict[str, Any]:
+    """The checked parameters in ``root/dnt_trial.json`` (one-line ConfigError otherwise)."""
+    from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
+
+    where = f"--checkpoint {root}: {TRIAL_FILE}"
+    try:
+        params = json.loads((root / TRIAL_FILE).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{where}: not valid JSON ({err})") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: must be a JSON object, got {type(params).__name__}")
+    missing = [k for k in TRIAL_KEYS if k not in params]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}; needs {', '.join(TRIAL_KEYS)}")
+    if params["algorithm"] not in ALGORITHMS:
+        raise ConfigError(f"{where}: algorithm = {params['algorithm']!r}: must be SAC or DQN")
+    if not isinstance(params["env"], dict) or not isinstance(params["training"], dict):
+        raise ConfigError(f"{where}: env and training must be JSON objects")
+    try:
+        SystemConfig.from_dict(params["env"])
+        check_model(f"{TRIAL_FILE}.model", params["model"])
+        for algo, values in params["training"].items():
+            if algo not in ALGORITHMS or not isinstance(values, dict):
+                raise ConfigError(f"training.{algo}: must be SAC or DQN settings")
+            check_training(algo, f"{TRIAL_FILE}.training.{algo}", values)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return params
+
+
 def load_policy(
     checkpoint: str | Path, config: SystemConfig | None = None
 ) -> tuple[str, Policy, SystemConfig]:
     """(name, greedy policy, the env config it was trained on) from a trial checkpoint.
 
     ``checkpoint`` is a Tune checkpoint folder written by this pipeline (it holds
-    ``dnt_trial.json`` and ``algorithm/``). ``config`` overrides the stored env config; it
-    must give the same observation and action spaces.
+    ``dnt_trial.json`` and ``policy_weights.pt``). ``config`` overrides the stored env
+    config; it must give the same observation and action spaces. Nothing in the folder is
+    unpickled.
     """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    root = Path(checkpoint)
-    trial_file = root / TRIAL_FILE
-    if not trial_file.is_file():
+    root = Path(checkpoint).expanduser().resolve()
+    if not root.exists():
+        raise ConfigError(f"--checkpoint {root}: no such folder")
+    if not root.is_dir():
+        raise ConfigError(f"--checkpoint {root}: not a folder; give a checkpoint_NNNNNN folder")
+    if not (root / TRIAL_FILE).is_file():
         raise ConfigError(f"--checkpoint {root}: not a dnt_rllib checkpoint (no {TRIAL_FILE})")
-    params = json.loads(trial_file.read_text())
+    params = read_trial(root)
+    weights = root / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ConfigError(
+            f"--checkpoint {root}: no {WEIGHTS_FILE} (written by dnt_rllib before weights were "
+            "saved apart from RLlib's pickles, which evaluate does not load); retrain it"
+        )
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError / RuntimeError on foreign content
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--checkpoint {weights}: not a weights file ({first[:200]})") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ConfigError(f"--checkpoint {weights}: must map parameter names to tensors")
     trained = SystemConfig.from_dict(params["env"])
     config = config or trained
-    module = RLModule.from_checkpoint(root / ALGORITHM_DIR / Path(*MODULE_PATH))
+    module = build_module(params)
+    try:
+        missing, _ = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(f"--checkpoint {weights}: does not fit the module ({first})") from None
+    if missing:
+        raise ConfigError(f"--checkpoint {weights}: lacks {', '.join(sorted(missing)[:3])}")
     module.eval()
-    env = DNTSyncEnv(config.replace(twin="hold"))
-    expected = getattr(module, "observation_space", None)
-    if expected is not None and expected.shape != env.observation_space.shape:
+    shape = DNTSyncEnv(config.replace(twin="hold")).observation_space.shape
+    expected = DNTSyncEnv(trained.replace(twin="hold")).observation_space.shape
+    if shape != expected:
         raise ConfigError(
-            f"--config: observation shape {env.observation_space.shape} does not match the "
-            f"checkpoint's {expected.shape}"
+            f"--config: observation shape {shape} does not match the checkpoint's {expected}"
         )
     return f"{params['algorithm']} (seed {params['seed']})", greedy_policy(module), config

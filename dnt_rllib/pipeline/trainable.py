@@ -34,7 +34,8 @@ from dnt_rllib.evaluation import (
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
 from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
-from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy
+from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
+from dnt_rllib.pipeline.quiet import quiet_ray_logs
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.policies import ThresholdFit, load_or_fit, reference_policies
 
@@ -174,6 +175,7 @@ def train_trial(params: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
+    quiet_ray_logs()
     algo = build_in_trial_dir(
         build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
     )
@@ -197,6 +199,9 @@ def train_trial(params: dict[str, Any]) -> None:
         sampled = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
         metrics["env_steps_per_s"] = float(sampled) / elapsed if elapsed > 0 else 0.0
         metrics["wall_time_s"] = progress["wall_time_s"]
+        if "time_total_s" in stop:  # what is left of the time budget, first: Tune's table
+            left = max(0.0, stop["time_total_s"] - progress["wall_time_s"])  # shows 4 metrics
+            metrics = {"time_left_s": round(left, 1), **metrics}
         metrics["iteration"] = algo.iteration
         done = (
             algo.iteration >= stop.get("training_iteration", float("inf"))
@@ -211,7 +216,8 @@ def train_trial(params: dict[str, Any]) -> None:
             metrics.update(final)
         if done or algo.iteration % params["checkpoint_frequency"] == 0:
             with tempfile.TemporaryDirectory() as folder:
-                algo.save_to_path(Path(folder) / ALGORITHM_DIR)
+                algo.save_to_path(Path(folder) / ALGORITHM_DIR)  # for --resume only
+                save_weights(algo.get_module(), folder)  # what evaluate loads
                 if record is not None:
                     (Path(folder) / EVALUATION_FILE).write_text(json.dumps(record))
                 (Path(folder) / STATE_FILE).write_text(json.dumps(progress))

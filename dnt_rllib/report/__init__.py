@@ -35,9 +35,11 @@ from dnt_rllib.validation import ConfigError
 __all__ = ["load_runs", "main", "write_report"]
 
 
-def write_report(experiment: str, tracking_uri: str, out: Path) -> tuple[list[Path], list[str]]:
+def write_report(
+    experiment: str, tracking_uri: str, out: Path, tune_experiment: str | None = None
+) -> tuple[list[Path], list[str]]:
     """Write every figure and the table; return the files and the notes printed."""
-    runs = load_runs(mlflow.MlflowClient(tracking_uri), experiment)
+    runs = load_runs(mlflow.MlflowClient(tracking_uri), experiment, tune_experiment)
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in runs if r.finished]
     keys = varying(done or runs)
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}",
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else ./mlflow.db)",
     )
+    parser.add_argument(
+        "--tune-experiment",
+        help="the Tune experiment folder (storage_path/name) whose runs to report, when the "
+        "MLflow experiment holds runs of several",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default reports/EXPERIMENT)")
     args = parser.parse_args(argv)
     uri = args.tracking_uri
@@ -77,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tracking-uri {uri}: no such MLflow store", file=sys.stderr)
         return 2
     try:
+        scope = args.tune_experiment
+        if scope is not None and "://" not in scope:
+            scope = str(Path(scope).expanduser().resolve())
         files, notes = write_report(
-            args.experiment, uri, args.out or Path("reports") / args.experiment
+            args.experiment, uri, args.out or Path("reports") / args.experiment, scope
         )
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

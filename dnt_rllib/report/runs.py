@@ -63,16 +63,40 @@ def _curve(steps: dict, wall: dict, values: dict) -> Curve:
     )
 
 
-def load_runs(client: mlflow.MlflowClient, experiment: str) -> list[Run]:
-    """Every dnt_rllib run of ``experiment`` with its curves (failed ones too, marked)."""
+TUNE_TAG = "tune_experiment"  # the Tune experiment folder a run's trial belongs to
+
+
+def load_runs(
+    client: mlflow.MlflowClient, experiment: str, tune_experiment: str | None = None
+) -> list[Run]:
+    """Every dnt_rllib run of one Tune experiment in MLflow ``experiment``, with its curves
+    (failed ones too, marked). Runs of one MLflow experiment may come from several Tune
+    experiments (the same name under another storage path): then ``tune_experiment`` (the
+    folder, as tagged) must say which, and nothing is merged."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = ", ".join(sorted(e.name for e in client.search_experiments()))
         raise ConfigError(f"--experiment {experiment!r}: no such MLflow experiment; have: {names}")
+    found = [
+        r
+        for r in client.search_runs([exp.experiment_id], max_results=10_000)
+        if "algorithm" in r.data.tags
+    ]
+    folders = sorted({r.data.tags.get(TUNE_TAG, "?") for r in found})
+    if tune_experiment is not None:
+        found = [r for r in found if r.data.tags.get(TUNE_TAG) == tune_experiment]
+        if not found:
+            raise ConfigError(
+                f"--tune-experiment {tune_experiment}: no run of MLflow experiment "
+                f"{experiment!r} comes from it; its runs come from: {', '.join(folders)}"
+            )
+    elif len(folders) > 1:
+        raise ConfigError(
+            f"--experiment {experiment!r}: its runs come from {len(folders)} Tune experiments "
+            f"({', '.join(folders)}); choose one with --tune-experiment FOLDER"
+        )
     runs = []
-    for r in client.search_runs([exp.experiment_id], max_results=10_000):
-        if "algorithm" not in r.data.tags:
-            continue
+    for r in found:
         run_id = r.info.run_id
         steps = _history(client, run_id, "env_steps")
         wall = _history(client, run_id, "wall_time_s")

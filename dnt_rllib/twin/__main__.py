@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import TwinCheckpointError, load_checkpoint
@@ -34,16 +33,7 @@ def load_config(path: str | None) -> SystemConfig:
     """The config from a YAML mapping of SystemConfig fields (safe loader), or the defaults."""
     if path is None:
         return SystemConfig()
-    with open(path, encoding="utf-8") as fh:
-        try:
-            values = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--config {path}: not valid YAML ({_one_line(exc)})") from None
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"--config {path}: must be a YAML mapping of SystemConfig fields")
-    return SystemConfig.from_dict(values)
+    return SystemConfig.from_yaml(path)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -136,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.cache_dir is not None and Path(args.cache_dir).is_file():
+            raise ConfigError(f"--cache-dir {args.cache_dir}: is a file; give a folder")
         if config.episode_length <= config.history:
             from dnt_rllib.twin.data import training_data
 

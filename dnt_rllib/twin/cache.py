@@ -50,6 +50,13 @@ _memo: dict[Path, NumpyGRUTwin] = {}
 _memo_lock = threading.Lock()
 
 
+def usual_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the umask (0644 usually)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def cache_key(config: SystemConfig) -> str:
     """16 hex digits of SHA-256 over the fields that decide the twin (see module doc)."""
     meta = config_meta(config)
@@ -91,6 +98,7 @@ def ensure_checkpoint(
         result = train_twin(config, progress=progress)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
+        os.chmod(tmp, usual_file_mode())  # mkstemp makes 0600: a shared cache must be readable
         try:
             save_checkpoint(tmp, result.model.state_dict(), config, result.info())
             os.replace(tmp, path)

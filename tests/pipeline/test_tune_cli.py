@@ -45,7 +45,21 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
         assert "eval/policy/mean_return" in run.data.metrics
         assert "eval/greedy/mean_return" in run.data.metrics
         assert Path(run.data.tags["best_checkpoint"]).is_dir()
+        assert (Path(run.data.tags["best_checkpoint"]) / "policy_weights.pt").is_file()
     assert "| SAC |" in proc.stdout and "| DQN |" in proc.stdout
+    # The run names the checkpoints it scored (the tagged ones), keeps num_to_keep of them
+    # and leaves the known-harmless Ray lines out of the log.
+    for run in runs:
+        tagged = Path(run.data.tags["best_checkpoint"])
+        assert tagged.is_absolute() and f": {tagged}\n" in proc.stdout
+        assert (tagged / "evaluation.json").is_file()  # the final, scored checkpoint
+        assert len(list(tagged.parent.glob("checkpoint_*"))) == 2  # smoke.yaml: num_to_keep 2
+    assert "python -m dnt_rllib.evaluate --checkpoint /" in proc.stdout
+    log = proc.stdout + proc.stderr
+    assert "Checkpoint successfully created" not in log
+    assert "on the new API stack" not in log
+    assert "RLModuleConfig object" not in log and "Install gputil" not in log
+    assert "tensorboard --logdir" not in log
 
     # The trained policy evaluates through the evaluation CLI from its checkpoint.
     checkpoint = runs[0].data.tags["best_checkpoint"]

@@ -1,0 +1,133 @@
+"""Evaluating a checkpoint never unpickles: the module is rebuilt from ``dnt_trial.json``
+and only ``policy_weights.pt`` (tensors, ``torch.load(weights_only=True)``) is loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from dnt_rllib.evaluate import main as evaluate_main
+from dnt_rllib.pipeline.experiment import load_experiment
+from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, build_module, save_weights
+from tests.conftest import SMOKE
+
+MODULE_DIR = ("algorithm", "learner_group", "learner", "rl_module", "default_policy")
+
+
+class Payload:
+    """Unpickling this creates the marker file: code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (str(self.marker),))
+
+
+def trial_params(algorithm: str = "SAC") -> dict:
+    exp = load_experiment(SMOKE)
+    params = {**exp.trial_base(), "algorithm": algorithm}
+    params["env"] = {**params["env"], "twin": "hold", "episode_length": 5}
+    return params
+
+
+def make_checkpoint(folder: Path, algorithm: str = "SAC") -> Path:
+    folder.mkdir(parents=True)
+    params = trial_params(algorithm)
+    (folder / TRIAL_FILE).write_text(json.dumps(params))
+    save_weights(build_module(params), folder)
+    return folder
+
+
+def hostile_pickles(folder: Path, marker: Path) -> None:
+    """RLlib's checkpoint files with a payload in each pickle RLlib would read."""
+    module = folder.joinpath(*MODULE_DIR)
+    module.mkdir(parents=True)
+    for name in ("class_and_ctor_args.pkl", "module_state.pkl"):
+        (module / name).write_bytes(pickle.dumps(Payload(marker)))
+    (module / "metadata.json").write_text(json.dumps({"checkpoint_version": "2.1"}))
+
+
+def run_eval(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    code = evaluate_main([*args, "--episodes", "2", "--periods", "2-3", "--no-progress"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("algorithm", ["SAC", "DQN"])
+def test_relative_checkpoint_evaluates_without_unpickling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, algorithm: str
+) -> None:
+    ckpt = make_checkpoint(tmp_path / "run" / "checkpoint_000003", algorithm)
+    marker = tmp_path / "pwned"
+    hostile_pickles(ckpt, marker)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_eval(capsys, "--checkpoint", "run/checkpoint_000003")
+    assert not marker.exists(), "a pickle in the checkpoint was executed"
+    assert code == 0, err
+    assert f"| {algorithm} (seed 0) |" in out
+
+
+def test_weights_are_the_trained_ones(tmp_path: Path) -> None:
+    from dnt_rllib.pipeline.policy import load_policy
+
+    ckpt = make_checkpoint(tmp_path / "c")
+    state = torch.load(ckpt / WEIGHTS_FILE, weights_only=True)
+    state = {k: torch.full_like(v, 0.5) for k, v in state.items()}
+    torch.save(state, ckpt / WEIGHTS_FILE)
+    _, policy, config = load_policy(ckpt)
+    assert config.twin == "hold" and callable(policy)
+
+
+def test_pickle_as_weights_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = make_checkpoint(tmp_path / "c")
+    marker = tmp_path / "pwned"
+    (ckpt / WEIGHTS_FILE).write_bytes(pickle.dumps(Payload(marker)))
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert not marker.exists()
+    assert code == 2 and err.startswith("error: --checkpoint") and "weights" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"algorithm": "SAC", "seed": 0}', "missing env"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_bad_trial_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: str | bytes, says: str
+) -> None:
+    ckpt = make_checkpoint(tmp_path / "c")
+    path = ckpt / TRIAL_FILE
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --checkpoint") and TRIAL_FILE in err and says in err
+
+
+def test_missing_checkpoint_says_no_such_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code, _, err = run_eval(capsys, "--checkpoint", str(tmp_path / "nope"))
+    assert code == 2 and err.strip() == f"error: --checkpoint {tmp_path / 'nope'}: no such folder"
+
+
+def test_old_checkpoint_without_weights_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ckpt = make_checkpoint(tmp_path / "c")
+    (ckpt / WEIGHTS_FILE).unlink()
+    marker = tmp_path / "pwned"
+    hostile_pickles(ckpt, marker)
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert not marker.exists() and code == 2 and WEIGHTS_FILE in err
+    assert len(err.strip().splitlines()) == 1

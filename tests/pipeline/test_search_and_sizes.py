@@ -1,0 +1,81 @@
+"""Refused before Ray starts: search domains that sample what their key cannot take, bad
+model values, names that leave storage_path, sizes that cannot fit in memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.evaluate import parse_periods
+from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.validation import ConfigError
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"search_space": {"env.num_users": {"uniform": [2, 8]}}}, "takes integers"),
+    ({"search_space": {"seed": {"loguniform": [1, 8]}}}, "takes integers"),
+    ({"search_space": {"env.num_users": {"randint": [1, 1]}}}, "high must be >= low + 2"),
+    ({"search_space": {"env.num_users": {"randint": [1.5, 4]}}}, "must be integers"),
+    ({"search_space": {"env.num_users": {"randint": [0, 3]}}}, "num_users = 0"),
+    ({"search_space": {"env.epsilon": {"loguniform": [0, 0.9]}}}, "low must be > 0"),
+    ({"search_space": {"env.epsilon": {"uniform": [0.9, 0.5]}}}, "low < high"),
+    ({"search_space": {"algorithm": {"uniform": [0, 1]}}}, "grid or choice"),
+    ({"search_space": {"algorithm": {"randint": [0, 2]}}}, "grid or choice"),
+    ({"model": {"fcnet_hiddens": "abc"}}, "fcnet_hiddens = 'abc'"),
+    ({"model": {"fcnet_hiddens": [256, 1e9]}}, "fcnet_hiddens"),
+    ({"model": {"fcnet_activation": "abc"}}, "fcnet_activation = 'abc'"),
+    ({"name": "../escaped"}, "one folder name"),
+    ({"name": "a/b"}, "one folder name"),
+    ({"env": {"num_users": 100_000}}, "num_users = 100000"),
+    ({"env": {"num_users": 100_000, "twin": "hold"}}, "num_users = 100000"),
+    ({"env": {"gru_hidden": 100_000_000}}, "gru_hidden = 100000000"),
+    ({"env": {"twin_trajectories": 1_000_000_000}}, "twin_trajectories = 1000000000"),
+]
+
+
+@pytest.mark.parametrize(("raw", "says"), BAD, ids=[str(r) for r, _ in BAD])
+def test_refused_with_one_line(raw: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_experiment({"algorithm": "SAC", **raw})
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"search_space": {"env.num_users": {"randint": [2, 5]}}},
+        {"search_space": {"env.epsilon": {"loguniform": [0.5, 0.9]}}},
+        {"search_space": {"training.gamma": {"uniform": [0.5, 0.9]}}},
+        {"search_space": {"algorithm": {"choice": ["SAC", "DQN"]}}},
+        {"model": {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"}},
+        {"name": "sac-2"},
+    ],
+)
+def test_accepted(raw: dict[str, Any]) -> None:
+    parse_experiment({"algorithm": "SAC", **raw})
+
+
+def test_memory_limit_names_the_fields() -> None:
+    from dnt_rllib.config import check_fits
+
+    config = SystemConfig(num_users=50, twin="hold")
+    check_fits(config)
+    with pytest.raises(ConfigError, match=r"num_users = 50, num_rbs = 6: .* lower num_users"):
+        check_fits(config, limit=1000)
+
+
+def test_periods_are_bounded() -> None:
+    assert parse_periods("2-10") == list(range(2, 11))
+    with pytest.raises(ConfigError, match="at most 100 periods"):
+        parse_periods("2-100000000")
+
+
+def test_model_values_rllib_cannot_build_are_refused_before_ray() -> None:
+    from dnt_rllib.tune import check_rllib
+
+    exp = parse_experiment(
+        {"algorithm": "SAC", "env": {"twin": "hold"}, "model": {"fcnet_kernel_initializer": "abc"}}
+    )
+    with pytest.raises(ConfigError, match=r"^experiment\.model: RLlib cannot build the SAC module"):
+        check_rllib(exp)

@@ -1,0 +1,96 @@
+"""The end of ``tune``: where each scored checkpoint is, the command that evaluates it again,
+and the ``best_checkpoint`` tag on the checkpoint that was scored."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import dnt_rllib.pipeline.mlflow_tracking as tracking_module
+from dnt_rllib.pipeline.experiment import load_experiment
+from dnt_rllib.pipeline.quiet import quiet_ray_logs
+from dnt_rllib.tune import summarise
+from tests.conftest import SMOKE
+
+
+@dataclass
+class FakeCheckpoint:
+    path: str
+
+
+@dataclass
+class FakeResult:
+    path: str
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    checkpoint: FakeCheckpoint | None
+    error: Exception | None = None
+    best_checkpoints: list = field(default_factory=list)
+
+    def get_best_checkpoint(self, metric: str, mode: str) -> FakeCheckpoint:
+        return FakeCheckpoint(self.path + "/checkpoint_000000")  # best by training return
+
+
+class FakeTracking:
+    tags: ClassVar[dict[tuple[str, str], str]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_tag(self, trial_id: str, key: str, value: str) -> None:
+        FakeTracking.tags[(trial_id, key)] = value
+
+
+def test_summary_prints_and_tags_the_scored_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(tracking_module, "MLflowTracking", FakeTracking)
+    trial = tmp_path / "smoke" / "SAC_s0_1"
+    final = trial / "checkpoint_000002"
+    result = FakeResult(
+        str(trial),
+        {"trial_id": "t1", "eval/policy/mean_return": 1.0},
+        {"algorithm": "SAC", "seed": 0},
+        FakeCheckpoint(str(final)),
+        best_checkpoints=[(FakeCheckpoint(str(trial / "checkpoint_000000")), {})],
+    )
+    exp = load_experiment(SMOKE)
+    assert summarise([result], exp) == 0
+    out = capsys.readouterr().out
+    assert f"  t1: {final}" in out
+    assert (
+        f"python -m dnt_rllib.evaluate --checkpoint {final} --episodes "
+        f"{exp.evaluation_episodes} --seed {exp.evaluation_seed}" in out
+    )
+    assert FakeTracking.tags[("t1", "best_checkpoint")] == str(final)
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_known_harmless_ray_lines_are_dropped() -> None:
+    quiet_ray_logs()
+    storage = logging.getLogger("ray.train._internal.storage")
+    config = logging.getLogger("ray.rllib.algorithms.algorithm_config")
+    seen = Collect()
+    for logger in (storage, config):
+        logger.addHandler(seen)
+        logger.setLevel(logging.INFO)
+    try:
+        storage.info("Checkpoint successfully created at: Checkpoint(x)")
+        config.warning("You are running SAC on the new API stack! This is the new default")
+        config.warning("a real warning")
+    finally:
+        for logger in (storage, config):
+            logger.removeHandler(seen)
+    assert seen.messages == ["a real warning"]
