@@ -37,6 +37,7 @@ class FakeResult:
 
 class FakeTracking:
     tags: ClassVar[dict[tuple[str, str], str]] = {}
+    experiment_id = "7"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
