@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats
 
 from dnt_rllib.evaluation import mean_ci95
-from dnt_rllib.report.runs import CURVE_LINES, Curve, Run, group
+from dnt_rllib.report.runs import Curve, Run, group
 
 SWEEP_FIELDS = ("env.epsilon", "env.delay_bound", "env.num_rbs", "env.num_users")
 BASELINES = ("never", "always", "best_periodic", "greedy")
@@ -59,25 +59,32 @@ def band(ax: plt.Axes, curves: list[Curve], label: str, notes: list[str]) -> Non
 
 
 def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> Path:
-    """The paper's Fig. 3 in two panels: (a) the deterministic policy's return on the fixed
-    learning-curve episodes, with threshold, best periodic, greedy and ceiling on the same
-    episodes as lines; (b) RLlib's exploring training return."""
+    """The paper's Fig. 3 in two panels: (a) the deterministic policy on the fixed
+    learning-curve episodes, as its paired difference to the threshold rule there, with
+    greedy, best periodic and ceiling on the same episodes as lines (threshold = 0);
+    (b) RLlib's exploring training return."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 8), sharex=True)
     panel_notes: list[str] = []
     for (algo, setting), members in group(runs, keys).items():
         label = algo if setting == "default" else f"{algo} ({setting})"
-        band(top, [m.evaluation for m in members], label, panel_notes)
+        band(top, [m.vs_threshold for m in members], label, panel_notes)
         band(bottom, [m.training for m in members], label, [])
     notes += panel_notes
-    if not any(len(m.evaluation.steps) for m in runs):
+    if not any(len(m.vs_threshold.steps) for m in runs):
         notes.append("no learning-curve evaluations logged (curve_episodes 0, or an old run)")
+    levels = {}
     if not keys:
-        for name in CURVE_LINES:
-            values = [m.lines[name] for m in runs if name in m.lines]
+        for name in ("ceiling", "threshold", "best_periodic", "greedy"):
+            values = [m.lines[name] - m.lines["threshold"] for m in runs
+                      if name in m.lines and "threshold" in m.lines]  # fmt: skip
             if values:
+                levels[name] = float(np.mean(values))
                 colour, style = LINE_STYLES[name]
-                top.axhline(float(np.mean(values)), color=colour, linestyle=style,
+                top.axhline(levels[name], color=colour, linestyle=style,
                             label=name.replace("_", " "))  # fmt: skip
+    if levels:  # zoom on the references; early evaluations fall below
+        span = max(levels.values()) - min(levels.values())
+        top.set_ylim(min(levels.values()) - 2.0 * span, max(levels.values()) + 0.5 * span)
     for name in ("threshold", "greedy"):
         values = [r.metrics.get(f"eval/{name}/mean_return") for r in runs]
         values = [v for v in values if v is not None]
@@ -85,8 +92,8 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
             colour, style = LINE_STYLES[name]
             bottom.axhline(float(np.mean(values)), color=colour, linestyle=style,
                            label=f"{name} (final evaluation)")  # fmt: skip
-    top.set_title("(a) deterministic policy on fixed episodes, references on the same")
-    top.set_ylabel("mean episode return")
+    top.set_title("(a) deterministic policy on fixed episodes − threshold rule, paired")
+    top.set_ylabel("mean return difference to threshold")
     top.legend(fontsize=7, loc="lower right")
     top.grid(alpha=0.3)
     return save(
