@@ -16,7 +16,7 @@ from dnt_rllib.evaluation import mean_ci95
 from dnt_rllib.report.runs import Curve, Run, group
 
 SWEEP_FIELDS = ("env.epsilon", "env.delay_bound", "env.num_rbs", "env.num_users")
-BASELINES = ("never", "always", "best_periodic", "greedy")
+BASELINES = ("never", "always", "best_periodic", "greedy", "threshold", "ceiling")
 CURVE_POINTS = 60
 LINE_STYLES = {
     "ceiling": ("black", "-"),
