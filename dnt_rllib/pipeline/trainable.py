@@ -139,6 +139,10 @@ class LearningCurve:
         self.env = env
         self.seeds = seeds_of(params, "curve")
         self.interval = params["curve_interval"]
+        self.threshold: tuple[float, ...] = ()
+        self.lines: dict[str, float] = {}
+        if not self.seeds:  # curve_episodes: 0 turns the curve off
+            return
         lines = labelled(
             evaluate_policies(env, reference_policies(env, EVAL_PERIODS, fit), self.seeds)
         )

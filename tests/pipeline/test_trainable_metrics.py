@@ -31,3 +31,23 @@ def test_means_are_weighted_by_episodes_and_cover_about_100() -> None:
         out = flat_metrics(result(20, 50.0), recent)
     assert out["episode_return_mean"] == 50.0  # the old iterations left the window
     assert 100 <= out["episodes_in_window"] < 120
+
+
+def test_learning_curve_off_plays_nothing() -> None:
+    from dnt_rllib import DNTSyncEnv, SystemConfig
+    from dnt_rllib.pipeline.trainable import LearningCurve
+    from dnt_rllib.policies import ThresholdRule
+
+    class Fit:
+        rule = ThresholdRule(1.0, 0.0)
+
+    env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=4))
+    params = {"curve_seed": 20_000, "curve_episodes": 0, "curve_interval": 2}
+    curve = LearningCurve(params, env, Fit())  # type: ignore[arg-type]
+    assert not curve.due(1, done=True) and curve.lines == {}
+    on = LearningCurve({**params, "curve_episodes": 3}, env, Fit())  # type: ignore[arg-type]
+    assert on.due(1, done=False) and not on.due(3, done=False) and on.due(4, done=False)
+    assert len(on.threshold) == 3 and set(on.lines) == {
+        f"curve/{k}/mean_return"
+        for k in ("never", "greedy", "best_periodic", "threshold", "ceiling")
+    }
