@@ -22,6 +22,7 @@ sizes), so Ray workers sharing a machine do not oversubscribe it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -40,15 +41,20 @@ WEIGHT_NAMES = (
 )
 
 
-_controller: ThreadpoolController | None = None
+_blas: ThreadpoolController | None = None
 
 
 def one_blas_thread() -> Any:
-    """A context in which numpy's BLAS uses one thread (~10 µs to enter)."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    """A context in which numpy's BLAS uses one thread. Where it already does (Ray workers,
+    whose OMP_NUM_THREADS is 1, and the CLIs, which limit it at start) this costs a
+    ctypes call per library instead of setting and restoring threads on every prediction
+    (~17 µs, a third of a batch-1 prediction)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController().select(user_api="blas")
+    if all(lib.get_num_threads() == 1 for lib in _blas.lib_controllers):
+        return nullcontext()
+    return _blas.limit(limits=1)
 
 
 def weight_shapes(state_dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
