@@ -36,6 +36,7 @@ from typing import Any
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
+from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
     ConfigError,
     Range,
@@ -237,10 +238,10 @@ def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
     if 0 < out["curve_episodes"] < 2:
         raise ConfigError(f"{owner}.curve_episodes = 1: must be 0 (off) or an integer >= 2")
     reference = ev.get("reference")
-    if reference is not None and not (
-        reference in ("never", "always", "greedy", "threshold")
-        or reference in {f"periodic({k})" for k in range(2, 11)}
-    ):
+    if reference is not None and reference not in {
+        *baseline_policies(TRIAL_PERIODS),
+        "threshold",
+    }:
         raise ConfigError(
             f"{owner}.reference = {reference!r}: must be null (the best rule), never, always, "
             "greedy, threshold or periodic(k) with k in 2..10"

@@ -37,10 +37,9 @@ from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
 from dnt_rllib.pipeline.quiet import quiet_ray_logs
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
-from dnt_rllib.policies import ThresholdFit, load_or_fit, reference_policies
+from dnt_rllib.policies import TRIAL_PERIODS, ThresholdFit, load_or_fit, reference_policies
 
 STATE_FILE = "progress.json"
-EVAL_PERIODS = range(2, 11)
 
 
 EPISODE_KEYS = ("episode_return_mean", *EPISODE_METRICS)
@@ -104,7 +103,7 @@ def evaluate_policy(
     """The greedy trained policy, the baselines, ``threshold`` and ``ceiling`` on the same
     seeded episodes, compared paired: (metrics, the per-episode record for JSON)."""
     seeds = seeds_of(params, "evaluation")
-    policies = {"policy": greedy_policy(module), **reference_policies(env, EVAL_PERIODS, fit)}
+    policies = {"policy": greedy_policy(module), **reference_policies(env, TRIAL_PERIODS, fit)}
     result = evaluate_policies(env, policies, seeds, params.get("evaluation_reference"))
     by_label = labelled(result)
     threshold = by_label["threshold"].returns
@@ -144,7 +143,7 @@ class LearningCurve:
         if not self.seeds:  # curve_episodes: 0 turns the curve off
             return
         lines = labelled(
-            evaluate_policies(env, reference_policies(env, EVAL_PERIODS, fit), self.seeds)
+            evaluate_policies(env, reference_policies(env, TRIAL_PERIODS, fit), self.seeds)
         )
         self.threshold = lines["threshold"].returns
         self.lines = {f"curve/{k}/mean_return": lines[k].mean_return for k in CURVE_LABELS}

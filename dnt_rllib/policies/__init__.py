@@ -15,7 +15,11 @@ from dnt_rllib.policies.ceiling import CeilingPolicy
 from dnt_rllib.policies.lookahead import LookaheadPolicy
 from dnt_rllib.policies.threshold import ThresholdFit, ThresholdRule, load_or_fit
 
+#: The periods k of periodic(k) that every trial evaluates (and may name as reference).
+TRIAL_PERIODS = range(2, 11)
+
 __all__ = [
+    "TRIAL_PERIODS",
     "CeilingPolicy",
     "LookaheadPolicy",
     "Policy",

@@ -32,11 +32,11 @@ def slot_rates(
     """
     b, _, num_rbs = rates.shape
     free = allocate_batch(rates, np.full(b, NO_RB))[1]
-    feasible = interference <= max_interference
     if action_mode == "binary":
         rb = np.asarray(select_sync_rb(interference, max_interference))
         withheld = allocate_batch(rates, rb)[1]
     else:
+        feasible = interference <= max_interference
         per_rb = np.stack([allocate_batch(rates, np.full(b, n))[1] for n in range(num_rbs)], 1)
         per_rb[~feasible] = -np.inf
         rb = np.where(feasible.any(axis=1), per_rb.argmax(axis=1), NO_RB)
