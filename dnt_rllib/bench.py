@@ -60,7 +60,8 @@ def env_steps_per_second(env: DNTSyncEnv, steps: int, seed: int = 0) -> float:
     env.reset(seed=seed)
     start = time.perf_counter()
     for a in actions:
-        if env.step(int(a))[3]:
+        _, _, terminated, truncated, _ = env.step(int(a))
+        if terminated or truncated:
             env.reset()
     return steps / (time.perf_counter() - start)
 

@@ -171,8 +171,9 @@ class SystemConfig:
     )
     observation_mode: str = _f(
         "full",
-        "'paper' (s_t only) or 'full' (s_t, DNT state, slots since sync, I_n)",
-        _choice("full", "paper"),
+        "'paper' (s_t only), 'full' (s_t, DNT state, slots since sync, I_n) or 'timed' "
+        "('full' and the slots left; the episode then terminates at T)",
+        _choice("full", "paper", "timed"),
     )
     # --- digital twin (eqs. 6-12) ---
     twin: str = _f(

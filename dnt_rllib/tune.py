@@ -22,7 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dnt_rllib.pipeline.experiment import ExperimentConfig, load_experiment, storage_path
+from dnt_rllib.pipeline.experiment import (
+    SCHEDULER_TIME,
+    SEARCH_METRIC,
+    ExperimentConfig,
+    load_experiment,
+    storage_path,
+)
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError
 
@@ -47,26 +53,59 @@ def param_space(exp: ExperimentConfig) -> dict[str, Any]:
         value = domains[domain](values)
         if key in ("algorithm", "seed"):
             space[key] = value
-        elif key.startswith("env."):
-            space["env"][key.split(".", 1)[1]] = value
+        elif key.split(".", 1)[0] in ("env", "model", "reward"):
+            section, name = key.split(".", 1)
+            space[section][name] = value
         else:
             for algo in exp.algorithms:
                 space["training"][algo][key.split(".", 1)[1]] = value
     return space
 
 
+def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
+    """The ``TuneConfig`` scheduler and searcher of ``exp`` (none: Tune's defaults)."""
+    out: dict[str, Any] = {}
+    if exp.scheduler is None and exp.search_alg is None:
+        return out
+    out.update(metric=SEARCH_METRIC, mode="max")
+    if exp.scheduler is not None:
+        from ray.tune.schedulers import ASHAScheduler
+
+        out["scheduler"] = ASHAScheduler(
+            time_attr=SCHEDULER_TIME,
+            max_t=exp.stop["time_total_s"],
+            grace_period=exp.scheduler["grace_period"],
+            reduction_factor=exp.scheduler["reduction_factor"],
+        )
+    if exp.search_alg is not None:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        sampler = optuna.samplers.TPESampler(
+            seed=exp.search_alg["seed"], n_startup_trials=exp.search_alg["n_startup_trials"]
+        )
+        out["search_alg"] = OptunaSearch(sampler=sampler)
+    return out
+
+
 class TrialNamer:
     """Short trial names: algorithm, the searched values, seed and id (e.g. SAC_epsilon=0.9_s1)."""
 
+    #: More searched keys than this name a trial by algorithm, seed and id only.
+    MAX_KEYS = 4
+
     def __init__(self, keys: list[str]) -> None:
         self.keys = [k for k in keys if k not in ("algorithm", "seed")]
+        if len(self.keys) > self.MAX_KEYS:
+            self.keys = []
 
     def __call__(self, trial: Any) -> str:
         cfg = trial.config
         parts = [cfg["algorithm"]]
         for key in self.keys:
             section, name = key.split(".", 1)
-            value = cfg[section][name] if section == "env" else cfg[section][cfg["algorithm"]][name]
+            values = cfg[section][cfg["algorithm"]] if section == "training" else cfg[section]
+            value = values[name]
             parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
         return "_".join([*parts, f"s{cfg['seed']}", trial.trial_id])
 
@@ -192,6 +231,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
             trainable,
             param_space=param_space(exp),
             tune_config=tune.TuneConfig(
+                **search_settings(exp),
                 num_samples=exp.num_samples,
                 max_concurrent_trials=exp.max_concurrent_trials,
                 trial_name_creator=TrialNamer(list(exp.search_space)),

@@ -50,7 +50,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     Box in [−1, 1]. ``'paper'``: s_t scaled by the area. ``'full'`` (default): s_t scaled by
     the area; the twin's state ŝ_t as its offset from s_t in units of
     5·step_size (clipped); slots since the last sync, 2k/T − 1 (clipped); and the per-RB
-    interference through its exponential CDF, 2(1 − exp(−I_n / mean)) − 1.
+    interference through its exponential CDF, 2(1 − exp(−I_n / mean)) − 1. ``'timed'``:
+    ``'full'`` and the slots left, 2(T − t)/T − 1.
 
     ## Rewards
     r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
@@ -61,7 +62,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     users then take one more step to s_0.
 
     ## Episode End
-    Truncated after ``episode_length`` slots; never terminated.
+    Truncated after ``episode_length`` slots; with ``observation_mode='timed'`` the state
+    shows the slots left, so the episode *terminates* there instead (nothing to bootstrap).
 
     ## Arguments
     ``config``: a :class:`~dnt_rllib.config.SystemConfig` or a dict of its fields.
@@ -149,8 +151,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._positions = self.network.step(self.np_random, self._positions)
         self._slot += 1
         self._draw_slot()
-        truncated = self._slot >= cfg.episode_length
-        return self._observe(), r, False, truncated, info
+        ended = self._slot >= cfg.episode_length
+        timed = cfg.observation_mode == "timed"
+        return self._observe(), r, ended and timed, ended and not timed, info
 
     # --- what a BS (and the greedy baseline) can compute before deciding ---
     def rate_matrix(self) -> np.ndarray:
@@ -219,4 +222,5 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._prediction[None],
             np.array([self._since_sync]),
             self._interference[None],
+            self._slot,
         )[0]

@@ -130,7 +130,11 @@ class SlotBatch:
         b = self.size
         self.prediction = self.twin.predict(self.history)
         return self.observer(
-            self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference
+            self.positions.reshape(b, -1),
+            self.prediction,
+            self.since_sync,
+            self.interference,
+            self.slot,
         )
 
     # --- internals ---

@@ -79,12 +79,12 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
                 f"actions {actions.tolist()!r}: must be {n} integers in 0..{k - 1}, one per env"
             )
         rewards, self._autoreset, info = self.slots.advance(actions)
-        truncated = np.full(n, self._autoreset)
+        timed = self.slots.config.observation_mode == "timed"
         return (
             self.slots.observe(),
             rewards,
-            terminated,
-            truncated,
+            np.full(n, self._autoreset and timed),
+            np.full(n, self._autoreset and not timed),
             self._infos(info, ended=self._autoreset),
         )
 

@@ -53,6 +53,8 @@ PAPER_MODEL: dict[str, Any] = {"fcnet_hiddens": [256, 256], "fcnet_activation": 
 
 #: Largest hidden layer accepted (a 2-layer MLP of this width holds ~10^8 weights).
 MAX_LAYER = 8192
+#: ``model`` keys of our own: ``fcnet_hiddens = [width] * depth`` (searchable as numbers).
+MODEL_SHAPE = {"width": Range(1, MAX_LAYER), "depth": Range(1, 16)}
 ACTIVATIONS = ("relu", "tanh", "elu", "swish", "silu", "linear")
 
 #: Ranges checked before Ray starts; RLlib validates the rest when the config is built.
@@ -109,8 +111,12 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"{owner}: must be a mapping of DefaultModelConfig fields")
     allowed = {f.name for f in dataclasses.fields(DefaultModelConfig)}
     for key in values:
-        if key not in allowed:
-            raise ConfigError(f"{owner}.{key}: not a DefaultModelConfig field")
+        if key in MODEL_SHAPE:
+            check_int(owner, key, values[key], MODEL_SHAPE[key])
+        elif key not in allowed:
+            raise ConfigError(f"{owner}.{key}: not a DefaultModelConfig field, nor width or depth")
+    if MODEL_SHAPE.keys() & values.keys() and "fcnet_hiddens" in values:
+        raise ConfigError(f"{owner}: give fcnet_hiddens or width/depth, not both")
     for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
         layers = values.get(key)
         if layers is not None and (
@@ -132,14 +138,31 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
+def model_config(values: dict[str, Any]) -> dict[str, Any]:
+    """The DefaultModelConfig fields: the paper's, then ``values`` (width/depth expanded)."""
+    model = {**PAPER_MODEL, **values}
+    width = model.pop("width", None)
+    depth = model.pop("depth", None)
+    if width is not None or depth is not None:
+        hidden = PAPER_MODEL["fcnet_hiddens"]
+        model["fcnet_hiddens"] = [width or hidden[0]] * (depth or len(hidden))
+    return model
+
+
 def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
     """The RLlib config of one trial: paper defaults, then the trial's overrides."""
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
-    model = {**PAPER_MODEL, **params["model"]}
+    reward = params.get("reward", {})
+    env_config = {
+        **params["env"],
+        "seed": params["seed"],
+        "reward_scale": reward.get("scale", 1.0),
+        "reward_baseline": reward.get("baseline", False),
+    }
     config = (
         ALGORITHMS[algorithm]()
-        .environment(env, env_config={**params["env"], "seed": params["seed"]})
+        .environment(env, env_config=env_config)
         .env_runners(
             num_env_runners=params["num_env_runners"],
             num_envs_per_env_runner=params["num_envs_per_env_runner"],
@@ -147,7 +170,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
             gym_env_vectorize_mode="vector_entry_point",  # one batched twin call per step
         )
         .training(**training)
-        .rl_module(model_config=model)
+        .rl_module(model_config=model_config(params["model"]))
         .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
         .debugging(seed=params["seed"], log_level="ERROR")
     )

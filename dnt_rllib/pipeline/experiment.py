@@ -9,10 +9,13 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
     model: {fcnet_hiddens: [256, 256]}   # RLlib DefaultModelConfig fields
     env: {epsilon: 0.987}           # SystemConfig fields
     seed: 0                         # trial seed (RLlib's, and the env runners' base seed)
-    search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K
-      seed: {grid: [0, 1, 2]}       #   domains: grid, choice, uniform, loguniform, randint
-      env.epsilon: {grid: [0.9, 0.987]}
+    reward: {scale: 1.0, baseline: false}   # the learner's signal only (RLlibDNTEnv)
+    search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K,
+      seed: {grid: [0, 1, 2]}       #   model.K (DefaultModelConfig, width, depth), reward.K
+      env.epsilon: {grid: [0.9, 0.987]}   # domains: grid, choice, uniform, loguniform, randint
     num_samples: 1                  # repeats of the search space (random search draws)
+    scheduler: {type: asha, grace_period: 120, reduction_factor: 3}  # stops weak trials
+    search_alg: {type: optuna, seed: 0, n_startup_trials: 8}        # TPE over the space
     stop: {num_env_steps_sampled_lifetime: 30000, training_iteration: 200, time_total_s: 1200}
     resources: {num_env_runners: 0, num_envs_per_env_runner: 8, max_concurrent_trials: 1}
     checkpoint: {frequency: 5, num_to_keep: 2}
@@ -20,6 +23,11 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
     storage_path: ray_results       # Tune storage (local folder, or s3://… on a cluster)
     mlflow: {tracking_uri: null, experiment_name: null}   # null → sqlite:///mlflow.db, name
     evaluation: {episodes: 100, seed: 10000}    # final evaluation vs. the baselines
+
+``scheduler`` and ``search_alg`` both maximise :data:`SEARCH_METRIC`: the deterministic
+policy's paired difference to ``threshold`` on the learning-curve episodes (seeds
+``curve_seed``…, never the final evaluation's), the latest value reported every iteration.
+ASHA's time is ``wall_time_s`` (training seconds) and its ``max_t`` is ``stop.time_total_s``.
 
 Any unknown key or bad value raises :class:`ConfigError` with one line, before Ray starts.
 """
@@ -35,12 +43,13 @@ from typing import Any
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
-from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
+from dnt_rllib.pipeline.algorithms import ALGORITHMS, MODEL_SHAPE, check_model, check_training
 from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
     ConfigError,
     Range,
     check_choice,
+    check_float,
     check_int,
     check_keys,
     read_yaml_mapping,
@@ -62,6 +71,9 @@ TOP_KEYS = {
     "storage_path",
     "mlflow",
     "evaluation",
+    "reward",
+    "scheduler",
+    "search_alg",
 }
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
 EVALUATION_KEYS = {
@@ -75,6 +87,13 @@ EVALUATION_KEYS = {
 RESOURCE_KEYS = {"num_env_runners", "num_envs_per_env_runner", "max_concurrent_trials"}
 DOMAINS = {"grid", "choice", "uniform", "loguniform", "randint"}
 OWNER = "experiment"
+#: What ``scheduler`` and ``search_alg`` maximise (module docstring).
+SEARCH_METRIC = "search/diff_threshold"
+#: The scheduler's clock: training seconds, the budget ``stop.time_total_s`` counts.
+SCHEDULER_TIME = "wall_time_s"
+SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
+SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials"}
+REWARD_KEYS = {"scale", "baseline"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,9 @@ class ExperimentConfig:
     curve_episodes: int
     curve_seed: int
     curve_interval: int
+    reward: dict[str, Any] = field(default_factory=dict)
+    scheduler: dict[str, Any] | None = None
+    search_alg: dict[str, Any] | None = None
     source: str = ""  # the YAML file it came from
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -133,6 +155,7 @@ class ExperimentConfig:
             "curve_episodes": self.curve_episodes,
             "curve_seed": self.curve_seed,
             "curve_interval": self.curve_interval,
+            "reward": dict(self.reward),
         }
 
 
@@ -155,6 +178,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     training = _section_training(raw.get("training") or {})
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
     seed = check_int(OWNER, "seed", raw.get("seed", 0), Range(0, None))
+    reward = _section_reward(raw.get("reward") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
 
     stop = _mapping(raw.get("stop") or {"training_iteration": 100}, "stop")
@@ -171,6 +195,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     check_keys(f"{OWNER}.evaluation", ev, EVALUATION_KEYS)
     evaluation = _section_evaluation(ev)
     max_conc = res.get("max_concurrent_trials")
+    scheduler, search_alg = _section_scheduling(raw, stop, space, evaluation)
 
     return ExperimentConfig(
         name=name,
@@ -205,6 +230,9 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         tracking_uri=_tracking_uri(mlf.get("tracking_uri")),
         mlflow_experiment=_string(mlf.get("experiment_name") or name, "mlflow.experiment_name"),
         **evaluation,
+        reward=reward,
+        scheduler=scheduler,
+        search_alg=search_alg,
         source=source,
         raw=raw,
     )
@@ -251,6 +279,85 @@ def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
         first = out[f"{kind}_seed"]
         check_seeds(range(first, first + out[f"{kind}_episodes"]), f"{owner}.{name}")
     return out
+
+
+def _section_reward(values: Any) -> dict[str, Any]:
+    values = _mapping(values, "reward")
+    owner = f"{OWNER}.reward"
+    check_keys(owner, values, REWARD_KEYS)
+    out: dict[str, Any] = {}
+    if "scale" in values:
+        out["scale"] = check_float(owner, "scale", values["scale"], Range(0.0, 1e6, lo_open=True))
+    if "baseline" in values:
+        out["baseline"] = _bool(values["baseline"], "reward.baseline")
+    return out
+
+
+def _section_scheduling(
+    raw: dict[str, Any],
+    stop: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    evaluation: dict[str, Any],
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``scheduler`` (ASHA) and ``search_alg`` (Optuna's TPE), checked against the rest."""
+    scheduler = search_alg = None
+    if raw.get("scheduler") is not None:
+        owner = f"{OWNER}.scheduler"
+        values = _mapping(raw["scheduler"], "scheduler")
+        check_keys(owner, values, SCHEDULER_KEYS)
+        check_choice(owner, "type", values.get("type"), ("asha",))
+        if "time_total_s" not in stop:
+            raise ConfigError(f"{owner}: ASHA needs stop.time_total_s (its max_t)")
+        grace = check_int(owner, "grace_period", values.get("grace_period", 60), Range(1, None))
+        if grace >= stop["time_total_s"]:
+            raise ConfigError(
+                f"{owner}.grace_period = {grace}: must be < stop.time_total_s "
+                f"({stop['time_total_s']}), or no trial is ever stopped early"
+            )
+        scheduler = {
+            "type": "asha",
+            "grace_period": grace,
+            "reduction_factor": check_float(
+                owner, "reduction_factor", values.get("reduction_factor", 3), Range(1.0, 100.0,
+                lo_open=True)
+            ),
+        }  # fmt: skip
+    if raw.get("search_alg") is not None:
+        owner = f"{OWNER}.search_alg"
+        values = _mapping(raw["search_alg"], "search_alg")
+        check_keys(owner, values, SEARCH_ALG_KEYS)
+        check_choice(owner, "type", values.get("type"), ("optuna",))
+        search_alg = {
+            "type": "optuna",
+            "seed": check_int(owner, "seed", values.get("seed", 0), Range(0, None)),
+            "n_startup_trials": check_int(
+                owner, "n_startup_trials", values.get("n_startup_trials", 8), Range(1, None)
+            ),
+        }
+        grids = [key for key, (domain, _) in space.items() if domain == "grid"]
+        if grids:
+            raise ConfigError(
+                f"{OWNER}.search_space.{grids[0]}: a search_alg samples its points; "
+                "use choice instead of grid"
+            )
+        if not space:
+            raise ConfigError(f"{owner}: needs a search_space to search")
+    if (scheduler or search_alg) and evaluation["curve_episodes"] == 0:
+        raise ConfigError(
+            f"{OWNER}.evaluation.curve_episodes = 0: a scheduler or search_alg optimises "
+            "the paired difference to threshold on the curve episodes; set >= 2"
+        )
+    if scheduler or search_alg:
+        first, count = evaluation["curve_seed"], evaluation["curve_episodes"]
+        start, total = evaluation["evaluation_seed"], evaluation["evaluation_episodes"]
+        if first < start + total and start < first + count:
+            raise ConfigError(
+                f"{OWNER}.evaluation.curve_seed = {first}: the search's episodes "
+                f"{first}..{first + count - 1} overlap the final evaluation's "
+                f"{start}..{start + total - 1}; settings chosen on them would be scored "
+                "on the episodes they were tuned on"
+            )
+    return scheduler, search_alg
 
 
 def _section_training(values: Any) -> dict[str, dict[str, Any]]:
@@ -308,7 +415,7 @@ def _is_int_key(key: str, algorithm: str, training: dict) -> bool:
         return types.get(name) in ("int", int)
     if section == "training":
         return _RANGES.get(name, ("", None))[0] == "int"
-    return False
+    return section == "model" and name in MODEL_SHAPE
 
 
 def _check_domain(
@@ -360,9 +467,14 @@ def _check_search_value(
     elif key.startswith("training."):
         name = key.split(".", 1)[1]
         check_training(algorithm, owner, {name: value})
+    elif key.startswith("model."):
+        check_model(owner, {key.split(".", 1)[1]: value})
+    elif key.startswith("reward."):
+        _section_reward({key.split(".", 1)[1]: value})
     else:
         raise ConfigError(
-            f"{owner}: unknown search key; allowed: algorithm, seed, env.<field>, training.<key>"
+            f"{owner}: unknown search key; allowed: algorithm, seed, env.<field>, "
+            "training.<key>, model.<field>, reward.scale, reward.baseline"
         )
 
 
@@ -381,6 +493,12 @@ def _folder_name(value: Any, name: str) -> str:
             f"{OWNER}.{name} = {value!r}: must be one folder name (no '/', '\\', '.' or '..'): "
             "the experiment is written to storage_path/name"
         )
+    return value
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{OWNER}.{name} = {value!r}: must be true or false")
     return value
 
 

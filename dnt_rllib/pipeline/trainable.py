@@ -33,6 +33,7 @@ from dnt_rllib.evaluation import (
 )
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
+from dnt_rllib.pipeline.experiment import SEARCH_METRIC
 from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
 from dnt_rllib.pipeline.quiet import quiet_ray_logs
@@ -213,6 +214,9 @@ def train_trial(params: dict[str, Any]) -> None:
         )
         if curve.due(algo.iteration, done):
             metrics.update(curve(algo.get_module()))
+            progress["search"] = metrics["curve/policy/diff_threshold"]
+        if "search" in progress:  # the schedulers' metric in every result: the latest curve
+            metrics[SEARCH_METRIC] = progress["search"]
         record = None
         if done:
             final, record = evaluate_policy(algo.get_module(), params, env, fit)

@@ -81,7 +81,8 @@ def record_tapes(config: SystemConfig, seeds: Iterable[int]) -> Tapes:
             positions.append(env.user_positions.ravel().copy())
             rates.append(env.rate_matrix())
             noise.append(env.interference.copy())
-            done = env.step(0)[3]
+            _, _, terminated, truncated, _ = env.step(0)
+            done = terminated or truncated
         f, w, rb = slot_rates(
             np.array(rates), np.array(noise), max_interference, config.action_mode
         )
