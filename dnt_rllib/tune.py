@@ -66,7 +66,7 @@ def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
     """The ``TuneConfig`` scheduler and searcher of ``exp`` (none: Tune's defaults)."""
     out: dict[str, Any] = {}
     if exp.scheduler is None and exp.search_alg is None:
-        return out
+        return {} if exp.time_budget_s is None else {"time_budget_s": exp.time_budget_s}
     out.update(metric=SEARCH_METRIC, mode="max")
     if exp.scheduler is not None:
         from ray.tune.schedulers import ASHAScheduler
@@ -84,7 +84,26 @@ def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
         sampler = optuna.samplers.TPESampler(
             seed=exp.search_alg["seed"], n_startup_trials=exp.search_alg["n_startup_trials"]
         )
-        out["search_alg"] = OptunaSearch(sampler=sampler)
+        points = [nested_point(exp, point) for point in exp.search_alg["points_to_evaluate"]]
+        out["search_alg"] = OptunaSearch(sampler=sampler, points_to_evaluate=points or None)
+    if exp.time_budget_s is not None:
+        out["time_budget_s"] = exp.time_budget_s
+    return out
+
+
+def nested_point(exp: ExperimentConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """A search point in the nesting of :func:`param_space` (dotted keys → sections)."""
+    out: dict[str, Any] = {}
+    for key, value in point.items():
+        if key in ("algorithm", "seed"):
+            out[key] = value
+            continue
+        section, name = key.split(".", 1)
+        if section == "training":
+            for algo in exp.algorithms:
+                out.setdefault(section, {}).setdefault(algo, {})[name] = value
+        else:
+            out.setdefault(section, {})[name] = value
     return out
 
 

@@ -15,7 +15,9 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
       env.epsilon: {grid: [0.9, 0.987]}   # domains: grid, choice, uniform, loguniform, randint
     num_samples: 1                  # repeats of the search space (random search draws)
     scheduler: {type: asha, grace_period: 120, reduction_factor: 3}  # stops weak trials
-    search_alg: {type: optuna, seed: 0, n_startup_trials: 8}        # TPE over the space
+    search_alg: {type: optuna, seed: 0, n_startup_trials: 8,        # TPE over the space,
+                 points_to_evaluate: [{training.gamma: 0.8}]}       #   these points first
+    time_budget_s: 7200             # the whole experiment's wall time (running trials end)
     stop: {num_env_steps_sampled_lifetime: 30000, training_iteration: 200, time_total_s: 1200}
     resources: {num_env_runners: 0, num_envs_per_env_runner: 8, max_concurrent_trials: 1}
     checkpoint: {frequency: 5, num_to_keep: 2}
@@ -74,6 +76,7 @@ TOP_KEYS = {
     "reward",
     "scheduler",
     "search_alg",
+    "time_budget_s",
 }
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
 EVALUATION_KEYS = {
@@ -92,7 +95,7 @@ SEARCH_METRIC = "search/diff_threshold"
 #: The scheduler's clock: training seconds, the budget ``stop.time_total_s`` counts.
 SCHEDULER_TIME = "wall_time_s"
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
-SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials"}
+SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
 
 
@@ -127,6 +130,7 @@ class ExperimentConfig:
     reward: dict[str, Any] = field(default_factory=dict)
     scheduler: dict[str, Any] | None = None
     search_alg: dict[str, Any] | None = None
+    time_budget_s: int | None = None
     source: str = ""  # the YAML file it came from
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -233,6 +237,9 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         reward=reward,
         scheduler=scheduler,
         search_alg=search_alg,
+        time_budget_s=None
+        if raw.get("time_budget_s") is None
+        else check_int(OWNER, "time_budget_s", raw["time_budget_s"], Range(1, None)),
         source=source,
         raw=raw,
     )
@@ -334,6 +341,17 @@ def _section_scheduling(
                 owner, "n_startup_trials", values.get("n_startup_trials", 8), Range(1, None)
             ),
         }
+        points = values.get("points_to_evaluate") or []
+        if not isinstance(points, list) or not all(isinstance(pt, dict) for pt in points):
+            raise ConfigError(f"{owner}.points_to_evaluate: must be a list of mappings")
+        for i, point in enumerate(points):
+            for key, value in point.items():
+                if key not in space:
+                    raise ConfigError(
+                        f"{owner}.points_to_evaluate[{i}].{key}: not a search_space key"
+                    )
+                _check_point(f"{owner}.points_to_evaluate[{i}].{key}", value, space[key])
+        search_alg["points_to_evaluate"] = [dict(pt) for pt in points]
         grids = [key for key, (domain, _) in space.items() if domain == "grid"]
         if grids:
             raise ConfigError(
@@ -358,6 +376,19 @@ def _section_scheduling(
                 "on the episodes they were tuned on"
             )
     return scheduler, search_alg
+
+
+def _check_point(owner: str, value: Any, domain: tuple[str, list[Any]]) -> None:
+    """A starting point must be one the domain can sample."""
+    kind, args = domain
+    if kind in ("grid", "choice"):
+        if value not in args:
+            raise ConfigError(f"{owner} = {value!r}: must be one of {args!r}")
+        return
+    low, high = args
+    inside = low <= value < high if kind == "randint" else low <= value <= high
+    if isinstance(value, bool) or not isinstance(value, int | float) or not inside:
+        raise ConfigError(f"{owner} = {value!r}: must be in the {kind} range [{low}, {high}]")
 
 
 def _section_training(values: Any) -> dict[str, dict[str, Any]]:
