@@ -171,6 +171,21 @@ def check_rllib(exp: ExperimentConfig) -> None:
             ) from None
 
 
+def trial_resources(exp: ExperimentConfig) -> Any:
+    """The placement group of one trial, as RLlib requests it for the trial's algorithm
+    (``Algorithm.default_resource_request``): the trial process (1 CPU, and
+    ``num_gpus_per_learner`` GPUs when it learns itself, ``num_learners: 0``), one bundle
+    per env runner (1 CPU) and one per learner actor (``num_gpus_per_learner`` GPUs, or
+    1 CPU without a GPU). Every algorithm of the experiment asks the same."""
+    from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+
+    config = build_algorithm_config(
+        {**exp.trial_base(), "algorithm": exp.algorithms[0]}, RLlibDNTEnv
+    )
+    return config.algo_class.default_resource_request(config)
+
+
 def experiment_path(exp: ExperimentConfig) -> str:
     return f"{exp.storage_path.rstrip('/')}/{exp.name}"
 
@@ -229,8 +244,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         log_to_driver=True,
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
     )
-    bundles = [{"CPU": 1}] * (1 + exp.num_env_runners)
-    trainable = tune.with_resources(train_trial, tune.PlacementGroupFactory(bundles))
+    trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
     if resume:
         tuner = tune.Tuner.restore(

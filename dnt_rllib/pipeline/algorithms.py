@@ -150,7 +150,11 @@ def model_config(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
-    """The RLlib config of one trial: paper defaults, then the trial's overrides."""
+    """The RLlib config of one trial: paper defaults, then the trial's overrides.
+
+    ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
+    they existed): one learner, on the trial process's CPU.
+    """
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
     reward = params.get("reward", {})
@@ -168,6 +172,10 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
             num_envs_per_env_runner=params["num_envs_per_env_runner"],
             num_cpus_per_env_runner=1,
             gym_env_vectorize_mode="vector_entry_point",  # one batched twin call per step
+        )
+        .learners(
+            num_learners=params.get("num_learners", 0),
+            num_gpus_per_learner=params.get("num_gpus_per_learner", 0),
         )
         .training(**training)
         .rl_module(model_config=model_config(params["model"]))

@@ -19,7 +19,12 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
                  points_to_evaluate: [{training.gamma: 0.8}]}       #   these points first
     time_budget_s: 7200             # the whole experiment's wall time (running trials end)
     stop: {num_env_steps_sampled_lifetime: 30000, training_iteration: 200, time_total_s: 1200}
-    resources: {num_env_runners: 0, num_envs_per_env_runner: 8, max_concurrent_trials: 1}
+    resources:                      # per trial; Tune reserves what RLlib requests for it
+      num_env_runners: 0            #   remote env runners, 1 CPU each (0..64)
+      num_envs_per_env_runner: 8    #   vectorised envs per runner (1..256)
+      num_learners: 0               #   0: learn in the trial process; n: n learner actors
+      num_gpus_per_learner: 0       #   GPUs per learner (>= 0; fractions < 1, or whole)
+      max_concurrent_trials: 1      #   trials at a time (default: as resources allow)
     checkpoint: {frequency: 5, num_to_keep: 2}
     max_failures: 2                 # retries of a crashed trial
     storage_path: ray_results       # Tune storage (local folder, or s3://… on a cluster)
@@ -87,7 +92,13 @@ EVALUATION_KEYS = {
     "curve_seed",
     "curve_interval",
 }
-RESOURCE_KEYS = {"num_env_runners", "num_envs_per_env_runner", "max_concurrent_trials"}
+RESOURCE_KEYS = {
+    "num_env_runners",
+    "num_envs_per_env_runner",
+    "num_learners",
+    "num_gpus_per_learner",
+    "max_concurrent_trials",
+}
 DOMAINS = {"grid", "choice", "uniform", "loguniform", "randint"}
 OWNER = "experiment"
 #: What ``scheduler`` and ``search_alg`` maximise (module docstring).
@@ -131,6 +142,8 @@ class ExperimentConfig:
     scheduler: dict[str, Any] | None = None
     search_alg: dict[str, Any] | None = None
     time_budget_s: int | None = None
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0.0
     source: str = ""  # the YAML file it came from
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -151,6 +164,8 @@ class ExperimentConfig:
             "model": self.model,
             "num_env_runners": self.num_env_runners,
             "num_envs_per_env_runner": self.num_envs_per_env_runner,
+            "num_learners": self.num_learners,
+            "num_gpus_per_learner": self.num_gpus_per_learner,
             "stop": self.stop,
             "checkpoint_frequency": self.checkpoint_frequency,
             "evaluation_episodes": self.evaluation_episodes,
@@ -220,6 +235,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
             res.get("num_envs_per_env_runner", 8),
             Range(1, 256),
         ),
+        **_section_learners(res),
         max_concurrent_trials=None
         if max_conc is None
         else check_int(f"{OWNER}.resources", "max_concurrent_trials", max_conc, Range(1, None)),
@@ -389,6 +405,22 @@ def _check_point(owner: str, value: Any, domain: tuple[str, list[Any]]) -> None:
     inside = low <= value < high if kind == "randint" else low <= value <= high
     if isinstance(value, bool) or not isinstance(value, int | float) or not inside:
         raise ConfigError(f"{owner} = {value!r}: must be in the {kind} range [{low}, {high}]")
+
+
+def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
+    """``num_learners`` (int 0..64) and ``num_gpus_per_learner`` (>= 0; Ray takes fractions
+    below 1 and whole numbers above)."""
+    owner = f"{OWNER}.resources"
+    learners = check_int(owner, "num_learners", res.get("num_learners", 0), Range(0, 64))
+    gpus = check_float(
+        owner, "num_gpus_per_learner", res.get("num_gpus_per_learner", 0), Range(0.0, None)
+    )
+    if gpus > 1 and not gpus.is_integer():
+        raise ConfigError(
+            f"{owner}.num_gpus_per_learner = {gpus!r}: must be >= 0, a fraction below 1 or "
+            "a whole number (Ray cannot split more than one GPU)"
+        )
+    return {"num_learners": learners, "num_gpus_per_learner": gpus}
 
 
 def _section_training(values: Any) -> dict[str, dict[str, Any]]:

@@ -92,6 +92,8 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
         "curve_interval",
     ):
         flat[key] = config[key]
+    for key in ("num_learners", "num_gpus_per_learner"):  # absent from older trials: 0
+        flat[key] = config.get(key, 0)
     out = {}
     for key, value in flat.items():
         text = str(value)

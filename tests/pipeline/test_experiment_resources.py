@@ -1,0 +1,99 @@
+"""`resources.num_learners` / `num_gpus_per_learner`: checked, carried into the trial's
+AlgorithmConfig, and reserved by the trial's placement group. No GPU needed."""
+
+from typing import Any
+
+import pytest
+
+from dnt_rllib.pipeline.algorithms import build_algorithm_config
+from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.pipeline.mlflow_tracking import trial_params
+from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.tune import trial_resources
+from dnt_rllib.validation import ConfigError
+
+
+def experiment(**resources: Any) -> Any:
+    return parse_experiment(
+        {
+            "algorithm": "SAC",
+            "search_space": {"algorithm": {"grid": ["SAC", "DQN"]}},
+            "resources": resources,
+        }
+    )
+
+
+R = "experiment.resources"
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"num_learners": -1}, f"{R}.num_learners = -1: must be an integer in [0, 64]"),
+        ({"num_learners": 65}, f"{R}.num_learners = 65: must be an integer in [0, 64]"),
+        ({"num_learners": 1.5}, f"{R}.num_learners = 1.5: must be an integer"),
+        ({"num_learners": True}, f"{R}.num_learners = True: must be an integer"),
+        ({"num_gpus_per_learner": -0.5}, f"{R}.num_gpus_per_learner = -0.5: must be a number >= 0"),
+        ({"num_gpus_per_learner": "one"}, f"{R}.num_gpus_per_learner = 'one': must be a number"),
+        (
+            {"num_gpus_per_learner": 1.5},
+            f"{R}.num_gpus_per_learner = 1.5: must be >= 0, a fraction below 1 or a whole number",
+        ),
+        ({"num_gpu": 1}, f"{R}: unknown field 'num_gpu'"),
+    ],
+)
+def test_bad_learner_resources_give_one_line(resources: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        experiment(**resources)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("resources", "learners", "gpus"),
+    [
+        ({}, 0, 0.0),
+        ({"num_gpus_per_learner": 1}, 0, 1.0),
+        ({"num_learners": 2, "num_gpus_per_learner": 0.25}, 2, 0.25),
+    ],
+)
+def test_learner_resources_reach_every_algorithm_config(
+    resources: dict, learners: int, gpus: float
+) -> None:
+    exp = experiment(**resources)
+    base = exp.trial_base()
+    assert (base["num_learners"], base["num_gpus_per_learner"]) == (learners, gpus)
+    for algo in ("SAC", "DQN"):
+        config = build_algorithm_config({**base, "algorithm": algo}, RLlibDNTEnv)
+        assert (config.num_learners, config.num_gpus_per_learner) == (learners, gpus)
+    params = trial_params({**base, "algorithm": "SAC"})
+    assert (params["num_learners"], params["num_gpus_per_learner"]) == (str(learners), str(gpus))
+
+
+def test_trials_written_before_the_fields_learn_on_the_trial_cpu() -> None:
+    base = experiment().trial_base()
+    for key in ("num_learners", "num_gpus_per_learner"):
+        del base[key]
+    config = build_algorithm_config(base, RLlibDNTEnv)
+    assert (config.num_learners, config.num_gpus_per_learner) == (0, 0)
+    assert trial_params(base)["num_learners"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("resources", "bundles"),
+    [
+        ({}, [{"CPU": 1}]),  # today's trial: one CPU
+        ({"num_env_runners": 2}, [{"CPU": 1}] * 3),
+        ({"num_learners": 2}, [{"CPU": 1}] * 3),  # learner actors on CPUs
+        ({"num_gpus_per_learner": 1}, [{"CPU": 1, "GPU": 1}]),  # learns in the trial
+        ({"num_gpus_per_learner": 0.5}, [{"CPU": 1, "GPU": 0.5}]),
+        (
+            {"num_env_runners": 1, "num_learners": 2, "num_gpus_per_learner": 1},
+            [{"CPU": 1}, {"CPU": 1}, {"GPU": 1}, {"GPU": 1}],
+        ),
+    ],
+)
+def test_placement_group_reserves_the_learners(resources: dict, bundles: list) -> None:
+    group = trial_resources(experiment(**resources))
+    assert group.bundles == bundles
+    assert group.strategy == "PACK"
