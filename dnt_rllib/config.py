@@ -35,6 +35,19 @@ AT_LEAST_ONE = Range(1, None)
 Check = Callable[[str, str, Any], Any]
 
 
+#: The memory options (issue 17), added after results were cached: keys over "every field"
+#: (the threshold fit's) leave them out while they hold their defaults, so a config from
+#: before them keeps its key and cached results.
+MEMORY_FIELDS = (
+    "interference_model",
+    "interference_loud_share",
+    "interference_loud_ratio",
+    "interference_memory",
+    "mobility_model",
+    "mobility_memory",
+)
+
+
 def _f(default: Any, doc: str, check: Check) -> Any:
     return field(default=default, metadata={"doc": doc, "check": check})
 
@@ -118,7 +131,37 @@ def check_fits(config: SystemConfig, limit: float | None = None) -> None:
 
 @dataclass(frozen=True)
 class SystemConfig:
-    """The DNT-enabled network of the paper (§II, Table I) and its simulation settings."""
+    """The DNT-enabled network of the paper (§II, Table I) and its simulation settings.
+
+    Two options give the network memory (the paper's model is the default of both):
+
+    ``interference_model='markov'`` (Gilbert–Elliott): each RB is quiet or loud, a two-state
+    Markov chain per RB, independent across RBs, with π = ``interference_loud_share`` and
+    λ = ``interference_memory``:
+
+        p01 = P(quiet → loud) = π(1 − λ),   p10 = P(loud → quiet) = (1 − π)(1 − λ),
+
+    so P(loud next | loud now) = π(1 − λ) + λ, the stationary share of loud slots is
+    p01 / (p01 + p10) = π, and the lag-k correlation of the state is λ^k (a loud spell lasts
+    1/p10 slots on average). An episode starts from the stationary law. I_n is the level of
+    its state, no fading within a state (the BS's measured I_n reveals the state):
+
+        I_quiet = I / (1 − π + π r),   I_loud = r · I_quiet,   r = ``interference_loud_ratio``,
+
+    so the long-run mean (1 − π) I_quiet + π I_loud equals ``interference`` = I.
+
+    ``mobility_model='gauss_markov'`` (Liang & Haas 1999): user u keeps a velocity v_t and
+    moves s_{t+1} = s_t + v_{t+1} with, α = ``mobility_memory`` and w ~ N(0, I₂),
+
+        v_{t+1} = α v_t + (1 − α) μ_u + sqrt(1 − α²) σ_u w,
+
+    whose stationary law, N(μ_u, σ_u² I₂), is also how v starts. μ_u and σ_u match user u's
+    random-walk step (eq. 1, its move probabilities p_u): μ_u = Δl Σ_k p_uk m_k and
+    2σ_u² = Δl² (1 − p_u1) − ‖μ_u‖², so at α = 0 a slot's displacement has the random walk's
+    mean and variance (RMS speed Δl sqrt(1 − p_u1)), and α sets how long a direction lasts.
+    A coordinate that crosses the border is reflected back inside and that component of v
+    changes sign.
+    """
 
     # --- network (Table I) ---
     num_users: int = _f(10, "U: number of mobile users", _int(AT_LEAST_ONE))
@@ -143,8 +186,26 @@ class SystemConfig:
     area_size: float = _f(100.0, "side of the square area centred on the BS [m]", _float(POSITIVE))
     interference: float = _f(
         1e-4,
-        "mean out-of-cell interference power I_n [W]; I_n ~ Exp(mean) per RB and slot",
+        "mean out-of-cell interference power I_n [W] (long-run mean in either model)",
         _float(NON_NEGATIVE),
+    )
+    interference_model: str = _f(
+        "iid",
+        "'iid' (I_n ~ Exp(mean) per RB and slot) or 'markov' (per-RB quiet/loud chain)",
+        _choice("iid", "markov"),
+    )
+    interference_loud_share: float = _f(
+        0.2,
+        "markov: π, the long-run share of slots an RB is loud",
+        _float(Range(0.0, 1.0, lo_open=True, hi_open=True)),
+    )
+    interference_loud_ratio: float = _f(
+        10.0, "markov: r = I_loud / I_quiet, loud over quiet level", _float(Range(1.0, None))
+    )
+    interference_memory: float = _f(
+        0.9,
+        "markov: λ = 1 − p01 − p10, the state's lag-one correlation (0: i.i.d. states)",
+        _float(Range(0.0, 1.0, hi_open=True)),
     )
     # --- objective (eq. 5) ---
     epsilon: float = _f(
@@ -160,6 +221,16 @@ class SystemConfig:
         (0.2, 0.8),
         "range of each user's stay probability p_u1, drawn once per network",
         _pair(Range(0.0, 1.0)),
+    )
+    mobility_model: str = _f(
+        "random_walk",
+        "'random_walk' (eq. 1) or 'gauss_markov' (velocity with memory, Liang & Haas)",
+        _choice("random_walk", "gauss_markov"),
+    )
+    mobility_memory: float = _f(
+        0.8,
+        "gauss_markov: α, the velocity's memory v' = αv + (1−α)μ + sqrt(1−α²)σw",
+        _float(Range(0.0, 1.0, hi_open=True)),
     )
     network_seed: int = _f(
         0, "seed of the network instance (move probabilities)", _int(Range(0, None))
@@ -253,6 +324,16 @@ class SystemConfig:
     def replace(self, **changes: Any) -> SystemConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def key_fields(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the cache folder and without the memory options that hold
+        their defaults (:data:`MEMORY_FIELDS`): what a cache key over every field hashes."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k != "twin_cache_dir" and not (k in MEMORY_FIELDS and v == defaults[k])
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python fields (tuples as lists), e.g. for YAML, JSON or MLflow params."""

@@ -33,7 +33,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     """A base station decides each slot whether to spend an RB to sync its digital twin.
 
     ## Description
-    U users random-walk (eq. 1) around a BS that serves them over N OFDMA RBs (eq. 2). A
+    U users random-walk (eq. 1; or move Gauss–Markov, ``mobility_model``) around a BS that
+    serves them over N OFDMA RBs (eq. 2; interference i.i.d. or Markov, ``interference_model``). A
     cloud server hosts the digital network twin (DNT). Each slot the BS may send the
     physical state s_t to the cloud on one RB (eq. 3, delay D/c^C ≤ γ), which makes the DNT
     exact (eq. 4) but withholds that RB from the users (eq. 16); otherwise the DNT rolls
@@ -50,8 +51,11 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     Box in [−1, 1]. ``'paper'``: s_t scaled by the area. ``'full'`` (default): s_t scaled by
     the area; the twin's state ŝ_t as its offset from s_t in units of
     5·step_size (clipped); slots since the last sync, 2k/T − 1 (clipped); and the per-RB
-    interference through its exponential CDF, 2(1 − exp(−I_n / mean)) − 1. ``'timed'``:
-    ``'full'`` and the slots left, 2(T − t)/T − 1.
+    interference through its exponential CDF, 2(1 − exp(−I_n / mean)) − 1; with
+    ``mobility_model='gauss_markov'`` also each user's last displacement s_t − s_{t−1}
+    in units of 3·step_size (clipped): the velocity estimate a BS that sees its users move
+    has, and the one thing Gauss–Markov motion is predictable from. ``'timed'``: all of
+    ``'full'``, then the slots left, 2(T − t)/T − 1.
 
     ## Rewards
     r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
@@ -92,6 +96,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._prediction = np.zeros(cfg.state_dim)
         self._interference = np.zeros(cfg.num_rbs)
         self._fading: np.ndarray | float = cfg.fading
+        self._previous = np.zeros((cfg.num_users, 2))  # s_{t−1}
+        self._velocity = np.zeros((cfg.num_users, 2))  # v_t (Gauss–Markov)
+        self._loud: np.ndarray | None = None  # Markov interference state
         self._slot = 0
         self._since_sync = 0
 
@@ -111,13 +118,16 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         # step to s_0, so slot 0's ŝ_0 is a one-step prediction like every other slot's.
         rng, net, history = self.np_random, self.network, self._history
         positions = net.initial_positions(rng)
+        velocity = net.initial_velocity(rng)
         for m in range(self.config.history):
             if m:
-                positions = net.step(rng, positions)
+                positions, velocity = net.move(rng, positions, velocity)
             history[0, m] = positions.ravel()
-        self._positions = net.step(rng, positions)
+        self._previous = positions
+        self._positions, self._velocity = net.move(rng, positions, velocity)
         self._slot = 0
         self._since_sync = 0
+        self._loud = None
         self._draw_slot()
         return self._observe(), {}
 
@@ -130,7 +140,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         synced = sync_rb != NO_RB
         dnt_state = state if synced else self._prediction
         diff = state - dnt_state
-        sync_error = float(diff @ diff)
+        sync_error = float(np.einsum("i,i->", diff, diff))  # `SlotBatch`'s sum, bit for bit
         r = reward(sum_rate, sync_error, cfg.epsilon, cfg.num_users)
         info = {
             "user_positions": self._positions.copy(),
@@ -148,7 +158,10 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         history[:-1] = history[1:]
         history[-1] = dnt_state
         self._since_sync = 0 if synced else self._since_sync + 1
-        self._positions = self.network.step(self.np_random, self._positions)
+        self._previous = self._positions
+        self._positions, self._velocity = self.network.move(
+            self.np_random, self._positions, self._velocity
+        )
         self._slot += 1
         self._draw_slot()
         ended = self._slot >= cfg.episode_length
@@ -184,6 +197,16 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         return self._interference
 
     @property
+    def velocity(self) -> np.ndarray:
+        """v_t as U×2 (Gauss–Markov; zeros under the random walk)."""
+        return self._velocity
+
+    @property
+    def loud(self) -> np.ndarray | None:
+        """The Markov interference state of this slot (N,) bool, True = loud; None if iid."""
+        return self._loud
+
+    @property
     def slots_since_sync(self) -> int:
         return self._since_sync
 
@@ -210,7 +233,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     def _draw_slot(self) -> None:
         """This slot's interference (and fading)."""
         cfg, rng = self.config, self.np_random
-        self._interference = channel.draw_interference(rng, cfg.interference, cfg.num_rbs)
+        self._interference, self._loud = self.network.draw_interference(rng, self._loud)
         if cfg.rayleigh_fading:
             self._fading = channel.draw_fading(rng, cfg.fading, cfg.num_users)
 
@@ -223,4 +246,5 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             np.array([self._since_sync]),
             self._interference[None],
             self._slot,
+            (self._positions - self._previous).reshape(1, -1),
         )[0]

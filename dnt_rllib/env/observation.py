@@ -1,4 +1,17 @@
-"""What the agent sees of a slot, computed for a batch of envs at once."""
+"""What the agent sees of a slot, computed for a batch of envs at once.
+
+Under the memory options the observation carries what a BS knows of the state that decides
+the future. ``markov`` interference: nothing is added, since the per-RB I_n already observed
+is its state's level and so reveals the state, which with the known transition law is all
+there is to know about the next slots' interference. ``gauss_markov`` mobility: each user's
+last displacement s_t − s_{t−1} is appended (2U entries, in units of
+``VELOCITY_SCALE_STEPS``·step_size, clipped). The BS sees its users move, so it knows the
+displacement, which equals the velocity v_t away from the walls; s_t alone does not carry
+it, and neither does the DNT's history after a stretch without syncs (the twin's states are
+then its own predictions). With it, the next state's conditional mean
+s_t + α(s_t − s_{t−1}) + (1 − α)μ_u is a function of the observation. The default layout
+(random walk) is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +21,24 @@ from dnt_rllib.config import SystemConfig
 
 #: The DNT-minus-physical offset is observed in units of this many step sizes, clipped.
 OFFSET_SCALE_STEPS = 5.0
+#: The Gauss–Markov displacement s_t − s_{t−1} is observed in units of this many step sizes
+#: (|μ_u| + 3σ_u < 2.7 Δl, so clipping is rare), clipped.
+VELOCITY_SCALE_STEPS = 3.0
 
 
 def observation_dim(config: SystemConfig) -> int:
-    """2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``; one more for ``'timed'``."""
+    """2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``, plus 2U (the displacement) with
+    Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to ``'full'``."""
     d = config.state_dim
     if config.observation_mode == "paper":
         return d
-    return 2 * d + 1 + config.num_rbs + (config.observation_mode == "timed")
+    timed = config.observation_mode == "timed"
+    return 2 * d + 1 + config.num_rbs + (d if observes_displacement(config) else 0) + timed
+
+
+def observes_displacement(config: SystemConfig) -> bool:
+    """Whether the observation carries the users' displacement s_t − s_{t−1}."""
+    return config.observation_mode != "paper" and config.mobility_model == "gauss_markov"
 
 
 class Observer:
@@ -33,6 +56,8 @@ class Observer:
         self._offset_scale = OFFSET_SCALE_STEPS * config.step_size
         self._since_scale = 2.0 / config.episode_length
         self._interference_scale = -1.0 / config.interference if config.interference > 0 else 0.0
+        self._displacement = observes_displacement(config)
+        self._velocity_scale = VELOCITY_SCALE_STEPS * config.step_size
 
     def __call__(
         self,
@@ -41,9 +66,11 @@ class Observer:
         since_sync: np.ndarray,
         interference: np.ndarray,
         slot: int,
+        displacement: np.ndarray | None = None,
     ) -> np.ndarray:
         """Observations (B, dim) float32 from s_t and ŝ_t (B, 2U), slots since the last sync
-        (B,), the per-RB interference (B, N) and the slot t (the same in every env)."""
+        (B,), the per-RB interference (B, N), the slot t (the same in every env) and
+        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility)."""
         cfg = self.config
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
@@ -62,6 +89,11 @@ class Observer:
                 noise += 1.0
             else:
                 noise[:] = -1.0
+            if self._displacement:
+                if displacement is None:
+                    raise ValueError("Gauss–Markov observations need the displacement")
+                moved = obs[:, 2 * d + 1 + cfg.num_rbs : 3 * d + 1 + cfg.num_rbs]
+                np.divide(displacement, self._velocity_scale, out=moved, casting="same_kind")
             if cfg.observation_mode == "timed":  # slots left (T − t), 2(T − t)/T − 1
                 obs[:, -1] = (cfg.episode_length - slot) * self._since_scale - 1.0
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)

@@ -18,7 +18,7 @@ import numpy as np
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.observation import Observer
-from dnt_rllib.physics import channel, mobility
+from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate_batch
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
@@ -27,7 +27,8 @@ from dnt_rllib.twin import Twin
 
 
 class SlotBatch:
-    """The state of B episodes: s_t, the DNT's history and ŝ_t, interference, counters.
+    """The state of B episodes: s_t (and s_{t−1}, v_t), the DNT's history and ŝ_t,
+    interference (and its Markov state), counters.
 
     ``rng`` draws for all episodes at once; its owner (the env) sets it on a seeded reset.
     """
@@ -42,6 +43,9 @@ class SlotBatch:
         self.rng = np.random.default_rng()
         users, rbs, d = cfg.num_users, cfg.num_rbs, cfg.state_dim
         self.positions = np.zeros((size, users, 2))  # s_t
+        self.previous = np.zeros((size, users, 2))  # s_{t−1}
+        self.velocity = np.zeros((size, users, 2))  # v_t (Gauss–Markov)
+        self.loud: np.ndarray | None = None  # Markov interference state (B, N)
         self.history = np.zeros((size, cfg.history, d))  # the DNT's last M states
         self.prediction = np.zeros((size, d))  # ŝ_t
         self.interference = np.zeros((size, rbs))  # I_n this slot
@@ -72,18 +76,19 @@ class SlotBatch:
         history s_{−M} … s_{−1}), one more step to s_0, slot 0 drawn."""
         cfg, net, rng = self.config, self.network, self.rng
         b, steps = self.size, cfg.history
-        positions = mobility.initial_positions(rng, cfg.num_users, net.low, net.high, b)
-        uniforms = rng.random((b, steps, cfg.num_users))
+        positions = net.initial_positions(rng, (b,))
+        velocity = net.initial_velocity(rng, (b,))
+        draws = net.move_draws(rng, (b, steps))
         for m in range(steps + 1):
             if m:
-                positions = mobility.move(
-                    positions, uniforms[:, m - 1], net.move_cdf, cfg.step_size, net.low, net.high
-                )
+                self.previous = positions
+                positions, velocity = net.apply_moves(positions, velocity, draws[:, m - 1])
             if m < steps:
                 self.history[:, m] = positions.reshape(b, -1)
-        self.positions = positions
+        self.positions, self.velocity = positions, velocity
         self.slot = 0
         self.since_sync[:] = 0
+        self.loud = None
         self._draw_slot()
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, bool, dict[str, np.ndarray]]:
@@ -94,7 +99,7 @@ class SlotBatch:
         requested, sync_rb = self._sync_rbs(actions)
         allocation, sum_rate = allocate_batch(self.rate_matrices(), sync_rb)  # (14), (16)
         interference = self.interference
-        uniforms = self.rng.random((b, cfg.num_users))
+        draws = self.network.move_draws(self.rng, (b,))
         self._draw_slot()
         states = self.positions.reshape(b, d)
         synced = sync_rb != NO_RB
@@ -118,9 +123,9 @@ class SlotBatch:
         self.history[:, -1] = dnt_states
         self.since_sync += 1
         self.since_sync[synced] = 0
-        net = self.network
-        self.positions = mobility.move(
-            self.positions, uniforms, net.move_cdf, cfg.step_size, net.low, net.high
+        self.previous = self.positions
+        self.positions, self.velocity = self.network.apply_moves(
+            self.positions, self.velocity, draws
         )
         self.slot += 1
         return rewards, self.slot >= cfg.episode_length, info
@@ -130,12 +135,9 @@ class SlotBatch:
         b = self.size
         self.prediction = self.twin.predict(self.history)
         return self.observer(
-            self.positions.reshape(b, -1),
-            self.prediction,
-            self.since_sync,
-            self.interference,
-            self.slot,
-        )
+            self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference,
+            self.slot, (self.positions - self.previous).reshape(b, -1),
+        )  # fmt: skip
 
     # --- internals ---
     def _sync_rbs(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +155,6 @@ class SlotBatch:
     def _draw_slot(self) -> None:
         """Every episode's interference (and fading) for its new slot, as new arrays."""
         cfg, rng, b = self.config, self.rng, self.size
-        self.interference = channel.draw_interference(rng, cfg.interference, (b, cfg.num_rbs))
+        self.interference, self.loud = self.network.draw_interference(rng, self.loud, (b,))
         if cfg.rayleigh_fading:
             self.fading = channel.draw_fading(rng, cfg.fading, (b, cfg.num_users))

@@ -3,7 +3,8 @@
 h = o · d^(−a) with d the Euclidean distance to the BS floored at ``min_distance`` (SPEC:
 the paper's d = sqrt(‖·‖) is read as the usual distance, a = 2 by default). Interference
 I_n on each RB is drawn i.i.d. per slot from an exponential law with the configured mean
-(the received power of one Rayleigh-faded out-of-cell user).
+(the received power of one Rayleigh-faded out-of-cell user), or, in the ``markov`` model,
+set by a quiet/loud Gilbert–Elliott chain per RB (`SystemConfig`'s docstring has the law).
 """
 
 from __future__ import annotations
@@ -51,3 +52,22 @@ def draw_interference(
 def draw_fading(rng: np.random.Generator, mean: float, shape: int | tuple[int, ...]) -> np.ndarray:
     """Rayleigh power gains o_u ~ Exp(mean) for each user, one slot (``shape`` U or (B, U))."""
     return rng.exponential(mean, size=shape)
+
+
+def markov_levels(mean: float, loud_share: float, loud_ratio: float) -> tuple[float, float]:
+    """(I_quiet, I_loud) = (I / (1 − π + π r), r I / (1 − π + π r)): long-run mean I."""
+    quiet = mean / (1.0 - loud_share + loud_share * loud_ratio)
+    return quiet, loud_ratio * quiet
+
+
+def markov_loud(
+    uniforms: np.ndarray, loud: np.ndarray | None, loud_share: float, memory: float
+) -> np.ndarray:
+    """Each RB's next state (True = loud) from one U(0, 1) draw per RB.
+
+    P(loud next) = π(1 − λ) + λ·[loud now] (p01 = π(1 − λ), 1 − p10 = π(1 − λ) + λ); with
+    ``loud`` None (an episode's first slot) the stationary P(loud) = π.
+    """
+    if loud is None:
+        return uniforms < loud_share
+    return uniforms < loud_share * (1.0 - memory) + memory * loud

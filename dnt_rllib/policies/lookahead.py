@@ -1,8 +1,9 @@
 """`lookahead`: a model-based planner on top of the threshold rule (SPEC "References").
 
 Each slot it values "sync now" and "not now" by playing the rest of the episode with the
-threshold rule on K futures sampled from the env's own model — the users' known move
-probabilities (eq. 1), fresh interference (and fading) draws, the same twin — and picks the
+threshold rule on K futures sampled from the env's own model — the users' known mobility
+(eq. 1, or Gauss–Markov from their current velocity), fresh interference (Markov: from each
+RB's current state) and fading draws, the same twin — and picks the
 branch with the higher mean. Both branches see the same K futures (common random
 numbers), so their difference is not sampling noise of the futures' luck. Its own
 generator is seeded from the episode's seed, so it replays the same decisions.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.physics import channel, mobility
+from dnt_rllib.physics import channel
 from dnt_rllib.physics.sync import NO_RB
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import slot_rates
@@ -31,15 +32,15 @@ def sample_futures(
     cfg, net = env.config, env.network
     users, rbs = cfg.num_users, cfg.num_rbs
     positions = np.broadcast_to(env.user_positions, (samples, users, 2))
+    velocity = np.broadcast_to(env.velocity, (samples, users, 2))
+    loud = None if env.loud is None else np.broadcast_to(env.loud, (samples, rbs))
     states = np.empty((samples, length, users, 2))
     noise = np.empty((samples, length, rbs))
     fading = np.full((samples, length, users), cfg.fading)
     for t in range(length):  # the env's order: move, then the new slot's draws
-        positions = mobility.move(
-            positions, rng.random((samples, users)), net.move_cdf, cfg.step_size, net.low, net.high
-        )
+        positions, velocity = net.move(rng, positions, velocity)
         states[:, t] = positions
-        noise[:, t] = channel.draw_interference(rng, cfg.interference, (samples, rbs))
+        noise[:, t], loud = net.draw_interference(rng, loud, (samples,))
         if cfg.rayleigh_fading:
             fading[:, t] = channel.draw_fading(rng, cfg.fading, (samples, users))
     gain = channel.channel_gain(

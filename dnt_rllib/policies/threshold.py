@@ -155,8 +155,9 @@ def fit_threshold(config: SystemConfig, twin: Twin, seeds: range = TUNING_SEEDS)
 
 
 def fit_key(config: SystemConfig) -> str:
-    """16 hex digits over every config field but the cache folder, and the fit version."""
-    fields = {k: v for k, v in config.to_dict().items() if k != "twin_cache_dir"}
+    """16 hex digits over every config field but the cache folder (the memory options only
+    where they differ from their defaults: `SystemConfig.key_fields`), and the fit version."""
+    fields = config.key_fields()
     blob = json.dumps({"config": fields, "version": FIT_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

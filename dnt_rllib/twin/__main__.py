@@ -96,6 +96,14 @@ def run_evaluate(args: argparse.Namespace, config: SystemConfig) -> int:
     if args.episodes < 1:
         print("error: --episodes must be >= 1", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if config.mobility_model != "random_walk":  # before any training
+        print(
+            f"error: mobility_model = {config.mobility_model!r}: the evaluation's Bayes "
+            "references are the random walk's (Gauss–Markov's one-step predictor is "
+            "dnt_rllib.physics.mobility.bayes_one_step, not yet in this report)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     if args.checkpoint:
         twin = load_checkpoint(args.checkpoint, config).twin()
     else:

@@ -2,11 +2,13 @@
 
 Anything that needs the GRU twin for a config (the env, a Tune trial, the evaluation) calls
 :func:`load_or_train`. The file is ``<cache dir>/gru-<key>.pt``, where the key hashes the
-fields that decide the twin — the model and mobility fields, the training settings, the
-move probabilities, the package version and the checkpoint format — and nothing else (not
-the cache folder, nor RL-only fields such as ε, N, interference, γ or the action and
-observation modes). The folder is ``cache_dir`` if given, else ``config.twin_cache_dir``
-(relative paths resolve against the current working directory).
+fields that decide the twin — the model and mobility fields (the mobility model and its
+memory only when they are not the random walk, so random-walk keys are unchanged), the
+training settings, the move probabilities, the package version and the checkpoint format —
+and nothing else (not the cache folder, nor RL-only fields such as ε, N, interference and
+its model, γ or the action and observation modes). The folder is ``cache_dir`` if given,
+else ``config.twin_cache_dir`` (relative paths resolve against the current working
+directory).
 
 Concurrency: a missing twin is trained under ``filelock.FileLock(<file>.lock)``; the winner
 writes a temporary file in the same folder and ``os.replace``-s it into place, so a reader
@@ -30,6 +32,7 @@ from filelock import FileLock
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import (
     FORMAT,
+    MOBILITY_FIELDS,
     MODEL_FIELDS,
     TRAINING_FIELDS,
     config_meta,
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Config fields in the cache key (besides the move probabilities, version and format).
-KEY_FIELDS = (*MODEL_FIELDS, *TRAINING_FIELDS)
+KEY_FIELDS = (*MODEL_FIELDS, *MOBILITY_FIELDS, *TRAINING_FIELDS)
 
 _memo: dict[Path, NumpyGRUTwin] = {}
 _memo_lock = threading.Lock()
@@ -61,6 +64,7 @@ def cache_key(config: SystemConfig) -> str:
     """16 hex digits of SHA-256 over the fields that decide the twin (see module doc)."""
     meta = config_meta(config)
     payload: dict[str, Any] = {k: meta[k] for k in MODEL_FIELDS}
+    payload.update({k: meta[k] for k in MOBILITY_FIELDS if k in meta})  # not random walk
     payload.update(meta["training"])
     payload.update(move_probs=meta["move_probs"], version=meta["package_version"], format=FORMAT)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))

@@ -6,10 +6,11 @@ lists only). It is read with ``torch.load(..., weights_only=True)``, which refus
 object other than tensors and plain containers, so a checkpoint from elsewhere cannot run code.
 
 ``meta`` records what the twin is valid for: U, M, N^h, Δl, the area, the network seed and the
-move probabilities it was trained on, the normalisation, the package version and the
-training settings. :func:`load_checkpoint` checks them against a config and fails with one
-:class:`TwinCheckpointError` line naming the first field that differs; a missing, corrupt or
-malformed file fails the same way.
+move probabilities it was trained on (and, for Gauss–Markov users, the mobility model and
+its memory α), the normalisation, the package version and the training settings.
+:func:`load_checkpoint` checks them against a config and fails with one
+:class:`TwinCheckpointError` line naming the first field that differs; a missing, corrupt
+or malformed file fails the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ MODEL_FIELDS = (
     "network_seed",
     "stay_prob_range",
 )
+
+#: Mobility-model fields a twin must agree on, recorded only when the model is not the
+#: paper's random walk: a random-walk checkpoint's meta (and cache key) is what it was
+#: before these options existed, so cached twins stay valid; a missing entry reads as the
+#: random walk.
+MOBILITY_FIELDS = ("mobility_model", "mobility_memory")
 
 #: Config fields that only decide how it was trained (checked when loading from the cache).
 TRAINING_FIELDS = ("episode_length", "twin_trajectories", "twin_learning_rate", "twin_max_epochs")
@@ -88,6 +95,8 @@ def config_meta(config: SystemConfig, move_probs: np.ndarray | None = None) -> d
         move_probs = Network.from_config(config).move_probs
     meta: dict[str, Any] = {"format": FORMAT, "package_version": package_version()}
     meta.update({k: _plain(getattr(config, k)) for k in MODEL_FIELDS})
+    if config.mobility_model != "random_walk":
+        meta.update({k: getattr(config, k) for k in MOBILITY_FIELDS})
     meta["move_probs"] = np.asarray(move_probs, dtype=np.float64).tolist()
     meta["norm"] = Normalisation.from_config(config).to_dict()
     meta["training"] = {k: getattr(config, k) for k in TRAINING_FIELDS}
@@ -213,6 +222,11 @@ def check_meta(
     for name in MODEL_FIELDS:
         if not _same(meta[name], expected[name]):
             raise differs(name, meta[name], expected[name])
+    for name in MOBILITY_FIELDS:
+        have, want = meta.get(name), expected.get(name)
+        if not (have is None and want is None) and not _same(have, want):
+            shown = {None: "random_walk"} if name == "mobility_model" else {}
+            raise differs(name, shown.get(have, have), shown.get(want, want))
     if not _same(meta["move_probs"], expected["move_probs"]):
         raise TwinCheckpointError(
             f"twin checkpoint {path} does not match the config: move_probs differ "

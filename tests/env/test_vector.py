@@ -64,7 +64,16 @@ VARIANTS = {
     "binding-gamma": {"delay_bound": 0.03},
     "rb-gamma-rayleigh": {"action_mode": "rb", "delay_bound": 0.03, "rayleigh_fading": True},
     "no-interference": {"interference": 0.0},
-}
+    # the memory options: their state (loud RBs, velocities) lives in the env and draws in
+    # the same order; γ = 0.03 refuses the loud level (I^max ≈ 1.28 × the mean I, between
+    # I_quiet = I / 2.8 and I_loud = 10 I / 2.8) but never the quiet one
+    "markov": {"interference_model": "markov"},
+    "gauss-markov": {"mobility_model": "gauss_markov"},
+    "rb-gamma-markov-gauss-markov-rayleigh": {
+        "action_mode": "rb", "delay_bound": 0.03, "rayleigh_fading": True,
+        "interference_model": "markov", "mobility_model": "gauss_markov",
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -122,3 +122,29 @@ def test_search_space_maps_onto_trial_parameters() -> None:
     assert type(space["env"]["epsilon"]).__name__ == "Float"
     assert type(space["training"]["DQN"]["gamma"]).__name__ == "Categorical"
     assert set(space["training"]) == {"SAC", "DQN"}
+
+
+def test_the_memory_options_are_swept_like_any_env_field() -> None:
+    exp = parse_experiment(
+        {
+            "algorithm": "SAC",
+            "search_space": {
+                "env.interference_model": {"grid": ["iid", "markov"]},
+                "env.mobility_model": {"choice": ["random_walk", "gauss_markov"]},
+                "env.mobility_memory": {"uniform": [0.5, 0.9]},
+            },
+        }
+    )
+    assert exp.search_space["env.interference_model"] == ("grid", ["iid", "markov"])
+    space = param_space(exp)
+    assert space["env"]["interference_model"] == {"grid_search": ["iid", "markov"]}
+    assert type(space["env"]["mobility_model"]).__name__ == "Categorical"
+    with pytest.raises(ConfigError) as err:
+        parse_experiment(
+            {"algorithm": "SAC",
+             "search_space": {"env.interference_model": {"grid": ["iid", "bursty"]}}}
+        )  # fmt: skip
+    assert str(err.value) == (
+        "experiment.search_space.env.interference_model: SystemConfig.interference_model = "
+        "'bursty': must be one of 'iid', 'markov'"
+    )

@@ -26,9 +26,20 @@ def play(env: DNTSyncEnv, schedule: tuple[int, ...], seed: int) -> float:
     return sum(env.step(a)[1] for a in schedule)
 
 
-@pytest.mark.parametrize("a, b", [(1.0, 0.0), (2.5, 0.3), (0.5, -1.0)])
-def test_batched_replay_of_a_rule_equals_playing_it_in_the_env(a: float, b: float) -> None:
-    cfg = SystemConfig(twin="hold")
+#: The memory options replay too: their state is in the env, so the tapes record it.
+MEMORY = {"markov": {"interference_model": "markov", "delay_bound": 0.03},
+          "gauss-markov": {"mobility_model": "gauss_markov"}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "a, b, network",
+    [(1.0, 0.0, None), (2.5, 0.3, None), (0.5, -1.0, None), (1.0, 0.0, "markov"),
+     (2.5, 0.3, "gauss-markov")],
+)  # fmt: skip
+def test_batched_replay_of_a_rule_equals_playing_it_in_the_env(
+    a: float, b: float, network: str | None
+) -> None:
+    cfg = SystemConfig(twin="hold", **MEMORY.get(network, {}))
     env = DNTSyncEnv(cfg)
     seeds = range(40, 60)
     played = run_policy(env, ThresholdRule(a, b), "rule", seeds).returns
@@ -43,9 +54,11 @@ def test_greedy_is_the_rule_with_a_1_b_0() -> None:
     assert greedy == rule
 
 
-def test_ceiling_is_the_best_of_every_schedule_with_the_hold_twin() -> None:
+@pytest.mark.parametrize("network", [None, *MEMORY])
+def test_ceiling_is_the_best_of_every_schedule_with_the_hold_twin(network: str | None) -> None:
     # T = 8: all 256 schedules, played in the env one by one, against the DP's choice.
-    cfg = SystemConfig(twin="hold", episode_length=8, num_users=3, num_rbs=3)
+    cfg = SystemConfig(twin="hold", episode_length=8, num_users=3, num_rbs=3,
+                       **MEMORY.get(network, {}))  # fmt: skip
     env = DNTSyncEnv(cfg)
     ceiling = CeilingPolicy(env)
     for seed in (3, 4):
@@ -118,3 +131,55 @@ def test_fit_beats_greedy_on_tuning_episodes_and_is_cached(
     assert load_or_fit(cfg) == fit
     with pytest.raises(AssertionError, match="not reused"):
         load_or_fit(cfg.replace(epsilon=0.95))  # another network: another fit
+
+
+def test_lookahead_futures_continue_the_memory_options_from_the_present() -> None:
+    """K futures from one slot. One Markov RB, and γ = 0.03 refuses the loud level only, so
+    a future's first slot has no feasible sync iff the RB is loud then: P = π(1 − λ) + λ
+    = 0.92 if loud now, π(1 − λ) = 0.02 if quiet (π = 0.2, λ = 0.9). A Gauss–Markov user's
+    first displacement has mean α v_t + (1 − α) μ_u, μ_u = Δl (p_+x − p_−x, p_+y − p_−y)."""
+    from dnt_rllib.policies.lookahead import sample_futures
+
+    cfg = SystemConfig(twin="hold", interference_model="markov", mobility_model="gauss_markov",
+                       interference_memory=0.9, mobility_memory=0.6, num_users=3, num_rbs=1,
+                       delay_bound=0.03, area_size=1e5)  # fmt: skip
+    env = DNTSyncEnv(cfg)
+    env.reset(seed=2)
+    k, seen = 4000, set()
+    p = env.move_probs
+    mu = cfg.step_size * np.stack([p[:, 4] - p[:, 3], p[:, 1] - p[:, 2]], axis=1)
+    while len(seen) < 2:
+        env.step(0)
+        loud = bool(env.loud[0])
+        if loud in seen:
+            continue
+        seen.add(loud)
+        states, _, withheld = sample_futures(env, np.random.default_rng(9), k, 1)
+        blocked = np.isnan(withheld[:, 0]).mean()
+        want = 0.92 if loud else 0.02
+        assert abs(blocked - want) < 4 * np.sqrt(want * (1 - want) / k), loud
+        moved = states[:, 0].reshape(k, cfg.num_users, 2) - env.user_positions
+        expected = 0.6 * env.velocity + 0.4 * mu
+        error = np.abs(moved.mean(axis=0) - expected) / (moved.std(axis=0) / np.sqrt(k))
+        assert error.max() < 4
+
+
+def test_fit_key_holds_the_memory_options_and_keeps_the_keys_from_before_them() -> None:
+    """Each memory option off its default gives another fit; at the defaults the key is the
+    one computed before the options existed (SHA-256 over the other fields), so cached fits
+    stay valid."""
+    import hashlib
+
+    from dnt_rllib.config import MEMORY_FIELDS
+    from dnt_rllib.policies.threshold import FIT_VERSION, fit_key
+
+    cfg = SystemConfig(twin="hold")
+    before = {k: v for k, v in cfg.to_dict().items() if k not in (*MEMORY_FIELDS, "twin_cache_dir")}
+    blob = json.dumps({"config": before, "version": FIT_VERSION}, sort_keys=True)
+    assert fit_key(cfg) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    changed = {"interference_model": "markov", "interference_loud_share": 0.5,
+               "interference_loud_ratio": 2.0, "interference_memory": 0.5,
+               "mobility_model": "gauss_markov", "mobility_memory": 0.5}  # fmt: skip
+    assert set(changed) == set(MEMORY_FIELDS)
+    keys = {fit_key(cfg.replace(**{name: value})) for name, value in changed.items()}
+    assert len(keys) == len(changed) and fit_key(cfg) not in keys

@@ -45,6 +45,25 @@ def test_key_ignores_rl_fields_and_the_cache_dir(tiny_config: SystemConfig) -> N
         assert cache_key(tiny_config.replace(**{name: value})) != key, name
 
 
+def test_key_holds_the_mobility_model_but_not_the_interference_model(
+    tiny_config: SystemConfig,
+) -> None:
+    """Gauss–Markov users move otherwise, so their twin is another one, and so is one for
+    another memory α; the interference model changes no trajectory. Under the random walk
+    α is unused, and the key stays what it was before these options (cached twins valid)."""
+    key = cache_key(tiny_config)
+    for name, value in {
+        "interference_model": "markov",
+        "interference_loud_share": 0.5,
+        "interference_loud_ratio": 3.0,
+        "interference_memory": 0.2,
+        "mobility_memory": 0.3,
+    }.items():
+        assert cache_key(tiny_config.replace(**{name: value})) == key, name
+    gauss = tiny_config.replace(mobility_model="gauss_markov")
+    assert len({key, cache_key(gauss), cache_key(gauss.replace(mobility_memory=0.3))}) == 3
+
+
 def test_trains_once_then_loads(tmp_path: Path, tiny_config: SystemConfig) -> None:
     clear_memo()
     path, first = ensure_checkpoint(tiny_config, tmp_path, progress=False)

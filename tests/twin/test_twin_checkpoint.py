@@ -68,6 +68,27 @@ def test_mismatch_names_the_field(
     assert f"{field} is" in message and str(saved) in message
 
 
+def test_the_mobility_model_must_match(tmp_path: Path, tiny_config: SystemConfig) -> None:
+    """A twin for Gauss–Markov users (untrained weights: only the metadata matters here) is
+    refused for random-walk users and for another α, naming the field; a random-walk
+    checkpoint's meta holds no mobility entries, as before these options existed."""
+    gauss = tiny_config.replace(mobility_model="gauss_markov", mobility_memory=0.5)
+    weights = GRUPredictor(gauss.state_dim, gauss.gru_hidden).state_dict()
+    path = save_checkpoint(tmp_path / "gm.pt", weights, gauss)
+    assert load_checkpoint(path, gauss).meta["mobility_memory"] == 0.5
+    for other, message in [
+        (tiny_config, "mobility_model is 'gauss_markov' in the checkpoint, 'random_walk' in"),
+        (gauss.replace(mobility_memory=0.6), "mobility_memory is 0.5 in the checkpoint, 0.6"),
+    ]:
+        with pytest.raises(TwinCheckpointError, match=message):
+            load_checkpoint(path, other)
+    walk = save_checkpoint(tmp_path / "walk.pt", weights, tiny_config)
+    meta = load_checkpoint(walk, tiny_config.replace(mobility_memory=0.1)).meta
+    assert "mobility_model" not in meta and "mobility_memory" not in meta
+    with pytest.raises(TwinCheckpointError, match="mobility_model is 'random_walk' in the c"):
+        load_checkpoint(walk, gauss)
+
+
 def test_training_fields_are_checked_only_when_asked(
     saved: Path, tiny_config: SystemConfig
 ) -> None:

@@ -70,6 +70,20 @@ def test_bad_config_exits_2_with_one_line(
     assert not out.exists()
 
 
+def test_evaluate_refuses_gauss_markov_before_training(
+    tmp_path: Path, tiny_values: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its Bayes references are the random walk's, which would mislead for Gauss–Markov."""
+    cfg = tmp_path / "gm.yaml"
+    cache = tmp_path / "cache"
+    values = {**tiny_values, "mobility_model": "gauss_markov", "twin_cache_dir": str(cache)}
+    cfg.write_text(yaml.safe_dump(values))
+    assert main(["evaluate", "--config", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mobility_model = 'gauss_markov'") and "\n" not in err
+    assert not cache.exists()  # nothing trained
+
+
 def test_bayes_references_on_a_hold_twin() -> None:
     config = SystemConfig(num_users=3)
     network = Network.from_config(config)
