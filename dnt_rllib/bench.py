@@ -90,6 +90,7 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
         env.twin_prediction[None],
         np.array([env.slots_since_sync]),
         env._interference[None],
+        env.slot,
     )
     return {
         "mobility (eq. 1)": per_call_us(
