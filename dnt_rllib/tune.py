@@ -84,26 +84,24 @@ def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
         sampler = optuna.samplers.TPESampler(
             seed=exp.search_alg["seed"], n_startup_trials=exp.search_alg["n_startup_trials"]
         )
-        points = [nested_point(exp, point) for point in exp.search_alg["points_to_evaluate"]]
+        points = [flat_point(exp, point) for point in exp.search_alg["points_to_evaluate"]]
         out["search_alg"] = OptunaSearch(sampler=sampler, points_to_evaluate=points or None)
     if exp.time_budget_s is not None:
         out["time_budget_s"] = exp.time_budget_s
     return out
 
 
-def nested_point(exp: ExperimentConfig, point: dict[str, Any]) -> dict[str, Any]:
-    """A search point in the nesting of :func:`param_space` (dotted keys → sections)."""
+def flat_point(exp: ExperimentConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """A search point keyed as OptunaSearch keys :func:`param_space`'s domains (their
+    nested path joined by '/'); a ``training.K`` point sets K for every algorithm."""
     out: dict[str, Any] = {}
     for key, value in point.items():
-        if key in ("algorithm", "seed"):
-            out[key] = value
-            continue
-        section, name = key.split(".", 1)
+        section, _, name = key.partition(".")
         if section == "training":
             for algo in exp.algorithms:
-                out.setdefault(section, {}).setdefault(algo, {})[name] = value
+                out[f"training/{algo}/{name}"] = value
         else:
-            out.setdefault(section, {})[name] = value
+            out[f"{section}/{name}" if name else section] = value
     return out
 
 

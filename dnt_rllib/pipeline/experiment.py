@@ -361,6 +361,11 @@ def _section_scheduling(
         if not isinstance(points, list) or not all(isinstance(pt, dict) for pt in points):
             raise ConfigError(f"{owner}.points_to_evaluate: must be a list of mappings")
         for i, point in enumerate(points):
+            if missing := [key for key in space if key not in point]:
+                raise ConfigError(
+                    f"{owner}.points_to_evaluate[{i}]: gives no value for {missing[0]}; "
+                    "a point names every search_space key"
+                )
             for key, value in point.items():
                 if key not in space:
                     raise ConfigError(
