@@ -28,18 +28,30 @@ from pathlib import Path
 import mlflow
 
 from dnt_rllib.report.figures import plot_fig3, plot_front, plot_sweeps
-from dnt_rllib.report.runs import load_runs, varying
+from dnt_rllib.report.runs import load_runs, pair_with_reference, varying
 from dnt_rllib.report.tables import results_table
 from dnt_rllib.validation import ConfigError
 
 __all__ = ["load_runs", "main", "write_report"]
 
 
+#: The policies of a ``--reference-json`` the learned ones are paired with.
+REFERENCE_LABELS = ("lookahead",)
+
+
 def write_report(
-    experiment: str, tracking_uri: str, out: Path, tune_experiment: str | None = None
+    experiment: str,
+    tracking_uri: str,
+    out: Path,
+    tune_experiment: str | None = None,
+    reference: Path | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Write every figure and the table; return the files and the notes printed."""
-    runs = load_runs(mlflow.MlflowClient(tracking_uri), experiment, tune_experiment)
+    client = mlflow.MlflowClient(tracking_uri)
+    runs = load_runs(client, experiment, tune_experiment)
+    paired: tuple[str, ...] = ()
+    if reference is not None:
+        paired = tuple(pair_with_reference(client, runs, reference, REFERENCE_LABELS))
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in runs if r.finished]
     keys = varying(done or runs)
@@ -51,7 +63,7 @@ def write_report(
     else:
         files.append(front)
     files += plot_sweeps(done, out)
-    table = results_table(runs, keys)
+    table = results_table(runs, keys, paired)
     body = f"# Experiment `{experiment}`: {len(runs)} runs\n\n{table}"
     if notes:
         body += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
@@ -77,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the Tune experiment folder (storage_path/name) whose runs to report, when the "
         "MLflow experiment holds runs of several",
     )
+    parser.add_argument(
+        "--reference-json",
+        type=Path,
+        help="an `evaluate --json` output on the trials' evaluation episodes (e.g. with "
+        "--lookahead 16): the learned policies are also paired with its lookahead",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default reports/EXPERIMENT)")
     args = parser.parse_args(argv)
     uri = args.tracking_uri
@@ -88,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         if scope is not None and "://" not in scope:
             scope = str(Path(scope).expanduser().resolve())
         files, notes = write_report(
-            args.experiment, uri, args.out or Path("reports") / args.experiment, scope
+            args.experiment,
+            uri,
+            args.out or Path("reports") / args.experiment,
+            scope,
+            args.reference_json,
         )
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -41,6 +45,10 @@ class Run:
     vs_threshold: Curve  # its paired difference to the threshold rule there
     status: str = "FINISHED"
     lines: dict[str, float] = field(default_factory=dict)  # curve/<label>/mean_return
+    run_id: str = ""
+    #: label → (mean, 95 % CI) of the policy's per-episode difference to a policy of a
+    #: reference JSON on the same evaluation episodes (:func:`pair_with_reference`)
+    paired_with: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -114,6 +122,7 @@ def load_runs(
                     steps, wall, _history(client, run_id, "curve/policy/diff_threshold")
                 ),
                 status=r.info.status,
+                run_id=run_id,
                 lines={
                     k: r.data.metrics[f"curve/{k}/mean_return"]
                     for k in CURVE_LINES
@@ -155,3 +164,56 @@ def group(runs: list[Run], keys: list[str]) -> dict[tuple[str, str], list[Run]]:
     for r in runs:
         groups[(r.algorithm, setting_of(r, keys))].append(r)
     return dict(sorted(groups.items()))
+
+
+#: Config fields that do not change what happens in an episode (only what a policy sees).
+NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
+
+
+def pair_with_reference(
+    client: mlflow.MlflowClient, runs: list[Run], reference: Path, labels: tuple[str, ...]
+) -> list[str]:
+    """Pair every finished run's policy with the ``labels`` policies of ``reference`` (the
+    JSON of ``python -m dnt_rllib.evaluate --json`` on the same network and episodes, e.g.
+    with ``--lookahead``), episode by episode, from the run's ``evaluation.json`` artifact.
+    Returns the labels found; refuses (one line) a reference of other episodes."""
+    from dnt_rllib.evaluation import paired
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    where = f"--reference-json {reference}"
+    try:
+        ref = json.loads(reference.read_text(encoding="utf-8"))
+        returns = {s["policy"]: s["returns"] for s in ref["summaries"]}
+        first, count, ref_config = int(ref["seed"]), int(ref["episodes"]), ref["config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None
+    found = [label for label in labels if label in returns]
+    for run in runs:
+        if not run.finished:
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = client.download_artifacts(run.run_id, "evaluation.json", folder)
+            except Exception:  # an older run without the artifact: nothing to pair
+                continue
+            record = json.loads(Path(path).read_text())
+        seeds = record["seeds"]
+        if seeds != [first, first + count - 1]:
+            raise ConfigError(
+                f"{where}: episodes {first}..{first + count - 1}, but {run.algorithm} seed "
+                f"{run.seed} was evaluated on {seeds[0]}..{seeds[1]}"
+            )
+        differs = [
+            key
+            for key, value in ref_config.items()
+            if key not in NOT_EPISODE_FIELDS
+            and str(value) != run.params.get(f"env.{key}", str(value))
+        ]
+        if differs:
+            raise ConfigError(
+                f"{where}: another network than {run.algorithm} seed {run.seed}'s "
+                f"(env.{differs[0]} = {ref_config[differs[0]]!r} there)"
+            )
+        policy = next(s for s in record["summaries"] if s["policy"] == "policy")["returns"]
+        run.paired_with = {label: paired(policy, returns[label]) for label in found}
+    return found

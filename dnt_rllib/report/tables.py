@@ -34,14 +34,23 @@ def _reached(members: list[Run], level_of: Callable[[Run], tuple[float, float] |
     return text
 
 
-def learned_row(algo: str, setting: str, members: list[Run]) -> str:
+def _diff_text(per_seed: list[tuple[float, float]]) -> str:
+    """Mean paired difference: 95 % CI over seeds, or over episodes with one seed."""
+    if len(per_seed) == 1:
+        return f"{per_seed[0][0]:+.2f} ± {_ci(per_seed[0][1])} (ep.)"
+    diff, ci = mean_ci95([d for d, _ in per_seed])
+    return f"{diff:+.2f} ± {_ci(ci)}"
+
+
+def learned_row(algo: str, setting: str, members: list[Run], paired: tuple[str, ...] = ()) -> str:
     ret, ret_ci = mean_ci95([m.final("policy") for m in members])
-    diffs = [m.final("policy", "diff_threshold") for m in members]
-    diff, diff_ci = mean_ci95(diffs)
-    if len(members) == 1:  # one seed: the interval over its evaluation episodes
-        diff_text = f"{diff:+.2f} ± {_ci(members[0].final('policy', 'diff_threshold_ci95'))} (ep.)"
-    else:
-        diff_text = f"{diff:+.2f} ± {_ci(diff_ci)}"
+    diff_text = _diff_text(
+        [(m.final("policy", "diff_threshold"), m.final("policy", "diff_threshold_ci95"))
+         for m in members]
+    )  # fmt: skip
+    for label in paired:
+        pairs = [m.paired_with[label] for m in members if label in m.paired_with]
+        diff_text += " | " + (_diff_text(pairs) if pairs else "n/a")
     share = np.mean([m.final("policy", "share") for m in members])
     cols = [np.mean([m.final("policy", k) for m in members])
             for k in ("sum_rate", "sync_gap", "sync_fraction")]  # fmt: skip
@@ -57,7 +66,7 @@ def learned_row(algo: str, setting: str, members: list[Run]) -> str:
     )
 
 
-def reference_rows(setting: str, chosen: list[Run]) -> list[str]:
+def reference_rows(setting: str, chosen: list[Run], paired: tuple[str, ...] = ()) -> list[str]:
     lines = []
     for name in REFERENCES:
         values = [r.final(name) for r in chosen if not math.isnan(r.final(name))]
@@ -70,7 +79,8 @@ def reference_rows(setting: str, chosen: list[Run]) -> list[str]:
         cols = [_finite_mean([r.final(name, k) for r in chosen]) for k in keys]
         lines.append(
             f"| {label} | {setting} | – | {np.mean(values):.2f} | {cols[0]:+.2f} | "
-            f"{100 * cols[1]:.1f} % | {cols[2]:.3f} | {cols[3]:.2f} | {cols[4]:.3f} | – | – |"
+            + "– | " * len(paired)
+            + f"{100 * cols[1]:.1f} % | {cols[2]:.3f} | {cols[3]:.2f} | {cols[4]:.3f} | – | – |"
         )
     return lines
 
@@ -87,23 +97,26 @@ def algorithm_gap(by_algo: dict[str, list[Run]]) -> str | None:
     return f"{gain:+.2f} ± {_ci(ci)} | {100 * gain / base:+.2f} %"
 
 
-def results_table(runs: list[Run], keys: list[str]) -> str:
+def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()) -> str:
     """Markdown: learned policies per algorithm and setting, the references below them, and
-    SAC against DQN, paired."""
+    SAC against DQN, paired. ``paired``: labels of a reference JSON the learned policies
+    were also paired with (``Run.paired_with``), one column each."""
     done = [r for r in runs if r.finished]
+    extra = "".join(f" Δ vs {label} (paired) |" for label in paired)
     lines = [
         "| policy | setting | seeds | final return (95% CI over seeds) | Δ vs threshold "
-        "(paired; 95% CI over seeds) | share never→ceiling | sum rate | sync gap | sync frac "
-        "| reached greedy: seeds, env steps, wall s | reached threshold: seeds, env steps, "
-        "wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"(paired; 95% CI over seeds) |{extra} share never→ceiling | sum rate | sync gap | "
+        "sync frac | reached greedy: seeds, env steps, wall s | reached threshold: seeds, "
+        "env steps, wall s |",
+        "|---|---|---|---|---|" + "---|" * len(paired) + "---|---|---|---|---|---|",
     ]
     gaps: dict[str, dict[str, list[Run]]] = {}
     for (algo, setting), members in group(done, keys).items():
-        lines.append(learned_row(algo, setting, members))
+        lines.append(learned_row(algo, setting, members, paired))
         gaps.setdefault(setting, {})[algo] = members
     for setting in sorted({setting_of(r, keys) for r in done}):
-        lines += reference_rows(setting, [r for r in done if setting_of(r, keys) == setting])
+        chosen = [r for r in done if setting_of(r, keys) == setting]
+        lines += reference_rows(setting, chosen, paired)
     lines += [
         "",
         "Final return: each trained policy acting greedily on the evaluation episodes, every "

@@ -1,0 +1,74 @@
+"""The report pairs learned policies with a policy of an `evaluate --json` output (e.g. the
+lookahead) episode by episode, from each run's evaluation.json, and refuses other episodes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from scipy import stats
+
+from dnt_rllib.report import load_runs
+from dnt_rllib.report.runs import pair_with_reference
+from dnt_rllib.validation import ConfigError
+
+POLICY = {0: [10.0, 12.0, 11.0, 15.0], 1: [9.0, 13.0, 12.0, 14.0]}
+LOOKAHEAD = [10.5, 11.0, 11.5, 13.0]
+
+
+def store(tmp_path: Path, seeds: list[int]) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("sac")
+    for seed, returns in POLICY.items():
+        run = client.create_run(exp, tags={"algorithm": "SAC", "tune_experiment": "/r/sac"})
+        rid = run.info.run_id
+        client.log_param(rid, "seed", str(seed))
+        client.log_param(rid, "env.epsilon", "0.987")
+        client.log_metric(rid, "eval/policy/mean_return", float(np.mean(returns)))
+        record = {"seeds": seeds, "summaries": [{"policy": "policy", "returns": returns}]}
+        client.log_text(rid, json.dumps(record), "evaluation.json")
+        client.set_terminated(rid)
+    return uri
+
+
+def reference(tmp_path: Path, seed: int = 100, epsilon: float = 0.987) -> Path:
+    path = tmp_path / "eval.json"
+    path.write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "episodes": 4,
+                "config": {"epsilon": epsilon, "observation_mode": "full"},
+                "summaries": [{"policy": "lookahead", "returns": LOOKAHEAD}],
+            }
+        )
+    )
+    return path
+
+
+def test_each_run_is_paired_episode_by_episode(tmp_path: Path) -> None:
+    uri = store(tmp_path, [100, 103])
+    client = mlflow.MlflowClient(uri)
+    runs = load_runs(client, "sac")
+    assert pair_with_reference(client, runs, reference(tmp_path), ("lookahead",)) == ["lookahead"]
+    for run in runs:
+        diffs = np.subtract(POLICY[int(run.seed)], LOOKAHEAD)
+        mean, ci = run.paired_with["lookahead"]
+        assert mean == pytest.approx(diffs.mean())  # seed 0: +0.75, seed 1: +0.5
+        t = stats.ttest_rel(POLICY[int(run.seed)], LOOKAHEAD)
+        low, _ = t.confidence_interval(0.95)
+        assert ci == pytest.approx(diffs.mean() - low)
+
+
+def test_other_episodes_or_another_network_are_refused(tmp_path: Path) -> None:
+    uri = store(tmp_path, [100, 103])
+    client = mlflow.MlflowClient(uri)
+    runs = load_runs(client, "sac")
+    with pytest.raises(ConfigError, match=r"episodes 200\.\.203, but SAC seed . was evaluated"):
+        pair_with_reference(client, runs, reference(tmp_path, seed=200), ("lookahead",))
+    with pytest.raises(ConfigError, match=r"another network .* \(env.epsilon = 0.9 there\)"):
+        pair_with_reference(client, runs, reference(tmp_path, epsilon=0.9), ("lookahead",))
