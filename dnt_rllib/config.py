@@ -242,9 +242,10 @@ class SystemConfig:
     )
     observation_mode: str = _f(
         "full",
-        "'paper' (s_t only), 'full' (s_t, DNT state, slots since sync, I_n) or 'timed' "
-        "('full' and the slots left; the episode then terminates at T)",
-        _choice("full", "paper", "timed"),
+        "'paper' (s_t only), 'full' (s_t, DNT state, slots since sync, I_n), 'timed' "
+        "('full' and the slots left; the episode then terminates at T) or 'decision' "
+        "('timed' and the slot's gap penalty and sync rate cost)",
+        _choice("full", "paper", "timed", "decision"),
     )
     # --- digital twin (eqs. 6-12) ---
     twin: str = _f(

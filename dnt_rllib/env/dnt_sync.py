@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.env.observation import Observer, observation_dim
+from dnt_rllib.env.observation import TIMED_MODES, Observer, observation_dim
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.network import Network
@@ -55,7 +55,10 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     ``mobility_model='gauss_markov'`` also each user's last displacement s_t − s_{t−1}
     in units of 3·step_size (clipped): the velocity estimate a BS that sees its users move
     has, and the one thing Gauss–Markov motion is predictable from. ``'timed'``: all of
-    ``'full'``, then the slots left, 2(T − t)/T − 1.
+    ``'full'``, then the slots left, 2(T − t)/T − 1. ``'decision'``: all of ``'timed'``,
+    then what the threshold rule weighs — the gap penalty (1 − ε)/U ‖ŝ_t − s_t‖² a sync
+    avoids and the rate ε(Σc_all − Σc_withheld) it costs (∞ where no RB meets γ) — each
+    as 1 − 2 exp(−x / 2).
 
     ## Rewards
     r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
@@ -66,8 +69,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     users then take one more step to s_0.
 
     ## Episode End
-    Truncated after ``episode_length`` slots; with ``observation_mode='timed'`` the state
-    shows the slots left, so the episode *terminates* there instead (nothing to bootstrap).
+    Truncated after ``episode_length`` slots; with ``observation_mode`` 'timed' or
+    'decision' the state shows the slots left, so the episode *terminates* there instead
+    (nothing to bootstrap).
 
     ## Arguments
     ``config``: a :class:`~dnt_rllib.config.SystemConfig` or a dict of its fields.
@@ -88,7 +92,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self.twin = twin if twin is not None else make_twin(cfg)
 
         self.observation_space, self.action_space = self.spaces(cfg)
-        self.observer = Observer(cfg)
+        self.observer = Observer(cfg, self.network.max_sync_interference)
 
         self._centre = np.asarray(cfg.bs_position, dtype=np.float64)
         self._positions = np.zeros((cfg.num_users, 2))
@@ -165,7 +169,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._slot += 1
         self._draw_slot()
         ended = self._slot >= cfg.episode_length
-        timed = cfg.observation_mode == "timed"
+        timed = cfg.observation_mode in TIMED_MODES
         return self._observe(), r, ended and timed, ended and not timed, info
 
     # --- what a BS (and the greedy baseline) can compute before deciding ---
@@ -247,4 +251,5 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._interference[None],
             self._slot,
             (self._positions - self._previous).reshape(1, -1),
+            self.rate_matrix()[None] if self.config.observation_mode == "decision" else None,
         )[0]

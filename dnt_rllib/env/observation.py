@@ -18,22 +18,31 @@ from __future__ import annotations
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.physics.allocation import slot_rates
 
 #: The DNT-minus-physical offset is observed in units of this many step sizes, clipped.
 OFFSET_SCALE_STEPS = 5.0
 #: The Gauss–Markov displacement s_t − s_{t−1} is observed in units of this many step sizes
 #: (|μ_u| + 3σ_u < 2.7 Δl, so clipping is rare), clipped.
 VELOCITY_SCALE_STEPS = 3.0
+#: ``'decision'``: the slot's gap penalty and the sync's rate cost (reward units) are
+#: observed as 2(1 − exp(−x / DECISION_SCALE)) − 1; their medians on the default network
+#: (≈ 0.8 and 1.8) land near the middle of [−1, 1].
+DECISION_SCALE = 2.0
+#: Observation modes that show the slots left (the episode then terminates at T).
+TIMED_MODES = ("timed", "decision")
 
 
 def observation_dim(config: SystemConfig) -> int:
     """2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``, plus 2U (the displacement) with
-    Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to ``'full'``."""
+    Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to ``'full'``, and
+    ``'decision'`` two more (the gap penalty and the sync's rate cost)."""
     d = config.state_dim
-    if config.observation_mode == "paper":
+    mode = config.observation_mode
+    if mode == "paper":
         return d
-    timed = config.observation_mode == "timed"
-    return 2 * d + 1 + config.num_rbs + (d if observes_displacement(config) else 0) + timed
+    extra = (mode in TIMED_MODES) + 2 * (mode == "decision")
+    return 2 * d + 1 + config.num_rbs + (d if observes_displacement(config) else 0) + extra
 
 
 def observes_displacement(config: SystemConfig) -> bool:
@@ -48,8 +57,9 @@ class Observer:
     rows that B calls with one env each would give.
     """
 
-    def __init__(self, config: SystemConfig) -> None:
+    def __init__(self, config: SystemConfig, max_sync_interference: float = np.inf) -> None:
         self.config = config
+        self._max_sync_interference = max_sync_interference
         self.dim = observation_dim(config)
         self._centre = np.tile(np.asarray(config.bs_position, dtype=np.float64), config.num_users)
         self._half = config.area_size / 2
@@ -67,10 +77,12 @@ class Observer:
         interference: np.ndarray,
         slot: int,
         displacement: np.ndarray | None = None,
+        rates: np.ndarray | None = None,
     ) -> np.ndarray:
         """Observations (B, dim) float32 from s_t and ŝ_t (B, 2U), slots since the last sync
         (B,), the per-RB interference (B, N), the slot t (the same in every env) and
-        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility)."""
+        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility) and c_un (B, U, N; read
+        only by ``'decision'``)."""
         cfg = self.config
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
@@ -94,6 +106,26 @@ class Observer:
                     raise ValueError("Gauss–Markov observations need the displacement")
                 moved = obs[:, 2 * d + 1 + cfg.num_rbs : 3 * d + 1 + cfg.num_rbs]
                 np.divide(displacement, self._velocity_scale, out=moved, casting="same_kind")
-            if cfg.observation_mode == "timed":  # slots left (T − t), 2(T − t)/T − 1
-                obs[:, -1] = (cfg.episode_length - slot) * self._since_scale - 1.0
+            if cfg.observation_mode in TIMED_MODES:  # slots left (T − t), 2(T − t)/T − 1
+                at = 3 * d + 1 + cfg.num_rbs if self._displacement else 2 * d + 1 + cfg.num_rbs
+                obs[:, at] = (cfg.episode_length - slot) * self._since_scale - 1.0
+            if cfg.observation_mode == "decision":
+                if rates is None:
+                    raise ValueError("'decision' observations need the rate matrices")
+                obs[:, -2:] = self.decision(states, predictions, rates, interference)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
+
+    def decision(
+        self, states: np.ndarray, predictions: np.ndarray, rates: np.ndarray, noise: np.ndarray
+    ) -> np.ndarray:
+        """(B, 2): what the threshold rule weighs, squashed — the gap penalty a sync avoids
+        this slot, (1 − ε)/U ‖ŝ_t − s_t‖² (eq. 15), and the rate it costs the users,
+        ε (Σc with every RB − Σc with the sync RB withheld) (eqs. 14, 16); the cost is
+        the top of the range where no RB meets γ."""
+        cfg = self.config
+        gap = predictions - states
+        penalty = (1.0 - cfg.epsilon) / cfg.num_users * np.einsum("bi,bi->b", gap, gap)
+        free, withheld, _ = slot_rates(rates, noise, self._max_sync_interference, cfg.action_mode)
+        cost = cfg.epsilon * (free - withheld)
+        out = np.stack([penalty, np.where(np.isnan(cost), np.inf, cost)], axis=1)
+        return 1.0 - 2.0 * np.exp(-out / DECISION_SCALE)

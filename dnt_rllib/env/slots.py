@@ -39,7 +39,7 @@ class SlotBatch:
         self.size = size
         self.twin = twin
         self.network = Network.from_config(cfg)
-        self.observer = Observer(cfg)
+        self.observer = Observer(cfg, self.network.max_sync_interference)
         self.rng = np.random.default_rng()
         users, rbs, d = cfg.num_users, cfg.num_rbs, cfg.state_dim
         self.positions = np.zeros((size, users, 2))  # s_t
@@ -137,6 +137,7 @@ class SlotBatch:
         return self.observer(
             self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference,
             self.slot, (self.positions - self.previous).reshape(b, -1),
+            self.rate_matrices() if self.config.observation_mode == "decision" else None,
         )  # fmt: skip
 
     # --- internals ---

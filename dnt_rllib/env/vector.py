@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.dnt_sync import DNTSyncEnv
+from dnt_rllib.env.observation import TIMED_MODES
 from dnt_rllib.env.slots import SlotBatch
 from dnt_rllib.twin import Twin, make_twin
 
@@ -79,7 +80,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
                 f"actions {actions.tolist()!r}: must be {n} integers in 0..{k - 1}, one per env"
             )
         rewards, self._autoreset, info = self.slots.advance(actions)
-        timed = self.slots.config.observation_mode == "timed"
+        timed = self.slots.config.observation_mode in TIMED_MODES
         return (
             self.slots.observe(),
             rewards,

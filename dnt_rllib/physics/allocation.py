@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from dnt_rllib.physics.sync import NO_RB
+from dnt_rllib.physics.sync import NO_RB, select_sync_rb
 
 
 def allocate(rate_matrix: np.ndarray, blocked_rb: int = NO_RB) -> tuple[np.ndarray, float]:
@@ -63,3 +63,26 @@ def allocate_batch(
     sum_rate = -costs[rows, np.arange(num_users), allocation].sum(axis=1)
     allocation[(allocation >= num_rbs) | (allocation == blocked_rbs[:, None])] = NO_RB
     return allocation, sum_rate
+
+
+def slot_rates(
+    rates: np.ndarray, interference: np.ndarray, max_interference: float, action_mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Σ c with every RB, Σ c with the sync RB withheld, the sync RB) of B slots.
+
+    ``rates`` (B, U, N), ``interference`` (B, N). The sync RB is the paper's R (eq. 5e) in
+    ``binary`` mode and, in ``rb`` mode, the feasible RB whose loss to the users is least.
+    Where no RB meets γ the withheld rate is NaN and the RB is −1.
+    """
+    b, _, num_rbs = rates.shape
+    free = allocate_batch(rates, np.full(b, NO_RB))[1]
+    if action_mode == "binary":
+        rb = np.asarray(select_sync_rb(interference, max_interference))
+        withheld = allocate_batch(rates, rb)[1]
+    else:
+        feasible = interference <= max_interference
+        per_rb = np.stack([allocate_batch(rates, np.full(b, n))[1] for n in range(num_rbs)], 1)
+        per_rb[~feasible] = -np.inf
+        rb = np.where(feasible.any(axis=1), per_rb.argmax(axis=1), NO_RB)
+        withheld = per_rb[np.arange(b), np.maximum(rb, 0)]
+    return free, np.where(rb != NO_RB, withheld, np.nan), rb

@@ -269,3 +269,36 @@ def test_a_search_runs_asha_and_optuna_on_the_curve_metric(tmp_path: Path) -> No
             latest = r.get("curve/policy/diff_threshold", latest)
             assert r[SEARCH_METRIC] == latest
         assert any("curve/policy/diff_threshold" not in r for r in results[1:])
+
+
+@pytest.mark.parametrize("action_mode", ["binary", "rb"])
+def test_decision_observation_shows_what_the_threshold_rule_weighs(action_mode: str) -> None:
+    """The last two entries are 1 − 2 exp(−x/2) of the gap penalty (1 − ε)/U ‖ŝ − s‖²
+    (eq. 15) and of the sync's rate cost ε (Σc_all − Σc_withheld) (eqs. 14, 16)."""
+    from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
+    from dnt_rllib.policies.threshold import sync_choice
+
+    config = {**HOLD, "observation_mode": "decision", "action_mode": action_mode}
+    env = DNTSyncEnv(config)
+    timed = DNTSyncEnv({**config, "observation_mode": "timed"})
+    vec = DNTSyncVectorEnv(1, config)
+    obs, _ = env.reset(seed=3)
+    obs_timed, _ = timed.reset(seed=3)
+    obs_vec, _ = vec.reset(seed=3)
+    eps, users = HOLD["epsilon"], HOLD["num_users"]
+    seen_cost = False
+    for _ in range(HOLD["episode_length"]):
+        gap = env.twin_prediction - env.user_positions.ravel()
+        penalty = (1 - eps) / users * float(gap @ gap)
+        rb, free, withheld = sync_choice(env)
+        cost = eps * (free - withheld) if rb >= 0 else np.inf
+        seen_cost |= bool(np.isfinite(cost) and cost > 0)
+        assert obs[-2] == pytest.approx(1 - 2 * np.exp(-penalty / 2), abs=1e-6)
+        assert obs[-1] == pytest.approx(1 - 2 * np.exp(-cost / 2), abs=1e-6)
+        np.testing.assert_array_equal(obs[:-2], obs_timed)
+        np.testing.assert_array_equal(obs_vec[0], obs)  # a batch of one sees the same
+        action = int(penalty > 0.5)
+        obs, *_ = env.step(action)
+        obs_timed, *_ = timed.step(action)
+        obs_vec, *_ = vec.step(np.array([action]))
+    assert seen_cost
