@@ -78,7 +78,7 @@ def flat_metrics(result: dict[str, Any], recent: list[list[float]]) -> dict[str,
 #: The policies whose final evaluation is logged as ``eval/<label>/<key>`` metrics.
 EVAL_LABELS = ("never", "always", "greedy", "threshold", "ceiling", "free_sync")
 EVAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "paired_diff",
-             "paired_ci95", "share")  # fmt: skip
+             "paired_ci95", "share", "infeasible_syncs")  # fmt: skip
 #: The lines drawn under the learning curve (``curve/<label>/mean_return``).
 CURVE_LABELS = ("never", "greedy", "best_periodic", "threshold", "ceiling")
 

@@ -11,9 +11,24 @@ Writes, from the logged runs only (nothing typed in):
 - ``tradeoff_front.png``: mean sum rate against mean sync gap per ε and algorithm, with the
   baselines (when the experiment varies ε);
 - ``sweep_<field>.png``: final return against each swept field (ε, γ, N, U);
+- ``sweep_heatmaps_<setting>.png`` (when the experiment varies N and/or U): for each value
+  of the other swept fields (e.g. ``sweep_heatmaps_delay_bound=0.02.png``), four annotated
+  heatmaps over N (rows) and U (columns): the learned policy − the threshold rule fitted
+  for that cell, paired on the same episodes (diverging colours centred on 0: blue where
+  learning pays, red where the rule is better), the share of never → ceiling it closes,
+  and the sync fraction of the learned policy and of the rule on one scale; a cell with
+  several seeds also shows their 95 % CI and count;
 - ``results.md``: the learned policies against threshold and ceiling (paired differences,
   share of never → ceiling closed, when they first reached greedy and the rule), and SAC
-  against DQN, paired.
+  against DQN, paired; when γ, N or U is swept, first a table with one row per grid point
+  (learned return, Δ vs threshold paired, share closed and sync fraction of learned and
+  rule, infeasible syncs per episode, best periodic's k and Δ, greedy's and ceiling's Δ).
+
+A sweep with extra seeds of one point run as a second Tune experiment into the same MLflow
+experiment is reported by naming both folders::
+
+    python -m dnt_rllib.report --experiment sweep --tune-experiment ray_results/sweep \
+        --tune-experiment ray_results/sweep_default_seeds
 
 Modules: ``runs`` (reading MLflow), ``tables``, ``figures``.
 """
@@ -27,14 +42,16 @@ from pathlib import Path
 
 import mlflow
 
-from dnt_rllib.report.figures import plot_fig3, plot_front, plot_sweeps
+from dnt_rllib.report.figures import plot_fig3, plot_front, plot_sweep_heatmaps, plot_sweeps
 from dnt_rllib.report.runs import load_runs, pair_with_reference, varying
-from dnt_rllib.report.tables import results_table
+from dnt_rllib.report.tables import grid_table, results_table
 from dnt_rllib.validation import ConfigError
 
 __all__ = ["load_runs", "main", "write_report"]
 
 
+#: Swept fields that give the report its per-grid-point table.
+GRID_KEYS = ("env.delay_bound", "env.num_rbs", "env.num_users")
 #: The policies of a ``--reference-json`` the learned ones are paired with.
 REFERENCE_LABELS = ("lookahead",)
 
@@ -43,7 +60,7 @@ def write_report(
     experiment: str,
     tracking_uri: str,
     out: Path,
-    tune_experiment: str | None = None,
+    tune_experiment: str | list[str] | None = None,
     reference: Path | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Write every figure and the table; return the files and the notes printed."""
@@ -63,8 +80,12 @@ def write_report(
     else:
         files.append(front)
     files += plot_sweeps(done, out)
+    files += plot_sweep_heatmaps(done, keys, out)
     table = results_table(runs, keys, paired)
-    body = f"# Experiment `{experiment}`: {len(runs)} runs\n\n{table}"
+    body = f"# Experiment `{experiment}`: {len(runs)} runs\n\n"
+    if any(k in keys for k in GRID_KEYS):
+        body += f"## Grid points\n\n{grid_table(runs, keys)}\n## Every policy per setting\n\n"
+    body += table
     if notes:
         body += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     (out / "results.md").write_text(body)
@@ -86,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--tune-experiment",
+        action="append",
         help="the Tune experiment folder (storage_path/name) whose runs to report, when the "
-        "MLflow experiment holds runs of several",
+        "MLflow experiment holds runs of several; repeat it to pool several (e.g. "
+        "ray_results/sweep and ray_results/sweep_default_seeds)",
     )
     parser.add_argument(
         "--reference-json",
@@ -102,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tracking-uri {uri}: no such MLflow store", file=sys.stderr)
         return 2
     try:
-        scope = args.tune_experiment
-        if scope is not None and "://" not in scope:
-            scope = str(Path(scope).expanduser().resolve())
+        scope = None
+        if args.tune_experiment is not None:
+            scope = [
+                f if "://" in f else str(Path(f).expanduser().resolve())
+                for f in args.tune_experiment
+            ]
         files, notes = write_report(
             args.experiment,
             uri,

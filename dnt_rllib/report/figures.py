@@ -1,8 +1,10 @@
-"""The report's figures: the paper's Fig. 3, the ε trade-off front, the sweep lines."""
+"""The report's figures: the paper's Fig. 3, the ε trade-off front, the sweep lines and
+the sweep's heatmaps over (N, U)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from dnt_rllib.evaluation import mean_ci95
-from dnt_rllib.report.runs import Curve, Run, group
+from dnt_rllib.report.runs import Curve, Run, group, setting_of
 
 SWEEP_FIELDS = ("env.epsilon", "env.delay_bound", "env.num_rbs", "env.num_users")
 BASELINES = ("never", "always", "best_periodic", "greedy", "threshold", "ceiling")
@@ -213,3 +215,122 @@ def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
             )
         )
     return paths
+
+
+#: The axes of the sweep's heatmaps: rows N, columns U.
+HEATMAP_AXES = ("env.num_rbs", "env.num_users")
+
+
+def _cells(
+    runs: list[Run], rows: list[str], cols: list[str], value_of: Callable[[Run], float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over the runs of each (N, U) cell, its 95 % CI over seeds (NaN with one) and
+    the number of runs; NaN where a cell has none."""
+    mean = np.full((len(rows), len(cols)), np.nan)
+    ci, count = mean.copy(), np.zeros(mean.shape, dtype=int)
+    for i, n in enumerate(rows):
+        for j, u in enumerate(cols):
+            values = [
+                value_of(r)
+                for r in runs
+                if r.params.get(HEATMAP_AXES[0]) == n and r.params.get(HEATMAP_AXES[1]) == u
+            ]
+            values = [v for v in values if not np.isnan(v)]
+            if values:
+                mean[i, j], ci[i, j] = mean_ci95(values)
+                count[i, j] = len(values)
+    return mean, ci, count
+
+
+def _heatmap(
+    ax: plt.Axes,
+    fig: plt.Figure,
+    cells: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rows: list[str],
+    cols: list[str],
+    title: str,
+    style: dict,
+    fmt: str,
+) -> None:
+    """One annotated heatmap: rows N, columns U; a cell shows its mean, ± its CI and the
+    seed count when it has several seeds, '–' when it has no run."""
+    mean, ci, count = cells
+    image = ax.imshow(np.ma.masked_invalid(mean), aspect="auto", **style)
+    fig.colorbar(image, ax=ax, shrink=0.85)
+    norm = image.norm
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if count[i, j] == 0:
+                ax.text(j, i, "–", ha="center", va="center")
+                continue
+            text = format(mean[i, j], fmt)
+            if count[i, j] > 1:
+                text += f"\n± {format(ci[i, j], fmt.lstrip('+'))}\n({count[i, j]} seeds)"
+            shade = image.cmap(norm(mean[i, j]))
+            dark = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")  # fmt: skip
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("U (users)")
+    ax.set_ylabel("N (RBs)")
+    ax.set_title(title, fontsize=9)
+
+
+def plot_sweep_heatmaps(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
+    """For each value of the other swept keys (γ) and each algorithm, one PNG of four
+    heatmaps over (N, U): the learned policy's paired difference to the threshold rule
+    (diverging, centred on 0: blue where learning pays), its share of never → ceiling
+    closed, and the sync fraction of the learned policy and of the rule (one scale).
+    None when neither N nor U is swept."""
+    if not any(k in keys for k in HEATMAP_AXES):
+        return []
+    panel_keys = [k for k in keys if k not in HEATMAP_AXES]
+    rows, cols = (sorted({r.params.get(k, "?") for r in runs}, key=_number) for k in HEATMAP_AXES)
+    algorithms = sorted({r.algorithm for r in runs})
+    paths = []
+    for setting in sorted({setting_of(r, panel_keys) for r in runs}, key=_setting_order):
+        for algo in algorithms:
+            chosen = [
+                r for r in runs if setting_of(r, panel_keys) == setting and r.algorithm == algo
+            ]
+            if not chosen:
+                continue
+            diff = _cells(chosen, rows, cols, lambda r: r.final("policy", "diff_threshold"))
+            share = _cells(chosen, rows, cols, lambda r: 100 * r.final("policy", "share"))
+            learned = _cells(chosen, rows, cols, lambda r: r.final("policy", "sync_fraction"))
+            rule = _cells(chosen, rows, cols, lambda r: r.final("threshold", "sync_fraction"))
+            span = float(np.nanmax(np.abs(diff[0]))) if np.isfinite(diff[0]).any() else 1.0
+            span = span or 1.0
+            top = max(float(np.nanmax(m[0])) if np.isfinite(m[0]).any() else 0.0
+                      for m in (learned, rule)) or 1.0  # fmt: skip
+            fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+            sync_style = {"cmap": "viridis", "vmin": 0.0, "vmax": top}
+            _heatmap(axes[0], fig, diff, rows, cols, f"{algo} − threshold, paired (return)",
+                     {"cmap": "RdBu", "vmin": -span, "vmax": span}, "+.2f")  # fmt: skip
+            _heatmap(axes[1], fig, share, rows, cols, f"{algo}: share never→ceiling closed (%)",
+                     {"cmap": "viridis", "vmin": 0.0, "vmax": 100.0}, ".1f")  # fmt: skip
+            _heatmap(axes[2], fig, learned, rows, cols, f"{algo}: sync fraction", sync_style,
+                     ".3f")  # fmt: skip
+            _heatmap(axes[3], fig, rule, rows, cols, "threshold: sync fraction", sync_style,
+                     ".3f")  # fmt: skip
+            label = setting.replace("delay_bound", "γ")
+            fig.suptitle(f"{label}: {algo} vs the threshold rule, final evaluation", fontsize=10)
+            fig.tight_layout()
+            slug = setting.replace(", ", "_").replace(" ", "")
+            name = f"sweep_heatmaps_{slug}" + (f"_{algo}" if len(algorithms) > 1 else "")
+            fig.savefig(out / f"{name}.png", dpi=120)
+            plt.close(fig)
+            paths.append(out / f"{name}.png")
+    return paths
+
+
+def _number(value: str) -> tuple[bool, float | str]:
+    try:
+        return (False, float(value))
+    except ValueError:
+        return (True, value)
+
+
+def _setting_order(setting: str) -> list[tuple[bool, float | str]]:
+    return [_number(part.split("=", 1)[-1]) for part in setting.split(", ")]

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,12 +76,15 @@ TUNE_TAG = "tune_experiment"  # the Tune experiment folder a run's trial belongs
 
 
 def load_runs(
-    client: mlflow.MlflowClient, experiment: str, tune_experiment: str | None = None
+    client: mlflow.MlflowClient,
+    experiment: str,
+    tune_experiment: str | Sequence[str] | None = None,
 ) -> list[Run]:
     """Every dnt_rllib run of one Tune experiment in MLflow ``experiment``, with its curves
     (failed ones too, marked). Runs of one MLflow experiment may come from several Tune
     experiments (the same name under another storage path): then ``tune_experiment`` (the
-    folder, as tagged) must say which, and nothing is merged."""
+    folder, as tagged) must say which, and nothing is merged unless it names several
+    folders (e.g. a sweep and the extra seeds of one of its points)."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = ", ".join(sorted(e.name for e in client.search_experiments()))
@@ -92,12 +96,14 @@ def load_runs(
     ]
     folders = sorted({r.data.tags.get(TUNE_TAG, "?") for r in found})
     if tune_experiment is not None:
-        found = [r for r in found if r.data.tags.get(TUNE_TAG) == tune_experiment]
-        if not found:
-            raise ConfigError(
-                f"--tune-experiment {tune_experiment}: no run of MLflow experiment "
-                f"{experiment!r} comes from it; its runs come from: {', '.join(folders)}"
-            )
+        wanted = [tune_experiment] if isinstance(tune_experiment, str) else list(tune_experiment)
+        for folder in wanted:
+            if folder not in folders:
+                raise ConfigError(
+                    f"--tune-experiment {folder}: no run of MLflow experiment "
+                    f"{experiment!r} comes from it; its runs come from: {', '.join(folders)}"
+                )
+        found = [r for r in found if r.data.tags.get(TUNE_TAG) in wanted]
     elif len(folders) > 1:
         raise ConfigError(
             f"--experiment {experiment!r}: its runs come from {len(folders)} Tune experiments "
