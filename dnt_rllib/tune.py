@@ -65,8 +65,10 @@ def param_space(exp: ExperimentConfig) -> dict[str, Any]:
 def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
     """The ``TuneConfig`` scheduler and searcher of ``exp`` (none: Tune's defaults)."""
     out: dict[str, Any] = {}
+    if exp.time_budget_s is not None:
+        out["time_budget_s"] = exp.time_budget_s
     if exp.scheduler is None and exp.search_alg is None:
-        return {} if exp.time_budget_s is None else {"time_budget_s": exp.time_budget_s}
+        return out
     out.update(metric=SEARCH_METRIC, mode="max")
     if exp.scheduler is not None:
         from ray.tune.schedulers import ASHAScheduler
@@ -86,8 +88,6 @@ def search_settings(exp: ExperimentConfig) -> dict[str, Any]:
         )
         points = [flat_point(exp, point) for point in exp.search_alg["points_to_evaluate"]]
         out["search_alg"] = OptunaSearch(sampler=sampler, points_to_evaluate=points or None)
-    if exp.time_budget_s is not None:
-        out["time_budget_s"] = exp.time_budget_s
     return out
 
 
@@ -312,6 +312,13 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
             )
             continue
         m, cfg = result.metrics, result.config
+        if "eval/policy/mean_return" not in m:  # ASHA or the time budget ended it early
+            print(
+                f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | stopped after "
+                f"{m.get('wall_time_s', 0):.0f} s of training, {SEARCH_METRIC} = "
+                f"{m.get(SEARCH_METRIC, float('nan')):+.2f} |"
+            )
+            continue
         scored = scored_checkpoint(result)
         if scored is not None:
             tracking.set_tag(m["trial_id"], "best_checkpoint", str(scored))

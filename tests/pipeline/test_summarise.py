@@ -70,6 +70,23 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     assert FakeTracking.tags[("t1", "best_checkpoint")] == str(final)
 
 
+def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(tracking_module, "MLflowTracking", FakeTracking)
+    stopped = FakeResult(
+        str(tmp_path / "SAC_s0_2"),
+        {"trial_id": "t2", "wall_time_s": 121.4, "search/diff_threshold": -33.82},
+        {"algorithm": "SAC", "seed": 0},
+        None,
+    )
+    assert summarise([stopped], load_experiment(SMOKE)) == 0
+    out = capsys.readouterr().out
+    assert "| t2 | SAC | 0 | stopped after 121 s of training, search/diff_threshold = -33.82 |" in out
+    assert "nan" not in out
+    assert ("t2", "best_checkpoint") not in FakeTracking.tags
+
+
 class Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
