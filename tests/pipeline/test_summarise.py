@@ -82,7 +82,8 @@ def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
     )
     assert summarise([stopped], load_experiment(SMOKE)) == 0
     out = capsys.readouterr().out
-    assert "| t2 | SAC | 0 | stopped after 121 s of training, search/diff_threshold = -33.82 |" in out
+    line = "| t2 | SAC | 0 | stopped after 121 s of training, search/diff_threshold = -33.82 |"
+    assert line in out
     assert "nan" not in out
     assert ("t2", "best_checkpoint") not in FakeTracking.tags
 
