@@ -87,10 +87,12 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
     if levels:  # zoom on the references; early evaluations fall below
         span = max(levels.values()) - min(levels.values())
         top.set_ylim(min(levels.values()) - 2.0 * span, max(levels.values()) + 0.5 * span)
+    # with the reward baseline the learner's return is on another scale than eq. 17's
+    shifted = any(r.params.get("reward.baseline") == "True" for r in runs)
     for name in ("threshold", "greedy"):
         values = [r.metrics.get(f"eval/{name}/mean_return") for r in runs]
         values = [v for v in values if v is not None]
-        if values and not keys:
+        if values and not keys and not shifted:
             colour, style = LINE_STYLES[name]
             bottom.axhline(float(np.mean(values)), color=colour, linestyle=style,
                            label=f"{name} (final evaluation)")  # fmt: skip
@@ -104,7 +106,7 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
         out / "fig3_reward.png",
         "(b) training return, with exploration (RLlib, last ~100 episodes)",
         "env steps",
-        "average episode reward",
+        "learner's episode reward" + (" (r − ε Σc all RBs, × scale)" if shifted else ""),
     )
 
 

@@ -25,3 +25,13 @@ def test_long_values_are_truncated_with_a_marker_not_dropped() -> None:
     params = trial_params(base)
     value = params["training.epsilon"]
     assert len(value) == MAX_PARAM_VAL_LENGTH and value.endswith(TRUNCATED)
+
+
+def test_params_log_the_layers_width_and_depth_make_and_the_reward() -> None:
+    exp = parse_experiment(
+        {"algorithm": "DQN", "model": {"width": 64, "depth": 3}, "reward": {"baseline": True}}
+    )
+    params = trial_params(exp.trial_base())
+    assert params["model.fcnet_hiddens"] == "[64, 64, 64]"
+    assert "model.width" not in params
+    assert (params["reward.baseline"], params["reward.scale"]) == ("True", "1.0")
