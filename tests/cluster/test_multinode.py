@@ -2,8 +2,9 @@
 
 The cluster (``ray.cluster_utils.Cluster``, token authentication on) lives in a helper
 process — this file run as a script — so no Ray state leaks into pytest, and the helper's
-process group is killed whatever happens. The real CLI runs ``smoke.yaml`` against it with
-``--address``. Run the helper by hand with ``python tests/cluster/test_multinode.py serve DIR``.
+process group is killed whatever happens. It answers on a pipe of its own (Ray's log lines
+go to its stdout and may land mid-line). The real CLI runs ``smoke.yaml`` against it with
+``--address``. Run the helper by hand with ``python tests/cluster/test_multinode.py serve DIR 1``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ LOOPBACK = "127.0.0.1"
 
 
 # --- the helper process: owns the cluster, answers one-line commands on stdin ---
-def serve(temp_dir: str) -> None:
-    """Start head + worker (1 CPU each) and answer ``remove-worker``, ``actors``, ``quit``."""
+def serve(temp_dir: str, reply_fd: int) -> None:
+    """Start head + worker (1 CPU each); answer `remove-worker`, `actors`, `quit` on reply_fd."""
     import ray
     import ray._common.utils
     import ray._private.utils
@@ -47,21 +48,23 @@ def serve(temp_dir: str) -> None:
         worker = cluster.add_node(**node_args)
         cluster.wait_for_nodes()
         reply(
+            reply_fd,
             {
                 "address": cluster.address,
                 "head": cluster.head_node.node_id,
                 "worker": worker.node_id,
-            }
+            },
         )
         for line in sys.stdin:
             command = line.strip()
             if command == "remove-worker":
                 cluster.remove_node(worker, allow_graceful=False)
-                reply({"removed": worker.node_id})
+                reply(reply_fd, {"removed": worker.node_id})
             elif command == "actors":
                 if not ray.is_initialized():
                     ray.init(address=cluster.address, log_to_driver=False)
                 reply(
+                    reply_fd,
                     [
                         {
                             "class": a["ActorClassName"],
@@ -69,7 +72,7 @@ def serve(temp_dir: str) -> None:
                             "pid": a["Pid"],
                         }
                         for a in ray._private.state.actors().values()
-                    ]
+                    ],
                 )
             elif command == "quit":
                 break
@@ -79,16 +82,17 @@ def serve(temp_dir: str) -> None:
         cluster.shutdown()
 
 
-def reply(message: Any) -> None:
-    print(json.dumps(message), flush=True)
+def reply(fd: int, message: Any) -> None:
+    os.write(fd, (json.dumps(message) + "\n").encode())
 
 
 # --- the test side ---
 class LocalCluster:
     """Handle of the helper process: its address, node ids, and its commands."""
 
-    def __init__(self, proc: subprocess.Popen, env: dict[str, str]) -> None:
+    def __init__(self, proc: subprocess.Popen, replies: IO[str], env: dict[str, str]) -> None:
         self.proc = proc
+        self.replies = replies
         self.env = env
         info = self._read()
         self.address: str = info["address"]
@@ -96,11 +100,10 @@ class LocalCluster:
         self.worker: str = info["worker"]
 
     def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:  # the helper's stdout also carries Ray's log lines
-            if line.startswith(("{", "[")):
-                return json.loads(line)
-        raise RuntimeError(f"cluster helper exited ({self.proc.wait()})")
+        line = self.replies.readline()
+        if not line:
+            raise RuntimeError(f"cluster helper exited ({self.proc.wait()})")
+        return json.loads(line)
 
     def command(self, name: str) -> Any:
         stdin: IO[str] | None = self.proc.stdin
@@ -132,17 +135,22 @@ def cluster() -> Iterator[LocalCluster]:
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
     env.pop("RAY_AUTH_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "serve", temp_dir],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    read_fd, write_fd = os.pipe()
+    with open(Path(temp_dir) / "helper.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "serve", temp_dir, str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+            pass_fds=(write_fd,),
+        )
+    os.close(write_fd)  # the helper holds the only write end: its exit reads as EOF
+    replies = os.fdopen(read_fd)
     try:
-        yield LocalCluster(proc, env)
+        yield LocalCluster(proc, replies, env)
     finally:
         try:
             if proc.poll() is None and proc.stdin is not None:
@@ -154,6 +162,7 @@ def cluster() -> Iterator[LocalCluster]:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the helper's session: only our processes
+            replies.close()
 
 
 def smoke_config(tmp_path: Path, **changes: Any) -> Path:
@@ -247,4 +256,4 @@ def test_experiment_survives_losing_the_worker_node(cluster: LocalCluster, tmp_p
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(sys.argv[2])
+    serve(sys.argv[2], int(sys.argv[3]))
