@@ -6,7 +6,8 @@
 ``train`` makes sure the cache holds the twin for the config (training it if missing, or
 again with ``--force``) and, with ``--out``, copies the checkpoint and its training log
 there. ``evaluate`` loads (or trains) the twin, prints the per-user one-step table against
-the Bayes-optimal error, the hold-last twin's error and the k-step rollout table, and writes
+the Bayes-optimal error of the config's mobility model (random walk or Gauss–Markov), the
+hold-last twin's error and the k-step rollout table, and writes
 ``fig2.png``, ``evaluation.json`` and ``evaluation.txt`` to ``--out``. A bad ``--config``
 prints one line and exits with code 2 before anything is written.
 """
@@ -96,11 +97,10 @@ def run_evaluate(args: argparse.Namespace, config: SystemConfig) -> int:
     if args.episodes < 1:
         print("error: --episodes must be >= 1", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    if config.mobility_model != "random_walk":  # before any training
+    if config.mobility_model == "gauss_markov" and config.history < 2:  # before any training
         print(
-            f"error: mobility_model = {config.mobility_model!r}: the evaluation's Bayes "
-            "references are the random walk's (Gauss–Markov's one-step predictor is "
-            "dnt_rllib.physics.mobility.bayes_one_step, not yet in this report)",
+            f"error: history = {config.history}: the Gauss–Markov Bayes references read the "
+            "velocity from the last two states; give history >= 2",
             file=sys.stderr,
         )
         return EXIT_BAD_CONFIG

@@ -15,6 +15,14 @@ m², measured on fresh trajectories (stream ``EVAL_DATA_STREAM``, never used in 
   no start is k·Δl from every wall, so the table compares the twin with the exact Bayes
   error on the same starts (reflection included, Monte Carlo: :func:`bayes_rollout_mse`)
   and prints k·Var(m_u)/2 beside it.
+
+Gauss–Markov mobility (``mobility_model='gauss_markov'``): the twin sees the last M states,
+so it knows the velocity v_t = s_t − s_{t−1} (exact unless the last slot reflected), and the
+Bayes one-step prediction away from the walls is s_t + α v_t + (1 − α) μ_u
+(:func:`~dnt_rllib.physics.mobility.bayes_one_step`) with error (1 − α²) σ_u² per axis; the
+k-step free-space error is (1 − α²) σ_u² Σ_{m=1..k} ((1 − α^m)/(1 − α))². With the walls, the
+one-step oracle reflects that Gaussian in closed form and the k-step Monte Carlo starts
+from (s_t, v_t). The table's p_stay column is the random-walk row μ_u, σ_u are matched to.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.physics.mobility import MOVES, move_moments, reflect, step_positions
+from dnt_rllib.physics.mobility import MOVES, bayes_one_step, move_moments, reflect
 from dnt_rllib.physics.network import Network
 from dnt_rllib.twin.base import HoldLastTwin, Twin
 from dnt_rllib.twin.data import EVAL_DATA_STREAM, make_windows, simulate
@@ -69,30 +78,70 @@ def _mean(values: np.ndarray) -> float:
     return float(values[ok].mean()) if ok.any() else float("nan")
 
 
-def oracle_predict(history: np.ndarray, network: Network) -> np.ndarray:
-    """Exact Bayes one-step prediction E[s_{t+1} | s_t] with the border reflection, (n, 2U)."""
+def free_bayes_mse(network: Network, steps: int) -> np.ndarray:
+    """(steps, U): the Bayes k-step error per axis of a user no wall reaches, k = 1…steps:
+    k·Var(m_u)/2 for the random walk, (1 − α²) σ_u² Σ_{m≤k} ((1 − α^m)/(1 − α))² for
+    Gauss–Markov."""
     cfg = network.config
-    last = history[:, -1, :].reshape(len(history), cfg.num_users, 1, 2)
+    k = np.arange(1, steps + 1)
+    if not network.gauss_markov:
+        return k[:, None] * (move_moments(network.move_probs, cfg.step_size)[1] / 2.0)[None]
+    alpha = cfg.mobility_memory
+    gain = np.cumsum(((1.0 - alpha**k) / (1.0 - alpha)) ** 2)
+    return (1.0 - alpha**2) * gain[:, None] * (network.velocity_std**2)[None]
+
+
+def free_predict(history: np.ndarray, network: Network) -> np.ndarray:
+    """Bayes one-step prediction away from the walls, (n, 2U): s_t + E[m_u] for the random
+    walk, s_t + α v_t + (1 − α) μ_u for Gauss–Markov."""
+    cfg = network.config
+    if network.gauss_markov:
+        return bayes_one_step(history, network.velocity_mean, cfg.mobility_memory)
+    mean, _ = move_moments(network.move_probs, cfg.step_size)
+    return history[:, -1, :] + mean.reshape(-1)
+
+
+def oracle_predict(history: np.ndarray, network: Network) -> np.ndarray:
+    """Exact Bayes one-step prediction E[s_{t+1} | history] with the border reflection,
+    (n, 2U): the five reflected moves weighted by p_u (random walk), or the reflected
+    Gaussian N(m, s²) per axis, E = m − 2E[(x − high)⁺] + 2E[(low − x)⁺] (Gauss–Markov)."""
+    cfg = network.config
+    n = len(history)
+    if network.gauss_markov:
+        mean = free_predict(history, network).reshape(n, cfg.num_users, 2)
+        spread = np.sqrt(1.0 - cfg.mobility_memory**2) * network.velocity_std[:, None]
+        spread = np.maximum(spread, 1e-12)
+
+        def excess(gap: np.ndarray) -> np.ndarray:  # E[(y)⁺], y ~ N(gap, spread²)
+            return gap * norm.cdf(gap / spread) + spread * norm.pdf(gap / spread)
+
+        folded = mean - 2.0 * excess(mean - network.high) + 2.0 * excess(network.low - mean)
+        return folded.reshape(n, -1)
+    last = history[:, -1, :].reshape(n, cfg.num_users, 1, 2)
     moved = reflect(last + cfg.step_size * MOVES, network.low, network.high)  # (n, U, 5, 2)
-    return np.einsum("nukd,uk->nud", moved, network.move_probs).reshape(len(history), -1)
+    return np.einsum("nukd,uk->nud", moved, network.move_probs).reshape(n, -1)
 
 
 def bayes_rollout_mse(
-    network: Network, starts: np.ndarray, steps: int, samples: int, rng: np.random.Generator
+    network: Network, history: np.ndarray, steps: int, samples: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Exact Bayes k-step error E[Var(s_{t+k} | s_t)]/2 per start and user, (steps, n, U).
+    """Exact Bayes k-step error E[Var(s_{t+k} | history)]/2 per start and user, (steps, n, U).
 
-    Estimated by Monte Carlo: ``samples`` continuations of each start under the simulator's
-    mobility (eq. 1, with reflection), unbiased sample variance, mean over x and y.
+    Estimated by Monte Carlo: ``samples`` continuations of each start (the last state of
+    each ``history`` (n, M, 2U); Gauss–Markov also its velocity s_t − s_{t−1}) under the
+    simulator's mobility with reflection, unbiased sample variance, mean over x and y.
     """
-    cfg = network.config
-    n, users = len(starts), cfg.num_users
-    pos = np.repeat(starts.reshape(n, 1, users, 2), samples, axis=1).reshape(-1, 2)
-    cdf = np.tile(network.move_cdf, (n * samples, 1))
+    n, users = len(history), network.config.num_users
+    shape = (n, samples, users, 2)
+    pos = np.broadcast_to(history[:, None, -1, :].reshape(n, 1, users, 2), shape).copy()
+    velocity = np.zeros(shape)
+    if network.gauss_markov:
+        last_move = (history[:, -1, :] - history[:, -2, :]).reshape(n, 1, users, 2)
+        velocity = np.broadcast_to(last_move, shape).copy()
     out = np.empty((steps, n, users))
     for k in range(steps):
-        pos = step_positions(rng, pos, cdf, cfg.step_size, network.low, network.high)
-        out[k] = pos.reshape(n, samples, users, 2).var(axis=1, ddof=1).mean(axis=2)
+        pos, velocity = network.move(rng, pos, velocity)
+        out[k] = pos.var(axis=1, ddof=1).mean(axis=2)
     return out
 
 
@@ -111,9 +160,9 @@ class TwinEvaluation:
     """Per-user one-step and k-step errors of a twin, the hold-last twin and the Bayes bound."""
 
     move_probs: np.ndarray  # (U, 5)
-    bayes: np.ndarray  # (U,) Var(m_u)/2
+    bayes: np.ndarray  # (U,) one-step Bayes error per axis, no wall: Var(m_u)/2 or (1−α²)σ_u²
     gru_away: np.ndarray  # (U,)
-    oracle_away: np.ndarray  # (U,) empirical error of s_t + E[m_u] on the same windows
+    oracle_away: np.ndarray  # (U,) empirical error of :func:`free_predict` on the same windows
     hold_away: np.ndarray  # (U,)
     gru_all: np.ndarray  # (U,)
     oracle_all: np.ndarray  # (U,) exact Bayes with reflection, all windows
@@ -123,18 +172,15 @@ class TwinEvaluation:
     k_gru: np.ndarray  # (K, U) k-step open-loop error, all starts
     k_hold: np.ndarray  # (K, U)
     k_bayes_exact: np.ndarray  # (K, U) exact Bayes error with reflection (Monte Carlo)
+    k_bayes: np.ndarray  # (K, U) free-space Bayes error, :func:`free_bayes_mse`
     k_starts: int
+    mobility: str = "random_walk"
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ratio(self) -> np.ndarray:
         """GRU one-step error over the Bayes-optimal error, per user (away windows)."""
         return self.gru_away / self.bayes
-
-    @property
-    def k_bayes(self) -> np.ndarray:
-        """(K, U): k·Var(m_u)/2, the Bayes error of a free walk (no wall within k steps)."""
-        return np.arange(1, len(self.k_gru) + 1)[:, None] * self.bayes[None, :]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -155,16 +201,14 @@ def evaluate_twin(
     length = max(config.episode_length, config.history + MAX_ROLLOUT)
     trajectories = simulate(config.replace(episode_length=length), episodes, EVAL_DATA_STREAM, seed)
     step = config.step_size
-    mean, variance = move_moments(network.move_probs, step)
-    bayes = variance / 2.0
+    k_free = free_bayes_mse(network, MAX_ROLLOUT)
 
     windows = make_windows(trajectories, config.history)
     last = windows.inputs[:, -1, :]
     away = away_mask(last, config, ONE_STEP_MARGIN * step)
     gru = user_mse(twin.predict(windows.inputs), windows.targets)
     hold = user_mse(HoldLastTwin().predict(windows.inputs), windows.targets)
-    mean_move = last + mean.reshape(-1)
-    oracle_free = user_mse(mean_move, windows.targets)
+    oracle_free = user_mse(free_predict(windows.inputs, network), windows.targets)
     oracle = user_mse(oracle_predict(windows.inputs, network), windows.targets)
 
     # k-step open-loop rollouts from every K-th state, against the exact Bayes error
@@ -175,13 +219,13 @@ def evaluate_twin(
     predicted = rollout(twin, history, MAX_ROLLOUT)
     start_state = history[:, -1, :]
     rng = np.random.default_rng([config.network_seed, EVAL_DATA_STREAM, seed, ROLLOUT_STREAM])
-    k_bayes_exact = bayes_rollout_mse(network, start_state, MAX_ROLLOUT, ROLLOUT_SAMPLES, rng)
+    k_bayes_exact = bayes_rollout_mse(network, history, MAX_ROLLOUT, ROLLOUT_SAMPLES, rng)
     k_gru = np.stack([user_mse(predicted[:, k], future[:, k]).mean(0) for k in range(MAX_ROLLOUT)])
     k_hold = np.stack([user_mse(start_state, future[:, k]).mean(0) for k in range(MAX_ROLLOUT)])
 
     evaluation = TwinEvaluation(
         move_probs=network.move_probs,
-        bayes=bayes,
+        bayes=k_free[0],
         gru_away=masked_mean(gru, away),
         oracle_away=masked_mean(oracle_free, away),
         hold_away=masked_mean(hold, away),
@@ -193,7 +237,9 @@ def evaluate_twin(
         k_gru=k_gru,
         k_hold=k_hold,
         k_bayes_exact=k_bayes_exact.mean(axis=1),
+        k_bayes=k_free,
         k_starts=len(start_state),
+        mobility=config.mobility_model,
         extras={"episodes": episodes, "seed": seed, "trajectory_length": length},
     )
     return evaluation, trajectories
@@ -201,7 +247,11 @@ def evaluate_twin(
 
 def format_report(ev: TwinEvaluation) -> str:
     """The per-user one-step table and the k-step table as text."""
+    model = "random walk (eq. 1)"
+    if ev.mobility == "gauss_markov":
+        model = "Gauss–Markov: Bayes = s_t + α v_t + (1 − α) μ_u, v_t = s_t − s_{t−1}"
     lines = [
+        f"Mobility: {model}",
         f"One-step MSE per user [m², mean over x and y], {ev.window_count} windows; "
         f"'away' = last position >= {ONE_STEP_MARGIN:g}·Δl from every wall",
         f"{'user':>4} {'p_stay':>6} {'Bayes':>8} {'oracle':>8} {'GRU':>8} {'ratio':>6} "
@@ -230,8 +280,8 @@ def format_report(ev: TwinEvaluation) -> str:
     lines += [
         "",
         f"k-step open-loop MSE, mean over users [m²], {ev.k_starts} starts: exact Bayes "
-        "(with walls) and the free-walk k·var/2",
-        f"{'k':>3} {'k·var/2':>9} {'Bayes':>9} {'GRU':>9} {'ratio':>6} {'hold':>9}",
+        "(with walls) and the free-space Bayes error (no wall)",
+        f"{'k':>3} {'free':>9} {'Bayes':>9} {'GRU':>9} {'ratio':>6} {'hold':>9}",
     ]
     k_bayes = ev.k_bayes
     for k in range(len(ev.k_gru)):
