@@ -61,14 +61,14 @@ def write_report(
     tracking_uri: str,
     out: Path,
     tune_experiment: str | list[str] | None = None,
-    reference: Path | None = None,
+    references: list[Path] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Write every figure and the table; return the files and the notes printed."""
     client = mlflow.MlflowClient(tracking_uri)
     runs = load_runs(client, experiment, tune_experiment)
     paired: tuple[str, ...] = ()
-    if reference is not None:
-        paired = tuple(pair_with_reference(client, runs, reference, REFERENCE_LABELS))
+    if references:
+        paired = tuple(pair_with_reference(client, runs, references, REFERENCE_LABELS))
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in runs if r.finished]
     keys = varying(done or runs)
@@ -115,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reference-json",
         type=Path,
+        action="append",
         help="an `evaluate --json` output on the trials' evaluation episodes (e.g. with "
-        "--lookahead 16): the learned policies are also paired with its lookahead",
+        "--lookahead 16): the learned policies are also paired with its lookahead; repeat "
+        "it with one per network when the experiment sweeps the network",
     )
     parser.add_argument("--out", type=Path, help="output folder (default reports/EXPERIMENT)")
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -177,23 +178,23 @@ NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
 
 
 def pair_with_reference(
-    client: mlflow.MlflowClient, runs: list[Run], reference: Path, labels: tuple[str, ...]
+    client: mlflow.MlflowClient,
+    runs: list[Run],
+    references: Path | list[Path],
+    labels: tuple[str, ...],
 ) -> list[str]:
-    """Pair every finished run's policy with the ``labels`` policies of ``reference`` (the
+    """Pair every finished run's policy with the ``labels`` policies of a reference (the
     JSON of ``python -m dnt_rllib.evaluate --json`` on the same network and episodes, e.g.
     with ``--lookahead``), episode by episode, from the run's ``evaluation.json`` artifact.
-    Returns the labels found; refuses (one line) a reference of other episodes."""
+    With several references (one per network of a sweep) each run takes the one of its
+    network. Returns the labels found; refuses (one line) a run no reference matches, or
+    a reference of other episodes."""
     from dnt_rllib.evaluation import paired
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    where = f"--reference-json {reference}"
-    try:
-        ref = json.loads(reference.read_text(encoding="utf-8"))
-        returns = {s["policy"]: s["returns"] for s in ref["summaries"]}
-        first, count, ref_config = int(ref["seed"]), int(ref["episodes"]), ref["config"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None
-    found = [label for label in labels if label in returns]
+    paths = [references] if isinstance(references, Path) else list(references)
+    refs = [_read_reference(path) for path in paths]
+    found = [label for label in labels if any(label in ref.returns for ref in refs)]
     for run in runs:
         if not run.finished:
             continue
@@ -203,23 +204,52 @@ def pair_with_reference(
             except Exception:  # an older run without the artifact: nothing to pair
                 continue
             record = json.loads(Path(path).read_text())
-        seeds = record["seeds"]
-        if seeds != [first, first + count - 1]:
+        differs = [ref.differs(run) for ref in refs]
+        if all(differs):
+            key = differs[0]
             raise ConfigError(
-                f"{where}: episodes {first}..{first + count - 1}, but {run.algorithm} seed "
-                f"{run.seed} was evaluated on {seeds[0]}..{seeds[1]}"
+                f"{refs[0].where}: another network than {run.algorithm} seed {run.seed}'s "
+                f"(env.{key} = {refs[0].config[key]!r} there)"
             )
-        differs = [
-            key
-            for key, value in ref_config.items()
-            if key not in NOT_EPISODE_FIELDS
-            and str(value) != run.params.get(f"env.{key}", str(value))
-        ]
-        if differs:
+        ref = refs[differs.index(None)]
+        seeds = record["seeds"]
+        if seeds != [ref.first, ref.first + ref.count - 1]:
             raise ConfigError(
-                f"{where}: another network than {run.algorithm} seed {run.seed}'s "
-                f"(env.{differs[0]} = {ref_config[differs[0]]!r} there)"
+                f"{ref.where}: episodes {ref.first}..{ref.first + ref.count - 1}, but "
+                f"{run.algorithm} seed {run.seed} was evaluated on {seeds[0]}..{seeds[1]}"
             )
         policy = next(s for s in record["summaries"] if s["policy"] == "policy")["returns"]
-        run.paired_with = {label: paired(policy, returns[label]) for label in found}
+        run.paired_with = {
+            label: paired(policy, ref.returns[label]) for label in found if label in ref.returns
+        }
     return found
+
+
+@dataclass
+class Reference:
+    """An ``evaluate --json`` output: its episodes, network and per-policy returns."""
+
+    where: str
+    first: int
+    count: int
+    config: dict[str, Any]
+    returns: dict[str, list[float]]
+
+    def differs(self, run: Run) -> str | None:
+        """The first field of the episode's network that ``run`` sets otherwise, or None."""
+        for key, value in self.config.items():
+            if key not in NOT_EPISODE_FIELDS and str(value) != run.params.get(
+                f"env.{key}", str(value)
+            ):
+                return key
+        return None
+
+
+def _read_reference(path: Path) -> Reference:
+    where = f"--reference-json {path}"
+    try:
+        ref = json.loads(path.read_text(encoding="utf-8"))
+        returns = {s["policy"]: s["returns"] for s in ref["summaries"]}
+        return Reference(where, int(ref["seed"]), int(ref["episodes"]), ref["config"], returns)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None

@@ -35,15 +35,22 @@ def store(tmp_path: Path, seeds: list[int]) -> str:
     return uri
 
 
-def reference(tmp_path: Path, seed: int = 100, epsilon: float = 0.987) -> Path:
-    path = tmp_path / "eval.json"
+def reference(
+    tmp_path: Path,
+    seed: int = 100,
+    epsilon: float = 0.987,
+    returns: list[float] = LOOKAHEAD,
+    **network: int,
+) -> Path:
+    config = {"epsilon": epsilon, "observation_mode": "full", **network}
+    path = tmp_path / f"eval_{seed}_{epsilon}_{len(list(tmp_path.glob('eval_*')))}.json"
     path.write_text(
         json.dumps(
             {
                 "seed": seed,
                 "episodes": 4,
-                "config": {"epsilon": epsilon, "observation_mode": "full"},
-                "summaries": [{"policy": "lookahead", "returns": LOOKAHEAD}],
+                "config": config,
+                "summaries": [{"policy": "lookahead", "returns": returns}],
             }
         )
     )
@@ -72,3 +79,22 @@ def test_other_episodes_or_another_network_are_refused(tmp_path: Path) -> None:
         pair_with_reference(client, runs, reference(tmp_path, seed=200), ("lookahead",))
     with pytest.raises(ConfigError, match=r"another network .* \(env.epsilon = 0.9 there\)"):
         pair_with_reference(client, runs, reference(tmp_path, epsilon=0.9), ("lookahead",))
+
+
+def test_several_references_pair_each_run_with_its_own_network(tmp_path: Path) -> None:
+    uri = store(tmp_path, [100, 103])
+    client = mlflow.MlflowClient(uri)
+    runs = load_runs(client, "sac")
+    client.log_param(runs[1].run_id, "env.num_rbs", "4")  # the second run's network differs
+    runs = load_runs(client, "sac")
+    other = [12.0, 12.0, 12.0, 12.0]
+    six = reference(tmp_path, num_rbs=6)
+    four = reference(tmp_path, returns=other, num_rbs=4)
+    pair_with_reference(client, runs, [six, four], ("lookahead",))
+    expected = {6: LOOKAHEAD, 4: other}
+    for run in runs:
+        mean, _ = run.paired_with["lookahead"]
+        rbs = int(run.params.get("env.num_rbs", "6"))
+        assert mean == pytest.approx(np.mean(POLICY[int(run.seed)]) - np.mean(expected[rbs]))
+    with pytest.raises(ConfigError, match=r"another network .* \(env.num_rbs = 6 there\)"):
+        pair_with_reference(client, runs, [six], ("lookahead",))
