@@ -11,13 +11,14 @@ Writes, from the logged runs only (nothing typed in):
 - ``tradeoff_front.png``: mean sum rate against mean sync gap per ε and algorithm, with the
   baselines (when the experiment varies ε);
 - ``sweep_<field>.png``: final return against each swept field (ε, γ, N, U);
-- ``sweep_heatmaps_<setting>.png`` (when the experiment varies N and/or U): for each value
-  of the other swept fields (e.g. ``sweep_heatmaps_delay_bound=0.02.png``), four annotated
-  heatmaps over N (rows) and U (columns): the learned policy − the threshold rule fitted
-  for that cell, paired on the same episodes (diverging colours centred on 0: blue where
-  learning pays, red where the rule is better), the share of never → ceiling it closes,
-  and the sync fraction of the learned policy and of the rule on one scale; a cell with
-  several seeds also shows their 95 % CI and count;
+- ``sweep_heatmaps.png`` (when the experiment varies N and/or U; one per algorithm with
+  several): a row per value of the other swept fields (e.g. γ) and five annotated heatmaps
+  over N (rows) and U (columns), each column on one colour scale: the learned policy − the
+  threshold rule fitted for that cell, paired on the same episodes (diverging colours
+  centred on 0: blue where learning pays, red where the rule is better), the room above
+  the rule (ceiling − threshold), the share of never → ceiling the learned policy closes,
+  and the sync fraction of the learned policy and of the rule; a cell with several seeds
+  also shows their 95 % CI and count;
 - ``results.md``: the learned policies against threshold and ceiling (paired differences,
   share of never → ceiling closed, when they first reached greedy and the rule), and SAC
   against DQN, paired; when γ, N or U is swept, first a table with one row per grid point

@@ -279,51 +279,68 @@ def _heatmap(
     ax.set_title(title, fontsize=9)
 
 
+def _finite_max(cells: list[np.ndarray], default: float) -> float:
+    values = np.concatenate([c[np.isfinite(c)] for c in cells])
+    return float(values.max()) if values.size and values.max() > 0 else default
+
+
 def plot_sweep_heatmaps(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
-    """For each value of the other swept keys (γ) and each algorithm, one PNG of four
-    heatmaps over (N, U): the learned policy's paired difference to the threshold rule
-    (diverging, centred on 0: blue where learning pays), its share of never → ceiling
-    closed, and the sync fraction of the learned policy and of the rule (one scale).
-    None when neither N nor U is swept."""
+    """One PNG per algorithm, ``sweep_heatmaps.png`` (``sweep_heatmaps_<algo>.png`` with
+    several): a row per value of the other swept keys (γ) and five heatmaps over (N, U),
+    each column on one scale for every row: the learned policy's paired difference to the
+    threshold rule (diverging, centred on 0: blue where learning pays), the room above the
+    rule (ceiling − threshold, paired), the learned policy's share of never → ceiling
+    closed, and the sync fraction of the learned policy and of the rule (one scale). None
+    when neither N nor U is swept."""
     if not any(k in keys for k in HEATMAP_AXES):
         return []
     panel_keys = [k for k in keys if k not in HEATMAP_AXES]
     rows, cols = (sorted({r.params.get(k, "?") for r in runs}, key=_number) for k in HEATMAP_AXES)
     algorithms = sorted({r.algorithm for r in runs})
+    settings = sorted({setting_of(r, panel_keys) for r in runs}, key=_setting_order)
     paths = []
-    for setting in sorted({setting_of(r, panel_keys) for r in runs}, key=_setting_order):
-        for algo in algorithms:
+    for algo in algorithms:
+        panels = []
+        for setting in settings:
             chosen = [
                 r for r in runs if setting_of(r, panel_keys) == setting and r.algorithm == algo
             ]
-            if not chosen:
-                continue
-            diff = _cells(chosen, rows, cols, lambda r: r.final("policy", "diff_threshold"))
-            share = _cells(chosen, rows, cols, lambda r: 100 * r.final("policy", "share"))
-            learned = _cells(chosen, rows, cols, lambda r: r.final("policy", "sync_fraction"))
-            rule = _cells(chosen, rows, cols, lambda r: r.final("threshold", "sync_fraction"))
-            span = float(np.nanmax(np.abs(diff[0]))) if np.isfinite(diff[0]).any() else 1.0
-            span = span or 1.0
-            top = max(float(np.nanmax(m[0])) if np.isfinite(m[0]).any() else 0.0
-                      for m in (learned, rule)) or 1.0  # fmt: skip
-            fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
-            sync_style = {"cmap": "viridis", "vmin": 0.0, "vmax": top}
-            _heatmap(axes[0], fig, diff, rows, cols, f"{algo} − threshold, paired (return)",
-                     {"cmap": "RdBu", "vmin": -span, "vmax": span}, "+.2f")  # fmt: skip
-            _heatmap(axes[1], fig, share, rows, cols, f"{algo}: share never→ceiling closed (%)",
-                     {"cmap": "viridis", "vmin": 0.0, "vmax": 100.0}, ".1f")  # fmt: skip
-            _heatmap(axes[2], fig, learned, rows, cols, f"{algo}: sync fraction", sync_style,
-                     ".3f")  # fmt: skip
-            _heatmap(axes[3], fig, rule, rows, cols, "threshold: sync fraction", sync_style,
-                     ".3f")  # fmt: skip
-            label = setting.replace("delay_bound", "γ")
-            fig.suptitle(f"{label}: {algo} vs the threshold rule, final evaluation", fontsize=10)
-            fig.tight_layout()
-            slug = setting.replace(", ", "_").replace(" ", "")
-            name = f"sweep_heatmaps_{slug}" + (f"_{algo}" if len(algorithms) > 1 else "")
-            fig.savefig(out / f"{name}.png", dpi=120)
-            plt.close(fig)
-            paths.append(out / f"{name}.png")
+            panels.append((setting, {
+                "diff": _cells(chosen, rows, cols, lambda r: r.final("policy", "diff_threshold")),
+                "room": _cells(chosen, rows, cols, lambda r: r.final("ceiling", "diff_threshold")),
+                "share": _cells(chosen, rows, cols, lambda r: 100 * r.final("policy", "share")),
+                "learned": _cells(chosen, rows, cols, lambda r: r.final("policy", "sync_fraction")),
+                "rule": _cells(chosen, rows, cols, lambda r: r.final("threshold", "sync_fraction")),
+            }))  # fmt: skip
+        means = {name: [cells[name][0] for _, cells in panels] for name in panels[0][1]}
+        span = _finite_max([np.abs(m) for m in means["diff"]], 1.0)
+        room = _finite_max(means["room"], 1.0)
+        low_share = 100.0 - _finite_max([100.0 - m for m in means["share"]], 10.0)
+        top = _finite_max(means["learned"] + means["rule"], 1.0)
+        styles = {
+            "diff": ({"cmap": "RdBu", "vmin": -span, "vmax": span}, "+.2f",
+                     f"{algo} − threshold, paired (return)"),
+            "room": ({"cmap": "magma", "vmin": 0.0, "vmax": room}, "+.2f",
+                     "room: ceiling − threshold, paired"),
+            "share": ({"cmap": "viridis", "vmin": np.floor(low_share), "vmax": 100.0}, ".1f",
+                      f"{algo}: share never→ceiling closed (%)"),
+            "learned": ({"cmap": "viridis", "vmin": 0.0, "vmax": top}, ".3f",
+                        f"{algo}: sync fraction"),
+            "rule": ({"cmap": "viridis", "vmin": 0.0, "vmax": top}, ".3f",
+                     "threshold: sync fraction"),
+        }  # fmt: skip
+        fig, axes = plt.subplots(len(panels), 5, figsize=(21, 3.4 * len(panels)), squeeze=False)
+        for axes_row, (setting, cells) in zip(axes, panels, strict=True):
+            label = setting.replace("delay_bound", "γ") or "all runs"
+            for ax, (name, (style, fmt, title)) in zip(axes_row, styles.items(), strict=True):
+                _heatmap(ax, fig, cells[name], rows, cols, f"{label}: {title}", style, fmt)
+        fig.suptitle(f"{algo} against the threshold rule per grid point, final evaluation; "
+                     "each column on one colour scale", fontsize=11)  # fmt: skip
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.25 / len(panels)))
+        name = "sweep_heatmaps" + (f"_{algo}" if len(algorithms) > 1 else "")
+        fig.savefig(out / f"{name}.png", dpi=110)
+        plt.close(fig)
+        paths.append(out / f"{name}.png")
     return paths
 
 

@@ -1,4 +1,4 @@
-"""The sweep's report: one table row per (γ, N, U) point and heatmaps per γ, from a store
+"""The sweep's report: one table row per (γ, N, U) point and heatmaps with a row per γ, from a store
 of hand-set runs (a sweep plus two extra seeds of its default point, a second Tune
 experiment in the same MLflow experiment)."""
 
@@ -65,16 +65,14 @@ def write_store(uri: str) -> None:
         log_run(client, exp, EXTRA, seed, ("2.5", "6", "10"), diff, ci, share)
 
 
-def test_one_row_per_grid_point_and_heatmaps_per_gamma(tmp_path: Path) -> None:
+def test_one_row_per_grid_point_and_a_heatmap_row_per_gamma(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     write_store(uri)
     out = tmp_path / "report"
     args = ["--experiment", "sweep", "--tracking-uri", uri, "--out", str(out),
             "--tune-experiment", SWEEP, "--tune-experiment", EXTRA]  # fmt: skip
     assert report_main(args) == 0
-    for gamma in GAMMAS:
-        png = out / f"sweep_heatmaps_delay_bound={gamma}.png"
-        assert png.stat().st_size > 10_000
+    assert (out / "sweep_heatmaps.png").stat().st_size > 10_000  # a row per γ
     text = (out / "results.md").read_text()
     grid = text.split("## Grid points", 1)[1].split("## Every policy", 1)[0]
     rows = [line for line in grid.splitlines() if line.startswith("| ") and "SAC" in line]
