@@ -237,8 +237,26 @@ def evaluate_policies(
             f"ceiling: DP value − replayed return per episode: mean {error.mean():+.4f}, "
             f"largest |·| {np.abs(error).max():.4f}"
         )
+        notes += ceiling_warnings(summaries)
     compared, ref = compare(summaries, reference)
     return Evaluation(compared, ref, notes)
+
+
+def ceiling_warnings(summaries: Sequence[Summary]) -> list[str]:
+    """A warning when the replayed ``ceiling`` schedule does not top every other policy: its
+    DP rolls the twin from true states after each sync (``policies.ceiling``), which fails
+    for a twin that reads more than the last state (e.g. Gauss–Markov's velocity), and then
+    it is no ceiling and the shares of never → ceiling mean nothing."""
+    means = {s.policy: s.mean_return for s in summaries}
+    others = {k: v for k, v in means.items() if k not in ("ceiling", "free_sync")}
+    best = max(others, key=others.__getitem__, default=None)
+    if best is None or means["ceiling"] >= others[best]:
+        return []
+    return [
+        f"WARNING: ceiling ({means['ceiling']:.2f}) is below {best} ({others[best]:.2f}): its "
+        "DP's twin model does not hold for this network, so it is no ceiling and the shares "
+        "of never → ceiling are not meaningful"
+    ]
 
 
 def best_periodic(summaries: Iterable[Summary]) -> Summary | None:

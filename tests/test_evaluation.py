@@ -13,6 +13,8 @@ from scipy import stats
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.evaluation import (
+    Summary,
+    ceiling_warnings,
     compare,
     difference_ci95,
     format_table,
@@ -143,3 +145,19 @@ def test_evaluate_cli_refuses_bad_input_in_one_line(
     assert evaluate_main([*args, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_a_ceiling_below_another_policy_is_flagged() -> None:
+    """The replayed DP schedule must top every other policy (free_sync is a looser bound
+    and does not count); otherwise the evaluation says it is no ceiling."""
+
+    def made(name: str, returns: list[float]) -> Summary:
+        return summary_of(name, returns, 1.0, 0.0, 0.5)
+
+    fine = [made("threshold", [10.0, 12.0]), made("ceiling", [11.0, 12.0]),
+            made("free_sync", [20.0, 20.0])]  # fmt: skip
+    assert ceiling_warnings(fine) == []
+    broken = [made("threshold", [10.0, 12.0]), made("ceiling", [9.0, 10.0]),
+              made("never", [1.0, 2.0])]  # fmt: skip
+    (warning,) = ceiling_warnings(broken)
+    assert warning.startswith("WARNING: ceiling (9.50) is below threshold (11.00)")

@@ -14,7 +14,11 @@ s_{k−M+1} … s_k, whereas the real DNT history before a sync at k holds its o
 predictions wherever it did not sync. With the hold-last twin (ŝ = last state) that makes
 no difference and the DP is exact; with the GRU the schedule is replayed in the env, so the
 ``ceiling`` return is exact and achievable in hindsight, and the DP value is kept to report
-how far the model was off (:attr:`CeilingPolicy.planned`). Before slot 0 the history is the
+how far the model was off (:attr:`CeilingPolicy.planned`). The approximation holds when the
+twin's prediction depends mostly on the last state (the random walk: DP − replay +0.006 per
+episode on the defaults); it fails for a twin that reads a velocity from its last two states
+(``gauss_markov``), where the evaluation warns that the schedule is no ceiling
+(:func:`dnt_rllib.evaluation.ceiling_warnings`). Before slot 0 the history is the
 true s_{−M} … s_{−1} (the env starts in sync), so V(−1)'s first segment is exact.
 """
 
