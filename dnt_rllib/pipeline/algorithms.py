@@ -149,6 +149,15 @@ def model_config(values: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
+#: The learner's reward when the experiment has no ``reward`` section: eq. (17) unchanged.
+REWARD_DEFAULTS: dict[str, Any] = {"scale": 1.0, "baseline": False}
+
+
+def reward_config(values: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's ``reward`` section with its defaults filled in."""
+    return {**REWARD_DEFAULTS, **values}
+
+
 def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
     """The RLlib config of one trial: paper defaults, then the trial's overrides.
 
@@ -157,12 +166,12 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
     """
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
-    reward = params.get("reward", {})
+    reward = reward_config(params.get("reward", {}))
     env_config = {
         **params["env"],
         "seed": params["seed"],
-        "reward_scale": reward.get("scale", 1.0),
-        "reward_baseline": reward.get("baseline", False),
+        "reward_scale": reward["scale"],
+        "reward_baseline": reward["baseline"],
     }
     config = (
         ALGORITHMS[algorithm]()

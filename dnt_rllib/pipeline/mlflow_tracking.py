@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.tune import Callback
 
-from dnt_rllib.pipeline.algorithms import PAPER_TRAINING, model_config
+from dnt_rllib.pipeline.algorithms import PAPER_TRAINING, model_config, reward_config
 
 log = logging.getLogger(__name__)
 TRIAL_TAG = "ray.trial_id"
@@ -80,8 +80,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     training = {**PAPER_TRAINING[algorithm], **config["training"].get(algorithm, {})}
     flat.update({f"training.{k}": v for k, v in training.items()})
     flat.update({f"model.{k}": v for k, v in model_config(config["model"]).items()})
-    reward = {"scale": 1.0, "baseline": False, **config.get("reward", {})}
-    flat.update({f"reward.{k}": v for k, v in reward.items()})
+    flat.update({f"reward.{k}": v for k, v in reward_config(config.get("reward", {})).items()})
     for key in (
         "num_env_runners",
         "num_envs_per_env_runner",
