@@ -180,7 +180,7 @@ NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
 def pair_with_reference(
     client: mlflow.MlflowClient,
     runs: list[Run],
-    references: Path | list[Path],
+    references: list[Path],
     labels: tuple[str, ...],
 ) -> list[str]:
     """Pair every finished run's policy with the ``labels`` policies of a reference (the
@@ -192,8 +192,7 @@ def pair_with_reference(
     from dnt_rllib.evaluation import paired
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    paths = [references] if isinstance(references, Path) else list(references)
-    refs = [_read_reference(path) for path in paths]
+    refs = [_read_reference(path) for path in references]
     found = [label for label in labels if any(label in ref.returns for ref in refs)]
     for run in runs:
         if not run.finished:

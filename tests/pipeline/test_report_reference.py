@@ -61,7 +61,7 @@ def test_each_run_is_paired_episode_by_episode(tmp_path: Path) -> None:
     uri = store(tmp_path, [100, 103])
     client = mlflow.MlflowClient(uri)
     runs = load_runs(client, "sac")
-    assert pair_with_reference(client, runs, reference(tmp_path), ("lookahead",)) == ["lookahead"]
+    assert pair_with_reference(client, runs, [reference(tmp_path)], ("lookahead",)) == ["lookahead"]
     for run in runs:
         diffs = np.subtract(POLICY[int(run.seed)], LOOKAHEAD)
         mean, ci = run.paired_with["lookahead"]
@@ -76,9 +76,9 @@ def test_other_episodes_or_another_network_are_refused(tmp_path: Path) -> None:
     client = mlflow.MlflowClient(uri)
     runs = load_runs(client, "sac")
     with pytest.raises(ConfigError, match=r"episodes 200\.\.203, but SAC seed . was evaluated"):
-        pair_with_reference(client, runs, reference(tmp_path, seed=200), ("lookahead",))
+        pair_with_reference(client, runs, [reference(tmp_path, seed=200)], ("lookahead",))
     with pytest.raises(ConfigError, match=r"another network .* \(env.epsilon = 0.9 there\)"):
-        pair_with_reference(client, runs, reference(tmp_path, epsilon=0.9), ("lookahead",))
+        pair_with_reference(client, runs, [reference(tmp_path, epsilon=0.9)], ("lookahead",))
 
 
 def test_several_references_pair_each_run_with_its_own_network(tmp_path: Path) -> None:
