@@ -48,6 +48,8 @@ JOB = (
 )
 # The README's MLflow stop (step 5).
 STOP_MLFLOW = "bash ~/dnt_rllib/cluster/mlflow_server.sh stop"
+#: Ray's answer to a job submitted before the head's job agent is up (retried).
+NO_AGENT = "No available agent to submit job"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` CLI of this environment
 RELAY = """\
 import socket, sys, threading
@@ -267,15 +269,22 @@ def test_ray_up_runs_the_readme_job_and_ray_down_leaves_nothing(head: Head, tmp_
     env["TMPDIR"] = env["RAY_TMPDIR"]
 
     def ray(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [*RAY, *args],
-            cwd=ROOT,  # file_mounts are relative to the repo root
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        deadline = time.monotonic() + 60
+        while True:
+            proc = subprocess.run(
+                [*RAY, *args],
+                cwd=ROOT,  # file_mounts are relative to the repo root
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            # Right after `ray up` the head's job agent may not be registered yet; Ray then
+            # refuses the submission before starting anything and asks to try again.
+            if NO_AGENT not in proc.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         assert proc.returncode == 0, (
             f"ray {' '.join(args)}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
