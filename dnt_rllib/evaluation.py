@@ -234,7 +234,7 @@ def evaluate_policies(
         played = next(s for s in summaries if s.policy == "ceiling").returns
         error = np.array([ceiling.planned[int(k)] for k in seeds]) - np.asarray(played)
         notes.append(
-            f"ceiling: DP value − replayed return per episode: mean {error.mean():+.4f}, "
+            f"ceiling: planned − replayed return per episode: mean {error.mean():+.4f}, "
             f"largest |·| {np.abs(error).max():.4f}"
         )
         notes += ceiling_warnings(summaries)
@@ -243,10 +243,10 @@ def evaluate_policies(
 
 
 def ceiling_warnings(summaries: Sequence[Summary]) -> list[str]:
-    """A warning when the replayed ``ceiling`` schedule does not top every other policy: its
-    DP rolls the twin from true states after each sync (``policies.ceiling``), which fails
-    for a twin that reads more than the last state (e.g. Gauss–Markov's velocity), and then
-    it is no ceiling and the shares of never → ceiling mean nothing."""
+    """A warning when the replayed ``ceiling`` schedule does not top every other policy: with
+    the GRU its DP keeps only the best history per key (``policies.ceiling``), an
+    approximation that would then have cost more than the room above the rule, and the
+    shares of never → ceiling would mean nothing."""
     means = {s.policy: s.mean_return for s in summaries}
     others = {k: v for k, v in means.items() if k not in ("ceiling", "free_sync")}
     best = max(others, key=others.__getitem__, default=None)
@@ -254,8 +254,8 @@ def ceiling_warnings(summaries: Sequence[Summary]) -> list[str]:
         return []
     return [
         f"WARNING: ceiling ({means['ceiling']:.2f}) is below {best} ({others[best]:.2f}): its "
-        "DP's twin model does not hold for this network, so it is no ceiling and the shares "
-        "of never → ceiling are not meaningful"
+        "DP's merge of twin histories missed better schedules here, so it is no ceiling and "
+        "the shares of never → ceiling are not meaningful"
     ]
 
 

@@ -103,7 +103,7 @@ def test_evaluate_cli_writes_paired_json(tmp_path: Path, capsys: pytest.CaptureF
                           "--periods", "2-3", "--json", str(out), "--no-progress"])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "threshold rule: a = " in printed and "ceiling: DP value" in printed
+    assert "threshold rule: a = " in printed and "ceiling: planned − replayed" in printed
     payload = json.loads(out.read_text())
     by = {s["policy"]: s for s in payload["summaries"]}
     assert list(by) == ["never", "always", "periodic(2)", "periodic(3)", "greedy", "threshold",

@@ -19,6 +19,10 @@ Writes, from the logged runs only (nothing typed in):
   the rule (ceiling − threshold), the share of never → ceiling the learned policy closes,
   and the sync fraction of the learned policy and of the rule; a cell with several seeds
   also shows their 95 % CI and count;
+- ``settings.png`` (when an env field with named values is swept, e.g. the networks of
+  ``interference_model`` × ``mobility_model``): per setting the paired difference to the
+  threshold rule of each learned seed, their mean and 95 % CI, the ``--reference-json``
+  policies (lookahead) and the ceiling, and the sync fraction of each;
 - ``results.md``: the learned policies against threshold and ceiling (paired differences,
   share of never → ceiling closed, when they first reached greedy and the rule), and SAC
   against DQN, paired; when γ, N or U is swept, first a table with one row per grid point
@@ -43,7 +47,13 @@ from pathlib import Path
 
 import mlflow
 
-from dnt_rllib.report.figures import plot_fig3, plot_front, plot_sweep_heatmaps, plot_sweeps
+from dnt_rllib.report.figures import (
+    plot_fig3,
+    plot_front,
+    plot_settings,
+    plot_sweep_heatmaps,
+    plot_sweeps,
+)
 from dnt_rllib.report.runs import load_runs, pair_with_reference, varying
 from dnt_rllib.report.tables import grid_table, results_table
 from dnt_rllib.validation import ConfigError
@@ -82,6 +92,7 @@ def write_report(
         files.append(front)
     files += plot_sweeps(done, out)
     files += plot_sweep_heatmaps(done, keys, out)
+    files += plot_settings(done, keys, out)
     table = results_table(runs, keys, paired)
     body = f"# Experiment `{experiment}`: {len(runs)} runs\n\n"
     if any(k in keys for k in GRID_KEYS):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -353,3 +354,88 @@ def _number(value: str) -> tuple[bool, float | str]:
 
 def _setting_order(setting: str) -> list[tuple[bool, float | str]]:
     return [_number(part.split("=", 1)[-1]) for part in setting.split(", ")]
+
+
+@dataclass
+class SettingPoint:
+    """One policy at one setting in ``settings.png``: its paired Δ vs threshold (mean, 95 %
+    half-width: over seeds for a learned policy, over episodes for a reference JSON's,
+    NaN for the ceiling), the learned seeds' own Δs, and its sync fraction."""
+
+    diff: float
+    half: float
+    seeds: list[float]
+    sync: float
+
+
+def setting_points(runs: list[Run], keys: list[str]) -> dict[str, dict[str, SettingPoint]]:
+    """setting → policy → :class:`SettingPoint` for ``settings.png``: the learned
+    algorithms, the policies of a reference JSON (``Run.references``), the ceiling and the
+    rule; empty when every swept env field is a number."""
+    if not any(k.startswith("env.") and _number(r.params[k])[0] for k in keys for r in runs
+               if k in r.params):  # fmt: skip
+        return {}
+    points: dict[str, dict[str, SettingPoint]] = {}
+    for setting in sorted({setting_of(r, keys) for r in runs}, key=_setting_order):
+        chosen = [r for r in runs if setting_of(r, keys) == setting]
+        at = points.setdefault(setting, {})
+        for algo in sorted({r.algorithm for r in chosen}):
+            members = [r for r in chosen if r.algorithm == algo]
+            diffs = [m.final("policy", "diff_threshold") for m in members]
+            mean, half = mean_ci95(diffs)
+            sync = float(np.mean([m.final("policy", "sync_fraction") for m in members]))
+            at[algo] = SettingPoint(mean, half, diffs, sync)
+        for label in sorted({label for r in chosen for label in r.references}):
+            ref = next(r.references[label] for r in chosen if label in r.references)
+            at[label] = SettingPoint(
+                ref["diff_threshold"], ref["diff_threshold_ci95"], [], ref["sync_fraction"]
+            )
+        for name in ("ceiling", "threshold"):
+            diff = float(np.mean([r.final(name, "diff_threshold") for r in chosen]))
+            sync = float(np.mean([r.final(name, "sync_fraction") for r in chosen]))
+            at[name] = SettingPoint(diff, float("nan"), [], sync)
+    return points
+
+
+def plot_settings(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
+    """``settings.png`` when an env field with named values is swept (e.g. the networks of
+    ``interference_model`` × ``mobility_model``; :func:`setting_points`): (a) per setting
+    the paired Δ vs the threshold rule fitted for it — learned seeds as dots with their mean
+    and 95 % CI, a reference JSON's policies (e.g. lookahead) with their CI, the ceiling as a
+    bar: the room above the rule and how much of it each policy takes; (b) the sync
+    fraction of each and of the rule."""
+    points = setting_points(runs, keys)
+    if not points:
+        return []
+    series = list(dict.fromkeys(name for at in points.values() for name in at))
+    width = 0.8 / len(series)
+    fig, (ax_diff, ax_sync) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, name in enumerate(series):
+        color = LINE_STYLES.get(name, (f"C{i}", "-"))[0]
+        for j, at in enumerate(points.values()):
+            if name not in at:
+                continue
+            p, x, label = (
+                at[name],
+                j + (i - (len(series) - 1) / 2) * width,
+                name if j == 0 else None,
+            )
+            if name == "ceiling":
+                ax_diff.bar(x, p.diff, width, color=color, alpha=0.25, label=label)
+            elif name != "threshold":
+                ax_diff.errorbar(x, p.diff, yerr=np.nan_to_num(p.half), fmt="o" if p.seeds else "s",
+                                 color=color, capsize=3, label=label)  # fmt: skip
+                ax_diff.scatter(np.full(len(p.seeds), x), p.seeds, s=9, color=color, alpha=0.5)
+            ax_sync.bar(x, p.sync, width, color=color, label=label)
+    names = ["\n".join(part.split("=", 1)[-1] for part in s.split(", ")) for s in points]
+    for ax in (ax_diff, ax_sync):
+        ax.set_xticks(np.arange(len(points)), names, fontsize=8)
+    ax_diff.axhline(0.0, color=LINE_STYLES["threshold"][0], linestyle="--", linewidth=1,
+                    label="threshold (0)")  # fmt: skip
+    ax_diff.set_title("(a) paired Δ vs the threshold rule fitted per setting")
+    ax_diff.set_ylabel("return − threshold's, same episodes")
+    ax_diff.legend(fontsize=7, loc="best")
+    ax_diff.grid(alpha=0.3)
+    fig.suptitle(f"Per setting of {', '.join(k.split('.', 1)[-1] for k in keys)}", fontsize=10)
+    return [save(fig, ax_sync, out / "settings.png", "(b) sync fraction", "",
+                 "share of slots synced")]  # fmt: skip

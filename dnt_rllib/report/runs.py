@@ -51,6 +51,10 @@ class Run:
     #: label → (mean, 95 % CI) of the policy's per-episode difference to a policy of a
     #: reference JSON on the same evaluation episodes (:func:`pair_with_reference`)
     paired_with: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: label → that reference policy's own figures on the run's episodes: its
+    #: ``evaluate --json`` summary (mean return, sum rate, sync gap and fraction) and its
+    #: paired difference to the run's threshold rule (``diff_threshold`` and ``_ci95``)
+    references: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -173,6 +177,9 @@ def group(runs: list[Run], keys: list[str]) -> dict[tuple[str, str], list[Run]]:
     return dict(sorted(groups.items()))
 
 
+#: The figures of a reference policy the report shows beside its paired differences.
+REFERENCE_FIGURES = ("mean_return", "sum_rate", "sync_gap", "sync_fraction")
+
 #: Config fields that do not change what happens in an episode (only what a policy sees).
 NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
 
@@ -217,22 +224,31 @@ def pair_with_reference(
                 f"{ref.where}: episodes {ref.first}..{ref.first + ref.count - 1}, but "
                 f"{run.algorithm} seed {run.seed} was evaluated on {seeds[0]}..{seeds[1]}"
             )
-        policy = next(s for s in record["summaries"] if s["policy"] == "policy")["returns"]
-        run.paired_with = {
-            label: paired(policy, ref.returns[label]) for label in found if label in ref.returns
-        }
+        played = {s["policy"]: s["returns"] for s in record["summaries"]}
+        for label in found:
+            if label not in ref.returns:
+                continue
+            run.paired_with[label] = paired(played["policy"], ref.returns[label])
+            diff, ci = paired(ref.returns[label], played["threshold"])
+            run.references[label] = {
+                **ref.scalars[label],
+                "diff_threshold": diff,
+                "diff_threshold_ci95": ci,
+            }
     return found
 
 
 @dataclass
 class Reference:
-    """An ``evaluate --json`` output: its episodes, network and per-policy returns."""
+    """An ``evaluate --json`` output: its episodes, network, per-policy returns and
+    per-policy figures (:data:`REFERENCE_FIGURES`)."""
 
     where: str
     first: int
     count: int
     config: dict[str, Any]
     returns: dict[str, list[float]]
+    scalars: dict[str, dict[str, float]]
 
     def differs(self, run: Run) -> str | None:
         """The first field of the episode's network that ``run`` sets otherwise, or None."""
@@ -248,7 +264,13 @@ def _read_reference(path: Path) -> Reference:
     where = f"--reference-json {path}"
     try:
         ref = json.loads(path.read_text(encoding="utf-8"))
-        returns = {s["policy"]: s["returns"] for s in ref["summaries"]}
-        return Reference(where, int(ref["seed"]), int(ref["episodes"]), ref["config"], returns)
+        summaries = {s["policy"]: s for s in ref["summaries"]}
+        returns = {name: s["returns"] for name, s in summaries.items()}
+        scalars = {
+            name: {k: float(s[k]) for k in REFERENCE_FIGURES} for name, s in summaries.items()
+        }
+        return Reference(
+            where, int(ref["seed"]), int(ref["episodes"]), ref["config"], returns, scalars
+        )
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dnt_rllib.evaluation import difference_ci95, mean_ci95
+from dnt_rllib.evaluation import difference_ci95, mean_ci95, share_closed
 from dnt_rllib.report.runs import Run, group, setting_of
 
 PAPER_IMPROVEMENT = 10.31  # % (§IV, SAC over DQN)
@@ -67,7 +67,9 @@ def learned_row(algo: str, setting: str, members: list[Run], paired: tuple[str, 
 
 
 def reference_rows(setting: str, chosen: list[Run], paired: tuple[str, ...] = ()) -> list[str]:
-    lines = []
+    """The references under the learned rows, best first: those of the runs' own evaluation,
+    with the policies of a reference JSON (``paired``, e.g. lookahead) after the bounds."""
+    rows: dict[str, str] = {}
     for name in REFERENCES:
         values = [r.final(name) for r in chosen if not math.isnan(r.final(name))]
         if not values:
@@ -77,12 +79,32 @@ def reference_rows(setting: str, chosen: list[Run], paired: tuple[str, ...] = ()
             label += f" (k = {int(np.median([r.metrics['eval/best_period'] for r in chosen]))})"
         keys = ("diff_threshold", "share", "sum_rate", "sync_gap", "sync_fraction")
         cols = [_finite_mean([r.final(name, k) for r in chosen]) for k in keys]
-        lines.append(
+        rows[name] = (
             f"| {label} | {setting} | – | {np.mean(values):.2f} | {cols[0]:+.2f} | "
             + "– | " * len(paired)
             + f"{100 * cols[1]:.1f} % | {cols[2]:.3f} | {cols[3]:.2f} | {cols[4]:.3f} | – | – |"
         )
-    return lines
+    for i, label in enumerate(paired):
+        have = [r for r in chosen if label in r.references]
+        if not have:
+            continue
+        figures = {k: _finite_mean([r.references[label][k] for r in have])
+                   for k in have[0].references[label]}  # fmt: skip
+        share = _finite_mean(
+            [share_closed(r.references[label]["mean_return"], r.final("never"),
+                          r.final("ceiling")) for r in have]
+        )  # fmt: skip
+        own = ["– | "] * len(paired)
+        own[i] = "0 | "
+        rows[label] = (
+            f"| {label} | {setting} | – | {figures['mean_return']:.2f} | "
+            f"{figures['diff_threshold']:+.2f} ± {_ci(figures['diff_threshold_ci95'])} (ep.) | "
+            + "".join(own)
+            + f"{100 * share:.1f} % | {figures['sum_rate']:.3f} | {figures['sync_gap']:.2f} | "
+            f"{figures['sync_fraction']:.3f} | – | – |"
+        )
+    order = [*REFERENCES[:2], *paired, *REFERENCES[2:]]
+    return [rows[name] for name in order if name in rows]
 
 
 def algorithm_gap(by_algo: dict[str, list[Run]]) -> str | None:

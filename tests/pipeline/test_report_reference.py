@@ -13,10 +13,13 @@ from scipy import stats
 
 from dnt_rllib.report import load_runs
 from dnt_rllib.report.runs import pair_with_reference
+from dnt_rllib.report.tables import results_table
 from dnt_rllib.validation import ConfigError
 
 POLICY = {0: [10.0, 12.0, 11.0, 15.0], 1: [9.0, 13.0, 12.0, 14.0]}
 LOOKAHEAD = [10.5, 11.0, 11.5, 13.0]
+THRESHOLD = [10.0, 11.0, 11.0, 12.0]  # the runs' own, on the same episodes
+FIGURES = {"mean_return": 11.5, "sum_rate": 25.0, "sync_gap": 200.0, "sync_fraction": 0.25}
 
 
 def store(tmp_path: Path, seeds: list[int]) -> str:
@@ -29,7 +32,11 @@ def store(tmp_path: Path, seeds: list[int]) -> str:
         client.log_param(rid, "seed", str(seed))
         client.log_param(rid, "env.epsilon", "0.987")
         client.log_metric(rid, "eval/policy/mean_return", float(np.mean(returns)))
-        record = {"seeds": seeds, "summaries": [{"policy": "policy", "returns": returns}]}
+        for label, value in (("never", 5.0), ("ceiling", 15.0), ("threshold", 11.0)):
+            client.log_metric(rid, f"eval/{label}/mean_return", value)
+        played = [{"policy": "policy", "returns": returns},
+                  {"policy": "threshold", "returns": THRESHOLD}]  # fmt: skip
+        record = {"seeds": seeds, "summaries": played}
         client.log_text(rid, json.dumps(record), "evaluation.json")
         client.set_terminated(rid)
     return uri
@@ -50,7 +57,7 @@ def reference(
                 "seed": seed,
                 "episodes": 4,
                 "config": config,
-                "summaries": [{"policy": "lookahead", "returns": returns}],
+                "summaries": [{"policy": "lookahead", "returns": returns, **FIGURES}],
             }
         )
     )
@@ -69,6 +76,27 @@ def test_each_run_is_paired_episode_by_episode(tmp_path: Path) -> None:
         t = stats.ttest_rel(POLICY[int(run.seed)], LOOKAHEAD)
         low, _ = t.confidence_interval(0.95)
         assert ci == pytest.approx(diffs.mean() - low)
+        # the lookahead's own row: its figures, and paired with the run's threshold rule
+        # (differences 0.5, 0, 0.5, 1: mean 0.5, s = 0.408, t₃ = 3.182 → ± 0.650)
+        figures = run.references["lookahead"]
+        assert {k: figures[k] for k in FIGURES} == FIGURES
+        assert figures["diff_threshold"] == pytest.approx(0.5)
+        assert figures["diff_threshold_ci95"] == pytest.approx(3.182446 * 0.4082483 / 2)
+
+
+def test_the_reference_policy_has_its_row_between_the_bounds_and_the_rule(tmp_path: Path) -> None:
+    uri = store(tmp_path, [100, 103])
+    client = mlflow.MlflowClient(uri)
+    runs = load_runs(client, "sac")
+    paired = tuple(pair_with_reference(client, runs, [reference(tmp_path)], ("lookahead",)))
+    rows = [line for line in results_table(runs, [], paired).splitlines()
+            if line.startswith(("| ceiling", "| lookahead", "| threshold"))]  # fmt: skip
+    # share of never (5) → ceiling (15): (11.5 − 5) / 10; its own paired column is 0
+    assert rows[1] == (
+        "| lookahead | default | – | 11.50 | +0.50 ± 0.65 (ep.) | 0 | 65.0 % | 25.000 | "
+        "200.00 | 0.250 | – | – |"
+    )
+    assert [r.split(" |")[0] for r in rows] == ["| ceiling", "| lookahead", "| threshold"]
 
 
 def test_other_episodes_or_another_network_are_refused(tmp_path: Path) -> None:
