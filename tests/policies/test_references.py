@@ -13,8 +13,11 @@ from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.evaluation import run_policy
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, ThresholdRule, baseline_policies
 from dnt_rllib.policies import threshold as threshold_module
+from dnt_rllib.policies.ceiling_check import main as ceiling_check_main
+from dnt_rllib.policies.ceiling_check import shortfalls
 from dnt_rllib.policies.tape import record_tapes
 from dnt_rllib.policies.threshold import TUNING_SEEDS, load_or_fit, rule_returns
+from dnt_rllib.twin import HoldLastTwin
 
 SMALL_GRU = {"num_users": 4, "num_rbs": 3, "gru_hidden": 16, "twin_trajectories": 60,
              "twin_max_epochs": 2}  # fmt: skip
@@ -207,3 +210,16 @@ def test_fit_key_holds_the_memory_options_and_keeps_the_keys_from_before_them() 
     assert set(changed) == set(MEMORY_FIELDS)
     keys = {fit_key(cfg.replace(**{name: value})) for name, value in changed.items()}
     assert len(keys) == len(changed) and fit_key(cfg) not in keys
+
+
+def test_ceiling_check_finds_no_shortfall_where_the_dp_is_exact(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the hold twin: the DP is the best of every schedule, so all 2^L replays are ≤ it
+    cfg = SystemConfig(twin="hold", mobility_model="gauss_markov", num_users=3, num_rbs=3)
+    gap = shortfalls(HoldLastTwin(), record_tapes(cfg, range(4)), 10, cfg.epsilon, 3)
+    assert np.abs(gap).max() < 1e-9
+    # the velocity twin reads values the DP's key does not hold: never above the best
+    assert shortfalls(VelocityTwin(), record_tapes(cfg, range(4)), 10, cfg.epsilon, 3).min() > -1e-9
+    assert ceiling_check_main(["--slots", "40"]) == 2
+    assert capsys.readouterr().err == "error: --slots = 40: must be an integer in 1..16\n"
