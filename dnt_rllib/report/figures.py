@@ -1,5 +1,5 @@
-"""The report's figures: the paper's Fig. 3, the ε trade-off front, the sweep lines and
-the sweep's heatmaps over (N, U)."""
+"""The report's figures: the paper's Fig. 3, the ε trade-off front, the sweep lines, the
+sweep's heatmaps over (N, U) and the per-setting comparison of named settings."""
 
 from __future__ import annotations
 
