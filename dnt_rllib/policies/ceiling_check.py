@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--slots = {args.slots}: must be an integer in 1..{most}")
         if args.episodes < 1:
             raise ConfigError(f"--episodes = {args.episodes}: must be an integer >= 1")
-    except (ConfigError, ValueError) as err:
+    except ValueError as err:  # ConfigError, and a SystemConfig field out of range
         print(f"error: {err}", file=sys.stderr)
         return 2
     tapes = record_tapes(config, range(args.seed, args.seed + args.episodes))
