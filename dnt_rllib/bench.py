@@ -3,7 +3,7 @@
     python -m dnt_rllib.bench                 # hold-last and GRU twin, default config
     python -m dnt_rllib.bench --steps 50000
     python -m dnt_rllib.bench --rllib --rllib-settings 0:1,2:8 --rllib-seconds 1
-    python -m dnt_rllib.bench --learner       # ms per SAC update vs. the torch floor
+    python -m dnt_rllib.bench --learner       # ms per SAC update: RLlib's, ours, torch floor
 
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
 actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), rates (eq. 2),
@@ -155,18 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--learner",
         action="store_true",
-        help="ms per RLlib SAC update vs. the torch floor, and where the rest goes "
-        "(dnt_rllib.pipeline.learner_cost)",
+        help="ms per SAC update on RLlib's replay path, ours (replay.kind fast) and the "
+        "torch floor, and where the rest goes (dnt_rllib.pipeline.learner_cost)",
     )
     parser.add_argument(
         "--learner-seconds", type=float, default=10.0, help="seconds timed (with --learner)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write the --learner figures here (JSON)"
     )
     args = parser.parse_args(argv)
     config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
     if args.learner:
         from dnt_rllib.pipeline.learner_cost import main as learner_main
 
-        return learner_main(config, args.learner_seconds)
+        return learner_main(config, args.learner_seconds, args.json)
     if args.rllib:
         from dnt_rllib.pipeline.throughput import SETTINGS
         from dnt_rllib.pipeline.throughput import main as rllib_main

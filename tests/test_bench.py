@@ -6,6 +6,7 @@ own Ray.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -92,3 +93,13 @@ def test_bench_refuses_malformed_rllib_settings(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--rllib", "--rllib-settings", "1-8"])
     assert exc.value.code == 2
+
+
+@pytest.mark.e2e
+def test_bench_learner_writes_both_paths_and_the_floor(tmp_path: Path) -> None:
+    out = bench(tmp_path, "--learner", "--learner-seconds", "0.5", "--json", "learner.json")
+    figures_ = json.loads((tmp_path / "learner.json").read_text())
+    for key in ("rllib_ms_per_update", "ms_per_update", "floor_ms_per_update"):
+        assert figures_[key] > 0, figures_
+    assert "replay.kind rllib" in out and "replay.kind fast" in out, out
+    assert "episode_replay_buffer" not in out  # labels, not raw function names

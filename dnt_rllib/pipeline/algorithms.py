@@ -158,12 +158,25 @@ def reward_config(values: dict[str, Any]) -> dict[str, Any]:
     return {**REWARD_DEFAULTS, **values}
 
 
+#: The experiment's ``replay`` section when it has none: the batch-native ring buffer.
+REPLAY_DEFAULTS: dict[str, Any] = {"kind": "fast"}
+
+
+def replay_kind(params: dict[str, Any]) -> str:
+    """The trial's replay path; trials saved before ``replay`` existed ran RLlib's."""
+    return str(params.get("replay", {"kind": "rllib"}).get("kind", REPLAY_DEFAULTS["kind"]))
+
+
 def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
     """The RLlib config of one trial: paper defaults, then the trial's overrides.
 
     ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
-    they existed): one learner, on the trial process's CPU.
+    they existed): one learner, on the trial process's CPU. ``replay.kind: fast`` builds
+    the algorithm class of :mod:`dnt_rllib.pipeline.fast_replay` (same losses and
+    schedules, batches straight from a ring buffer); ``rllib`` RLlib's own.
     """
+    from dnt_rllib.pipeline.fast_replay import FAST_CLASSES
+
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
     reward = reward_config(params.get("reward", {}))
@@ -173,8 +186,9 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
         "reward_scale": reward["scale"],
         "reward_baseline": reward["baseline"],
     }
+    algo_class = FAST_CLASSES[algorithm] if replay_kind(params) == "fast" else None
     config = (
-        ALGORITHMS[algorithm]()
+        ALGORITHMS[algorithm](algo_class=algo_class)
         .environment(env, env_config=env_config)
         .env_runners(
             num_env_runners=params["num_env_runners"],

@@ -10,6 +10,8 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
     env: {epsilon: 0.987}           # SystemConfig fields
     seed: 0                         # trial seed (RLlib's, and the env runners' base seed)
     reward: {scale: 1.0, baseline: false}   # the learner's signal only (RLlibDNTEnv)
+    replay: {kind: fast}            # fast: our ring buffer, batches straight to the learner
+                                    #   (pipeline/fast_replay.py); rllib: EpisodeReplayBuffer
     search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K,
       seed: {grid: [0, 1, 2]}       #   model.K (DefaultModelConfig, width, depth), reward.K
       env.epsilon: {grid: [0.9, 0.987]}   # domains: grid, choice, uniform, loguniform, randint
@@ -50,7 +52,14 @@ from typing import Any
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
-from dnt_rllib.pipeline.algorithms import ALGORITHMS, MODEL_SHAPE, check_model, check_training
+from dnt_rllib.pipeline.algorithms import (
+    ALGORITHMS,
+    MODEL_SHAPE,
+    REPLAY_DEFAULTS,
+    check_model,
+    check_training,
+)
+from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
 from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
     ConfigError,
@@ -82,6 +91,7 @@ TOP_KEYS = {
     "scheduler",
     "search_alg",
     "time_budget_s",
+    "replay",
 }
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
 EVALUATION_KEYS = {
@@ -108,6 +118,7 @@ SCHEDULER_TIME = "wall_time_s"
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
+REPLAY_KEYS = {"kind"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,7 @@ class ExperimentConfig:
     curve_seed: int
     curve_interval: int
     reward: dict[str, Any] = field(default_factory=dict)
+    replay: dict[str, Any] = field(default_factory=lambda: dict(REPLAY_DEFAULTS))
     scheduler: dict[str, Any] | None = None
     search_alg: dict[str, Any] | None = None
     time_budget_s: int | None = None
@@ -175,6 +187,7 @@ class ExperimentConfig:
             "curve_seed": self.curve_seed,
             "curve_interval": self.curve_interval,
             "reward": dict(self.reward),
+            "replay": dict(self.replay),
         }
 
 
@@ -198,6 +211,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
     seed = check_int(OWNER, "seed", raw.get("seed", 0), Range(0, None))
     reward = _section_reward(raw.get("reward") or {})
+    replay = _section_replay(raw.get("replay") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
 
     stop = _mapping(raw.get("stop") or {"training_iteration": 100}, "stop")
@@ -251,6 +265,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         mlflow_experiment=_string(mlf.get("experiment_name") or name, "mlflow.experiment_name"),
         **evaluation,
         reward=reward,
+        replay=replay,
         scheduler=scheduler,
         search_alg=search_alg,
         time_budget_s=None
@@ -313,6 +328,16 @@ def _section_reward(values: Any) -> dict[str, Any]:
         out["scale"] = check_float(owner, "scale", values["scale"], Range(0.0, 1e6, lo_open=True))
     if "baseline" in values:
         out["baseline"] = _bool(values["baseline"], "reward.baseline")
+    return out
+
+
+def _section_replay(values: Any) -> dict[str, Any]:
+    values = _mapping(values, "replay")
+    owner = f"{OWNER}.replay"
+    check_keys(owner, values, REPLAY_KEYS)
+    out = dict(REPLAY_DEFAULTS)
+    if "kind" in values:
+        out["kind"] = check_choice(owner, "kind", values["kind"], REPLAY_KINDS)
     return out
 
 
@@ -539,10 +564,12 @@ def _check_search_value(
         check_model(owner, {key.split(".", 1)[1]: value})
     elif key.startswith("reward."):
         _section_reward({key.split(".", 1)[1]: value})
+    elif key.startswith("replay."):
+        _section_replay({key.split(".", 1)[1]: value})
     else:
         raise ConfigError(
             f"{owner}: unknown search key; allowed: algorithm, seed, env.<field>, "
-            "training.<key>, model.<field>, reward.scale, reward.baseline"
+            "training.<key>, model.<field>, reward.scale, reward.baseline, replay.kind"
         )
 
 

@@ -1,16 +1,24 @@
-"""The cost of one RLlib SAC update on this CPU, against the torch floor of the same nets.
+"""The cost of one SAC update on this CPU: RLlib's replay path, ours, and the torch floor.
 
-    python -m dnt_rllib.bench --learner [--learner-seconds 10]
+    python -m dnt_rllib.bench --learner [--learner-seconds 10] [--json PATH]
 
 Builds the paper's SAC trial (``build_algorithm_config``: Table I rates, 2×256 ReLU MLPs,
-batch 256, ``EpisodeReplayBuffer``, no remote env runners, 8 envs) and times ``algo.train()``
-once learning has started: ms per SAC training step, which is one learner update of a
-256-transition batch plus the 8 env steps sampled before it. The floor is the same update
-in plain torch on one thread (:func:`torch_floor_ms`: actor and twin critics forward on
-o_t, actor and twin target critics on o_{t+1}, the four losses, their backward passes,
-four Adam steps and the Polyak target update), ≈ 0.5 GFLOP. Last, one cProfile pass over
-``algo.train()`` splits the update into where the time goes (:data:`SINKS`). cProfile
-charges Python calls more than torch kernels, so the Python-heavy shares read high.
+batch 256, no remote env runners, 8 envs) once per replay path (``replay.kind``: ``rllib``,
+RLlib's ``EpisodeReplayBuffer`` and learner connectors; ``fast``, the ring buffer of
+:mod:`dnt_rllib.pipeline.fast_replay`), trains it until learning has started, then times:
+
+- **ms per update**: one train batch sampled from the path's buffer and one
+  ``learner_group.update`` on it, exactly the calls the path's training step makes;
+- **ms per training step**: ``algo.train()`` divided by its training steps (one update
+  plus the 8 × fragment env steps sampled and stored before it, the weight sync and
+  metrics), what a trial pays.
+
+The floor is the same update in plain torch on one thread (:func:`torch_floor_ms`: actor
+and twin critics forward on o_t, actor and twin target critics on o_{t+1}, the four
+losses, their backward passes, four Adam steps and the Polyak target update), ≈ 0.5 GFLOP.
+Last, one cProfile pass over ``algo.train()`` per path splits it into where the time goes
+(:data:`SINKS`). cProfile charges Python calls more than torch kernels, so the
+Python-heavy shares read high.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from dnt_rllib.config import SystemConfig
 #: (label, file the function is in, function): each a sink's inclusive time in cProfile.
 SINKS: tuple[tuple[str, str, str], ...] = (
     ("replay buffer: sample 256 transitions", "episode_replay_buffer.py", "_sample_episodes"),
+    ("ring buffer: sample 256 transitions", "dnt_rllib/pipeline/replay.py", "sample"),
     ("learner connectors: episodes → tensors", "learner_connector_pipeline.py", "__call__"),
     ("torch: forward, backward, Adam, targets", "torch_learner.py", "_uncompiled_update"),
-    ("replay buffer: add 8 steps", "episode_replay_buffer.py", "add"),
+    ("replay buffer: add the sampled steps", "episode_replay_buffer.py", "add"),
+    ("ring buffer: add the sampled steps", "dnt_rllib/pipeline/replay.py", "add"),
     ("env runner: sample 8 env steps", "single_agent_env_runner.py", "sample"),
     ("weights learner → env runner", "env_runner_group.py", "sync_weights"),
     ("… of which our env's step", "dnt_rllib/env/", "step"),
@@ -40,10 +50,15 @@ SINKS: tuple[tuple[str, str, str], ...] = (
 SELF_TIME: tuple[tuple[str, str], ...] = (("metrics logging (self time)", "rllib/utils/metrics/"),)
 
 
-def trial_params(config: SystemConfig, envs: int = 8) -> dict[str, Any]:
+#: The paths compared, in the order printed.
+PATHS = ("rllib", "fast")
+
+
+def trial_params(config: SystemConfig, envs: int = 8, replay: str = "fast") -> dict[str, Any]:
     """A paper SAC trial (``training: {}``, ``model: {}``), sampling in the trial process."""
     return {
         "algorithm": "SAC",
+        "replay": {"kind": replay},
         "seed": 0,
         "env": config.to_dict(),
         "training": {},
@@ -142,8 +157,40 @@ def train_until_learning(algo: Any) -> None:
             return
 
 
+def update_once(algo: Any) -> None:
+    """One train batch from the algorithm's buffer and one learner update on it, with the
+    arguments its own training step uses (RLlib's DQN/SAC step, or ours)."""
+    from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+    config = algo.config
+    timesteps = {NUM_ENV_STEPS_SAMPLED_LIFETIME: 10**6}
+    if hasattr(algo, "replay_batch"):
+        algo.learner_group.update(batch=algo.replay_batch(), timesteps=timesteps)
+        return
+    episodes = algo.local_replay_buffer.sample(
+        num_items=config.total_train_batch_size,
+        n_step=config.n_step,
+        batch_length_T=0,
+        lookback=0,
+        min_batch_length_T=0,
+        gamma=config.gamma,
+        beta=config.replay_buffer_config.get("beta"),
+        sample_episodes=True,
+    )
+    algo.learner_group.update(episodes=episodes, timesteps=timesteps)
+
+
 def ms_per_update(algo: Any, seconds: float) -> tuple[float, int]:
-    """Wall ms per SAC training step (one learner update) over ``algo.train()`` calls."""
+    """Wall ms per :func:`update_once` over ``seconds``."""
+    updates, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        update_once(algo)
+        updates += 1
+    return (time.perf_counter() - started) / updates * 1e3, updates
+
+
+def ms_per_training_step(algo: Any, seconds: float) -> tuple[float, int]:
+    """Wall ms per training step (one learner update) over ``algo.train()`` calls."""
     updates, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         updates += int(algo.train()["num_training_step_calls_per_iteration"])
@@ -172,18 +219,47 @@ def sinks(algo: Any, iterations: int = 2) -> dict[str, float]:
         )
     for label, where in SELF_TIME:
         out[label] = sum(tt for (file, _, _), (_, _, tt, _, _) in stats.items() if where in file)
-    return {label: t / total for label, t in out.items()}
+    return {label: t / total for label, t in out.items() if t > 0}
 
 
-def main(config: SystemConfig, seconds: float = 10.0) -> int:
-    """Print ms per SAC update, the torch floor, their ratio and the top time sinks."""
+def measure_path(config: SystemConfig, replay: str, seconds: float) -> dict[str, Any]:
+    """ms per update and per training step of one replay path, and its time sinks."""
+    from dnt_rllib.pipeline.algorithms import build_algorithm_config
+    from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
+    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+
+    params = trial_params(config, replay=replay)
+    algo_config = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
+    algo = algo_config.build_algo()
+    try:
+        train_until_learning(algo)
+        update_ms, updates = ms_per_update(algo, seconds)
+        step_ms, steps = ms_per_training_step(algo, seconds)
+        space = algo.env_runner.env.single_observation_space
+        return {
+            "update_ms": update_ms,
+            "updates": updates,
+            "step_ms": step_ms,
+            "steps": steps,
+            "shares": sinks(algo),
+            "obs_dim": int(space.shape[0]),
+            "num_actions": int(algo.env_runner.env.single_action_space.n),
+            "batch": int(algo_config.train_batch_size_per_learner),
+        }
+    finally:
+        algo.stop()
+
+
+def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = None) -> int:
+    """Print ms per SAC update on both replay paths and the torch floor, their ratios and
+    the top time sinks; ``json_path`` gets the three figures (README "The learner's cost")."""
+    import json
+
     import ray
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dnt_rllib.pipeline.algorithms import PAPER_MODEL, build_algorithm_config
-    from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.pipeline.algorithms import PAPER_MODEL
     from dnt_rllib.twin import make_twin
 
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)
@@ -200,34 +276,44 @@ def main(config: SystemConfig, seconds: float = 10.0) -> int:
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
     )
     try:
-        params = trial_params(config)
-        algo_config = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
-        algo = algo_config.build_algo()
-        try:
-            train_until_learning(algo)
-            rllib_ms, updates = ms_per_update(algo, seconds)
-            space = algo.env_runner.env.single_observation_space
-            num_actions = int(algo.env_runner.env.single_action_space.n)
-            hiddens = list(PAPER_MODEL["fcnet_hiddens"])
-            batch = int(algo_config.train_batch_size_per_learner)
-            floor_ms = torch_floor_ms(space.shape[0], num_actions, hiddens, batch)
-            shares = sinks(algo)
-        finally:
-            algo.stop()
+        paths = {replay: measure_path(config, replay, seconds) for replay in PATHS}
     finally:
         ray.shutdown()
-    gflop = update_gflop(space.shape[0], num_actions, hiddens, batch)
+    first = paths["fast"]
+    hiddens = list(PAPER_MODEL["fcnet_hiddens"])
+    obs_dim, num_actions, batch = first["obs_dim"], first["num_actions"], first["batch"]
+    floor_ms = torch_floor_ms(obs_dim, num_actions, hiddens, batch)
+    gflop = update_gflop(obs_dim, num_actions, hiddens, batch)
+    rllib, fast = paths["rllib"], paths["fast"]
     print(
         f"\n## One SAC update (batch {batch}, {'×'.join(map(str, hiddens))} MLPs, "
-        f"{space.shape[0]} inputs, {num_actions} actions), one thread, "
+        f"{obs_dim} inputs, {num_actions} actions), one thread, "
         f"{os.cpu_count()} CPUs, load average {load:.2f} at the start\n"
     )
-    print("| | ms per update |\n|---|---|")
-    print(f"| RLlib `algo.train()`, per training step ({updates} updates) | {rllib_ms:.1f} |")
+    print("| | ms per update | × floor | ms per training step (update + 8 × fragment env "
+          "steps, sync, metrics) |\n|---|---|---|---|")  # fmt: skip
+    for label, path in (("RLlib replay (`replay.kind: rllib`)", rllib),
+                        ("ring buffer (`replay.kind: fast`)", fast)):  # fmt: skip
+        print(f"| {label} | {path['update_ms']:.1f} ({path['updates']} updates) | "
+              f"{path['update_ms'] / floor_ms:.2f}× | {path['step_ms']:.1f} |")  # fmt: skip
     print(f"| torch floor, same nets and loss ({gflop:.2f} GFLOP, "
-          f"{gflop / floor_ms * 1e3:.0f} GFLOP/s) | {floor_ms:.1f} |")  # fmt: skip
-    print(f"| ratio RLlib / floor | {rllib_ms / floor_ms:.1f}× |")
-    print("\n| where `algo.train()` spends its time (cProfile) | share |\n|---|---|")
-    for label, share in sorted(shares.items(), key=lambda kv: -kv[1]):
-        print(f"| {label} | {100 * share:.1f} % |")
+          f"{gflop / floor_ms * 1e3:.0f} GFLOP/s) | {floor_ms:.1f} | 1.00× | – |")  # fmt: skip
+    print(f"\nfast / RLlib: {rllib['update_ms'] / fast['update_ms']:.1f}× fewer ms per update, "
+          f"{rllib['step_ms'] / fast['step_ms']:.1f}× fewer per training step")  # fmt: skip
+    for replay in PATHS:
+        print(f"\n| where `algo.train()` spends its time, replay.kind {replay} (cProfile) "
+              "| share |\n|---|---|")  # fmt: skip
+        for label, share in sorted(paths[replay]["shares"].items(), key=lambda kv: -kv[1]):
+            print(f"| {label} | {100 * share:.1f} % |")
+    if json_path is not None:
+        figures = {
+            "rllib_ms_per_update": rllib["update_ms"],
+            "ms_per_update": fast["update_ms"],
+            "floor_ms_per_update": floor_ms,
+            "rllib_ms_per_training_step": rllib["step_ms"],
+            "ms_per_training_step": fast["step_ms"],
+            "load_average": load,
+        }
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {json_path}")
     return 0

@@ -20,7 +20,12 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.tune import Callback
 
-from dnt_rllib.pipeline.algorithms import PAPER_TRAINING, model_config, reward_config
+from dnt_rllib.pipeline.algorithms import (
+    PAPER_TRAINING,
+    model_config,
+    replay_kind,
+    reward_config,
+)
 
 log = logging.getLogger(__name__)
 TRIAL_TAG = "ray.trial_id"
@@ -81,6 +86,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     flat.update({f"training.{k}": v for k, v in training.items()})
     flat.update({f"model.{k}": v for k, v in model_config(config["model"]).items()})
     flat.update({f"reward.{k}": v for k, v in reward_config(config.get("reward", {})).items()})
+    flat["replay.kind"] = replay_kind(config)
     for key in (
         "num_env_runners",
         "num_envs_per_env_runner",

@@ -1,0 +1,76 @@
+"""The ``replay`` YAML switch: validated like every key, searchable, carried to the trial,
+the RLlib config and MLflow."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ray.rllib.algorithms.dqn import DQN
+from ray.rllib.algorithms.sac import SAC
+
+from dnt_rllib.pipeline.algorithms import build_algorithm_config
+from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.pipeline.fast_replay import BatchReplayDQN, BatchReplaySAC
+from dnt_rllib.pipeline.mlflow_tracking import trial_params
+from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.tune import param_space
+from dnt_rllib.validation import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("replay", "algorithm", "cls"),
+    [
+        (None, "SAC", BatchReplaySAC),  # the default: the fast path
+        ({"kind": "fast"}, "DQN", BatchReplayDQN),
+        ({"kind": "rllib"}, "SAC", SAC),
+        ({"kind": "rllib"}, "DQN", DQN),
+    ],
+)
+def test_kind_picks_the_algorithm_class(replay: dict | None, algorithm: str, cls: type) -> None:
+    raw = {"algorithm": algorithm, **({"replay": replay} if replay else {})}
+    base = parse_experiment(raw).trial_base()
+    config = build_algorithm_config(base, RLlibDNTEnv)
+    assert config.algo_class is cls
+    assert config.replay_buffer_config["type"] == "EpisodeReplayBuffer"  # as RLlib validates
+    assert trial_params(base)["replay.kind"] == (replay or {"kind": "fast"})["kind"]
+
+
+def test_a_trial_saved_before_the_switch_rebuilds_on_rllib_replay() -> None:
+    base = parse_experiment({"algorithm": "SAC"}).trial_base()
+    del base["replay"]
+    assert build_algorithm_config(base, RLlibDNTEnv).algo_class is SAC
+
+
+@pytest.mark.parametrize(
+    ("replay", "message"),
+    [
+        ({"kind": "episodes"}, "experiment.replay.kind = 'episodes': must be one of"),
+        ({"capacity": 5}, "experiment.replay: unknown field 'capacity'; allowed fields: kind"),
+        ("fast", "experiment.replay: must be a mapping"),
+    ],
+)
+def test_bad_replay_is_one_line(replay: object, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        parse_experiment({"algorithm": "SAC", "replay": replay})
+
+
+def test_replay_kind_is_searchable() -> None:
+    exp = parse_experiment(
+        {"algorithm": "SAC", "search_space": {"replay.kind": {"grid": ["fast", "rllib"]}}}
+    )
+    assert param_space(exp)["replay"]["kind"] == {"grid_search": ["fast", "rllib"]}
+    with pytest.raises(ConfigError, match=r"replay\.kind = 'ring'"):
+        parse_experiment(
+            {"algorithm": "SAC", "search_space": {"replay.kind": {"grid": ["fast", "ring"]}}}
+        )
+
+
+def test_fast_path_refuses_a_prioritised_buffer() -> None:
+    buffer = {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 1000}
+    training = {"DQN": {"replay_buffer_config": buffer}}
+    base = parse_experiment({"algorithm": "DQN", "training": training}).trial_base()
+    with pytest.raises(ValueError, match=r"replay\.kind = fast samples uniformly"):
+        BatchReplayDQN._create_local_replay_buffer_if_necessary(
+            None, build_algorithm_config(base, RLlibDNTEnv)
+        )
