@@ -25,6 +25,7 @@ from dnt_rllib.validation import (
     check_keys,
     check_pair,
     read_yaml_mapping,
+    short,
 )
 
 POSITIVE = Range(0.0, None, lo_open=True)
@@ -75,7 +76,7 @@ def _bool() -> Check:
 def _str() -> Check:
     def check(owner: str, name: str, v: Any) -> str:
         if not isinstance(v, str) or not v:
-            raise ConfigError(f"{owner}.{name} = {v!r}: must be a non-empty string")
+            raise ConfigError(f"{owner}.{name} = {short(v)}: must be a non-empty string")
         return v
 
     return check

@@ -30,9 +30,11 @@ from dnt_rllib.pipeline.experiment import (
     storage_path,
 )
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, check_tracking_uri, short
 
 METRIC = "episode_return_mean"
+#: Seconds an MLflow server or a Ray cluster has to accept a connection before Ray starts.
+PROBE_S = 5.0
 
 
 def param_space(exp: ExperimentConfig) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def check_exists(exp: ExperimentConfig, resume: bool, exists: bool) -> None:
         raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
     if exists and not resume:
         raise ConfigError(
-            f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
+            f"experiment.name = {short(exp.name)}: {experiment_path(exp)} already holds this "
             "experiment; pass --resume to continue it, or choose another name"
         )
 
@@ -218,7 +220,7 @@ def lock_experiment(exp: ExperimentConfig) -> Any:
         lock.acquire(timeout=0)
     except Timeout:
         raise ConfigError(
-            f"experiment.name = {exp.name!r}: another `tune` process is running {folder} "
+            f"experiment.name = {short(exp.name)}: another `tune` process is running {folder} "
             "now; wait for it, or choose another name"
         ) from None
     return lock
@@ -390,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.storage_path:
             exp = dataclasses.replace(exp, storage_path=storage_path(args.storage_path))
         check_rllib(exp)
+        check_tracking_uri(
+            exp.tracking_uri, "experiment.mlflow.tracking_uri", write=True, probe_s=PROBE_S
+        )
         from ray import tune
 
         check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))

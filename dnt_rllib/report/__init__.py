@@ -56,7 +56,7 @@ from dnt_rllib.report.figures import (
 )
 from dnt_rllib.report.runs import load_runs, pair_with_reference, varying
 from dnt_rllib.report.tables import grid_table, results_table
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, check_output, check_tracking_uri, short
 
 __all__ = ["load_runs", "main", "write_report"]
 
@@ -65,6 +65,8 @@ __all__ = ["load_runs", "main", "write_report"]
 GRID_KEYS = ("env.delay_bound", "env.num_rbs", "env.num_users")
 #: The policies of a ``--reference-json`` the learned ones are paired with.
 REFERENCE_LABELS = ("lookahead",)
+#: Seconds an MLflow server has to accept a connection (MLflow itself retries for minutes).
+PROBE_S = 5.0
 
 
 def write_report(
@@ -139,6 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tracking-uri {uri}: no such MLflow store", file=sys.stderr)
         return 2
     try:
+        check_tracking_uri(uri, "--tracking-uri", probe_s=PROBE_S)
+        out = args.out or Path("reports") / args.experiment
+        if args.out is None and (
+            Path(args.experiment).name != args.experiment or args.experiment in ("", ".", "..")
+        ):
+            raise ConfigError(
+                f"--experiment {short(args.experiment)}: not one folder name, so "
+                "reports/EXPERIMENT would leave reports/; give --out FOLDER"
+            )
+        check_output(out, "--out", folder=True)
         scope = None
         if args.tune_experiment is not None:
             scope = [
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         files, notes = write_report(
             args.experiment,
             uri,
-            args.out or Path("reports") / args.experiment,
+            out,
             scope,
             args.reference_json,
         )

@@ -72,10 +72,12 @@ def test_periods_are_bounded() -> None:
 
 
 def test_model_values_rllib_cannot_build_are_refused_before_ray() -> None:
+    """A model RLlib cannot build (here one the parser would refuse) is one line, too."""
+    import dataclasses
+
     from dnt_rllib.tune import check_rllib
 
-    exp = parse_experiment(
-        {"algorithm": "SAC", "env": {"twin": "hold"}, "model": {"fcnet_kernel_initializer": "abc"}}
-    )
+    exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
+    exp = dataclasses.replace(exp, model={"fcnet_kernel_initializer": "abc"})
     with pytest.raises(ConfigError, match=r"^experiment\.model: RLlib cannot build the SAC module"):
         check_rllib(exp)
