@@ -252,7 +252,7 @@ def check_tracking_uri(uri: str, what: str, write: bool = False, probe_s: float 
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
     if scheme and scheme not in TRACKING_SCHEMES:
         raise ConfigError(
-            f"{what} = {short(uri)}: unknown scheme {short(scheme)}://; use sqlite:///PATH, "
+            f"{what} = {short(uri)}: unknown scheme {key_text(scheme)}://; use sqlite:///PATH, "
             "http(s)://HOST:PORT, file:///FOLDER or a database URI (postgresql, mysql, mssql)"
         )
     if scheme == "sqlite":

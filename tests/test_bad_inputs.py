@@ -3,6 +3,7 @@ nothing written."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
@@ -192,13 +193,13 @@ def test_experiment_naming_code_for_rllib_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
 
 
-def _bomb(levels: int = 9) -> str:
-    """A few hundred bytes of YAML whose aliases expand to 10^levels items."""
-    text, prev = "a: &a [x, x, x, x, x, x, x, x, x, x]\n", "a"
-    for name in "bcdefghijk"[: levels - 1]:
-        text += f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n"
-        prev = name
-    return text
+def _bomb(key: str, levels: int = 6) -> str:
+    """A few hundred bytes of YAML whose aliases make ``key`` a list of 10^levels items."""
+    names = "abcdefghij"[:levels]
+    parts = ["&a [" + ", ".join(["x"] * 10) + "]"]
+    for prev, name in itertools.pairwise(names):
+        parts.append(f"&{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    return f"{key}: [{', '.join(parts)}]\n"
 
 
 def _clis() -> dict[str, Any]:
@@ -222,12 +223,8 @@ def test_yaml_aliases_are_refused_by_every_cli(
 ) -> None:
     """An alias bomb (issue 25, 2) is one short line: aliases are refused when read."""
     monkeypatch.chdir(tmp_path)
-    body = _bomb()
-    text = (
-        f"algorithm: SAC\nenv:\n  {body.replace(chr(10), chr(10) + '  ')}"
-        if cli == "tune"
-        else body
-    )
+    text = f"algorithm: SAC\n{_bomb('seed')}" if cli == "tune" else _bomb("num_users")
+    assert len(text) < 500
     (tmp_path / "bomb.yaml").write_text(text)
     line = one_error(capsys, _clis()[cli]("bomb.yaml"), "bomb.yaml", "alias *a is not accepted")
     assert len(line) < 200
@@ -237,10 +234,13 @@ def test_yaml_aliases_are_refused_by_every_cli(
 def test_a_key_given_twice_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    _no_work(monkeypatch)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exp.yaml").write_text("algorithm: SAC\nname: x\nalgorithm: DQN\n")
     one_error(capsys, tune_main(["--config", "exp.yaml"]), "line 3: key algorithm given twice")
-    (tmp_path / "net.yaml").write_text("num_users: 3\nnum_users: 5\n")
+    (tmp_path / "net.yaml").write_text(
+        "twin: hold\nepisode_length: 3\nnum_users: 3\nnum_users: 5\n"
+    )
     one_error(capsys, evaluate_main(["--config", "net.yaml", *FAST]), "key num_users given twice")
 
 
@@ -291,3 +291,88 @@ def test_bad_flags_are_one_line_before_work(
     cli, argv, says = _flag_cases(tmp_path)[case]
     one_error(capsys, clis[cli](argv), says)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dnt_rllib.tune as tune_cli
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("the refused experiment went on to work")
+
+    monkeypatch.setattr(tune_cli, "pretrain_twins", no_work)
+    monkeypatch.setattr(tune_cli, "run", no_work)
+
+
+#: (YAML, extra arguments, environment, what the line says): each refused before Ray.
+BEFORE_RAY: list[tuple[str, list[str], dict[str, str], str]] = [
+    ("seed: 4294967296", [], {}, "experiment.seed = 4294967296: must be an integer in [0, "),
+    ("search_alg: {type: optuna, seed: 4294967296}\nsearch_space: {seed: {choice: [0, 1]}}",
+     [], {}, "experiment.search_alg.seed = 4294967296: must be an integer in [0, 2147483647]"),
+    ("search_space: {seed: {grid: [0, 4294967296]}}", [], {}, "4294967296"),
+    ("mlflow: {tracking_uri: 'foo://bar'}", [], {}, "unknown scheme foo://"),
+    ("", [], {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, "no MLflow server answers there"),
+    ("", ["--address", "127.0.0.1:1"], {}, "--address 127.0.0.1:1: no Ray cluster answers"),
+    ("", ["--address", "nowhere"], {}, "--address nowhere: must be HOST:PORT"),
+    ("resources: {num_gpus_per_learner: 1}", [], {}, "needs GPU 1, this machine has GPU 0"),
+    ("resources: {num_env_runners: 8}", [], {}, "needs CPU 9, this machine has CPU 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(BEFORE_RAY)))
+def test_tune_faults_are_one_line_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, case: int
+) -> None:
+    """Seeds numpy cannot take, unreachable MLflow servers and Ray clusters, resources no
+    trial can get (issue 25, 4 and 8): refused before Ray starts, instead of a hang."""
+    import dnt_rllib.tune as tune_cli
+
+    yaml_text, argv, env, says = BEFORE_RAY[case]
+    _no_work(monkeypatch)
+    monkeypatch.setattr(
+        tune_cli, "local_resources", lambda: {"CPU": 2.0, "GPU": 0.0}, raising=False
+    )
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(f"algorithm: SAC\nenv: {{twin: hold}}\n{yaml_text}\n")
+    one_error(capsys, tune_main(["--config", "exp.yaml", *argv]), says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+def test_a_read_only_mlflow_folder_is_refused_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != store and real(p, mode))
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(
+        f"algorithm: SAC\nenv: {{twin: hold}}\nmlflow: {{tracking_uri: 'sqlite:///{store}/m.db'}}\n"
+    )
+    one_error(capsys, tune_main(["--config", "exp.yaml"]), f"cannot write in {store}")
+
+
+def test_resume_with_an_edited_yaml_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """issue 25, 6: Tune resumes the saved config; an edited file would be ignored."""
+    import json
+
+    import dnt_rllib.tune as tune_cli
+
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    started = {"algorithm": "SAC", "name": "x", "env": {"twin": "hold"},
+               "evaluation": {"episodes": 10}}  # fmt: skip
+    folder = tmp_path / "ray_results" / "x"
+    folder.mkdir(parents=True)
+    (folder / "tuner.pkl").write_bytes(b"")  # Tune's state: never read before the refusal
+    (folder / tune_cli.STARTED_FILE).write_text(json.dumps(started))
+    edited = {**started, "evaluation": {"episodes": 50}}
+    (tmp_path / "exp.yaml").write_text(json.dumps(edited))
+    code = tune_main(["--config", "exp.yaml", "--resume"])
+    one_error(capsys, code, "is not the config this experiment started with",
+              "evaluation.episodes: 10 → 50")  # fmt: skip

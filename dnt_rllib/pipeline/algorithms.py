@@ -76,9 +76,9 @@ MODEL_FIELDS = (
     "head_fcnet_activation",
     "head_fcnet_use_layernorm",
 )
-#: Most weights between the hidden layers of one network (2 × 4096 wide: 16.8 M, 67 MB);
+#: Most weights of one network, input and output layers included (2 × 4096 wide: 16.8 M);
 #: SAC holds five such networks, and Adam two more copies of the trained ones.
-MAX_WEIGHTS = 2**24
+MAX_WEIGHTS = 20_000_000
 
 #: RLlib ``.training()`` keys whose value RLlib resolves by name: a class, a callable or a
 #: config dict whose ``type`` it imports and calls. Never accepted from a file.
@@ -298,15 +298,27 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     for key in ("fcnet_use_layernorm", "head_fcnet_use_layernorm"):
         if key in values:
             check_bool(owner, key, values[key])
+    check_network_size(owner, values)
+    return dict(values)
+
+
+def check_network_size(
+    owner: str, values: dict[str, Any], inputs: int = 1, outputs: int = 1, sizes: str = ""
+) -> None:
+    """At most :data:`MAX_WEIGHTS` weights in one network of the model ``values`` between
+    ``inputs`` observations and ``outputs`` actions; ``sizes`` (e.g. ``num_rbs = 6``) names
+    the env fields that set them."""
     model = model_config(values)
     hidden = [*model["fcnet_hiddens"], *(model.get("head_fcnet_hiddens") or [])]
-    weights = sum(a * b for a, b in itertools.pairwise(hidden))
+    weights = sum(a * b for a, b in itertools.pairwise([inputs, *hidden, outputs]))
     if weights > MAX_WEIGHTS:
+        shape = f"{inputs:,} inputs ({sizes}), hidden {short(hidden)}" if sizes else short(hidden)
         raise ConfigError(
-            f"{owner}: hidden layers {short(hidden)} hold {weights / 1e6:,.0f} M weights per "
-            f"network, more than {MAX_WEIGHTS / 1e6:.1f} M; lower width, depth or fcnet_hiddens"
+            f"{owner}: layers {shape} hold {weights / 1e6:,.0f} M weights per network, more "
+            f"than {MAX_WEIGHTS / 1e6:.1f} M; lower "
+            + "".join(f"{part.split(' = ')[0]}, " for part in sizes.split(", ") if sizes)
+            + "width, depth or fcnet_hiddens"
         )
-    return dict(values)
 
 
 def model_config(values: dict[str, Any]) -> dict[str, Any]:

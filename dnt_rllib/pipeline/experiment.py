@@ -44,6 +44,8 @@ Any unknown key or bad value raises :class:`ConfigError` with one line, before R
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ from dnt_rllib.pipeline.algorithms import (
     REPLAY_DEFAULTS,
     TRAINING_SETTINGS,
     check_model,
+    check_network_size,
     check_training,
 )
 from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
@@ -69,7 +72,9 @@ from dnt_rllib.validation import (
     check_float,
     check_int,
     check_keys,
+    check_output,
     check_tracking_uri,
+    key_text,
     read_yaml_mapping,
     short,
 )
@@ -220,6 +225,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     replay = _section_replay(raw.get("replay") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
+    _check_module_size(env, model, space)
 
     stop = _mapping(raw.get("stop") or {"training_iteration": 100}, "stop")
     check_keys(f"{OWNER}.stop", stop, STOP_KEYS)
@@ -311,10 +317,8 @@ def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
     if 0 < out["curve_episodes"] < 2:
         raise ConfigError(f"{owner}.curve_episodes = 1: must be 0 (off) or an integer >= 2")
     reference = ev.get("reference")
-    if reference is not None and reference not in {
-        *baseline_policies(TRIAL_PERIODS),
-        "threshold",
-    }:
+    known = {*baseline_policies(TRIAL_PERIODS), "threshold"}
+    if reference is not None and (not isinstance(reference, str) or reference not in known):
         raise ConfigError(
             f"{owner}.reference = {short(reference)}: must be null (the best rule), never, always, "
             "greedy, threshold or periodic(k) with k in 2..10"
@@ -346,6 +350,25 @@ def _section_replay(values: Any) -> dict[str, Any]:
     if "kind" in values:
         out["kind"] = check_choice(owner, "kind", values["kind"], REPLAY_KINDS)
     return out
+
+
+def _check_module_size(
+    env: SystemConfig, model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]
+) -> None:
+    """The policy network at the largest searched sizes holds at most ``MAX_WEIGHTS``
+    weights: its input layer grows with ``num_users`` and ``num_rbs``."""
+    from dnt_rllib.env.observation import observation_dim
+
+    big: dict[str, int] = {}
+    for name in ("num_users", "num_rbs"):
+        if f"env.{name}" in space:
+            domain, args = space[f"env.{name}"]
+            big[name] = args[1] - 1 if domain == "randint" else max(args)
+    env = env.replace(**big) if big else env
+    outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
+    sizes = f"num_users = {env.num_users}, num_rbs = {env.num_rbs}"
+    check_network_size(f"{OWNER}.model", {**model, **model_extremes(space)},
+                       observation_dim(env), outputs, sizes)  # fmt: skip
 
 
 def _check_buffer_and_replay(
@@ -412,7 +435,8 @@ def _section_scheduling(
                 owner, "n_startup_trials", values.get("n_startup_trials", 8), Range(1, None)
             ),
         }
-        points = values.get("points_to_evaluate") or []
+        points = values.get("points_to_evaluate")
+        points = [] if points is None else points
         if not isinstance(points, list) or not all(isinstance(pt, dict) for pt in points):
             raise ConfigError(f"{owner}.points_to_evaluate: must be a list of mappings")
         for i, point in enumerate(points):
@@ -458,13 +482,29 @@ def _check_point(owner: str, value: Any, domain: tuple[str, list[Any]]) -> None:
     """A starting point must be one the domain can sample."""
     kind, args = domain
     if kind in ("grid", "choice"):
-        if value not in args:
+        if not any(_same(value, arg) for arg in args):
             raise ConfigError(f"{owner} = {short(value)}: must be one of {short(args)}")
         return
     low, high = args
-    inside = low <= value < high if kind == "randint" else low <= value <= high
-    if isinstance(value, bool) or not isinstance(value, int | float) or not inside:
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if kind == "randint":
+        if not (number and isinstance(value, int) and low <= value < high):
+            raise ConfigError(
+                f"{owner} = {short(value)}: must be an integer in the randint range "
+                f"[{low}, {high - 1}]"
+            )
+    elif not (number and low <= value <= high):
         raise ConfigError(f"{owner} = {short(value)}: must be in the {kind} range [{low}, {high}]")
+
+
+def _same(value: Any, arg: Any) -> bool:
+    """``value == arg`` of the same kind: ``true`` is not 1, nor ``"1"`` 1."""
+    numbers = (int, float)
+    if isinstance(value, bool) or isinstance(arg, bool):
+        return isinstance(value, bool) and isinstance(arg, bool) and value == arg
+    if isinstance(value, numbers) and isinstance(arg, numbers):
+        return value == arg
+    return type(value) is type(arg) and value == arg
 
 
 def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
@@ -525,9 +565,38 @@ def _section_search(
                     check_training(
                         algo, f"{OWNER}.search_space.training", {key.split(".", 1)[1]: value}
                     )
+    _check_env_corners(space, env)
     if {"model.width", "model.depth"} & space.keys():  # the widest and deepest together
         check_model(f"{OWNER}.search_space", model_extremes(space))
     return space
+
+
+#: Most env combinations :func:`_check_env_corners` tries (beyond: each value alone).
+MAX_CORNERS = 4096
+
+
+def _check_env_corners(space: dict[str, tuple[str, list[Any]]], env: SystemConfig) -> None:
+    """Every combination of the searched env fields' values (a range's two ends) must be a
+    valid network: fields checked against each other (``step_size < area_size / 2``,
+    ``history < episode_length``, memory) would otherwise fail in a trial, after the
+    earlier grid points' twins were trained. The constraints are monotone in each field,
+    so a range's ends stand for it."""
+    keys = [k for k in space if k.startswith("env.")]
+    options = []
+    for key in keys:
+        domain, args = space[key]
+        options.append([args[0], args[1] - 1] if domain == "randint" else list(args))
+    if len(keys) < 2 or math.prod(len(o) for o in options) > MAX_CORNERS:
+        return
+    for combo in itertools.product(*options):
+        values = {k.split(".", 1)[1]: v for k, v in zip(keys, combo, strict=True)}
+        try:
+            env.replace(**values)
+        except ConfigError as err:
+            shown = ", ".join(f"{k} = {short(v)}" for k, v in values.items())
+            raise ConfigError(
+                f"{OWNER}.search_space: the point {shown} is not a valid network ({err})"
+            ) from None
 
 
 def model_extremes(space: dict[str, tuple[str, list[Any]]]) -> dict[str, int]:
@@ -628,10 +697,16 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
 def _folder_name(value: Any, name: str) -> str:
     """A single folder name: the experiment stays inside storage_path."""
     value = _string(value, name)
-    if "/" in value or "\\" in value or value in (".", "..") or value != value.strip():
+    if (
+        "/" in value
+        or "\\" in value
+        or value in (".", "..")
+        or value != value.strip()
+        or not value.isprintable()
+    ):
         raise ConfigError(
-            f"{OWNER}.{name} = {short(value)}: must be one folder name (no '/', '\\', '.' or "
-            "'..'): the experiment is written to storage_path/name"
+            f"{OWNER}.{name} = {short(value)}: must be one folder name (printable, no '/', "
+            "'\\', '.' or '..'): the experiment is written to storage_path/name"
         )
     return value
 
@@ -648,10 +723,26 @@ def _string(value: Any, name: str) -> str:
     return value
 
 
+#: ``storage_path`` URI schemes (pyarrow file systems Tune writes to).
+STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss", "file")
+
+
 def storage_path(value: Any) -> str:
-    """A storage URI as given, or a local folder made absolute."""
+    """A storage URI of :data:`STORAGE_SCHEMES` as given, or a local folder made absolute
+    (that is not a file, nor under one)."""
     value = _string(value, "storage_path")
-    return value if "://" in value else str(Path(value).expanduser().resolve())
+    if "\0" in value:
+        raise ConfigError(f"{OWNER}.storage_path = {short(value)}: holds a NUL character")
+    if "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in STORAGE_SCHEMES:
+            raise ConfigError(
+                f"{OWNER}.storage_path = {short(value)}: unknown scheme {key_text(scheme)}://; "
+                f"use a local folder or {', '.join(s + '://' for s in STORAGE_SCHEMES)}"
+            )
+        return value
+    return str(check_output(Path(value).expanduser().resolve(), f"{OWNER}.storage_path",
+                            folder=True))  # fmt: skip
 
 
 def _tracking_uri(value: Any) -> str:

@@ -178,6 +178,12 @@ def load_policy(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ConfigError(f"--checkpoint {weights}: must map parameter names to tensors")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise ConfigError(
+            f"--checkpoint {weights}: {short(broken[0])} holds NaN or infinite weights (a "
+            "diverged trial); it cannot be scored"
+        )
     try:
         missing, _ = module.load_state_dict(state, strict=False)
     except RuntimeError as err:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import mlflow
@@ -82,6 +83,13 @@ def write_report(
     paired: tuple[str, ...] = ()
     if references:
         paired = tuple(pair_with_reference(client, runs, references, REFERENCE_LABELS))
+    if not any(r.status == "FINISHED" for r in runs):
+        counts = Counter(r.status for r in runs)
+        raise ConfigError(
+            f"--experiment {short(experiment)}: no run has finished yet "
+            f"({', '.join(f'{n} {status}' for status, n in sorted(counts.items()))}); report "
+            "once `tune` has ended, or continue it with --resume"
+        )
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in runs if r.finished]
     keys = varying(done or runs)
@@ -166,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     for note in notes:
         print(f"note: {note}")

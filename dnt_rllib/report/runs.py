@@ -266,13 +266,26 @@ def _read_reference(path: Path) -> Reference:
     where = f"--reference-json {path}"
     try:
         ref = json.loads(path.read_text(encoding="utf-8"))
-        summaries = {s["policy"]: s for s in ref["summaries"]}
+        summaries = {str(s["policy"]): s for s in ref["summaries"]}
         returns = {name: s["returns"] for name, s in summaries.items()}
         scalars = {
             name: {k: float(s[k]) for k in REFERENCE_FIGURES} for name, s in summaries.items()
         }
-        return Reference(
-            where, int(ref["seed"]), int(ref["episodes"]), ref["config"], returns, scalars
+        first, count, config = int(ref["seed"]), int(ref["episodes"]), ref["config"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"{where}: not an `evaluate --json` output ({str(err)[:200]})") from None
+    if not isinstance(config, dict) or not set(config) - set(NOT_EPISODE_FIELDS):
+        raise ConfigError(
+            f"{where}: config must map the network's SystemConfig fields to their values, "
+            "as `evaluate --json` writes it (without them it would pair with any network)"
         )
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None
+    for name, values in returns.items():
+        if (
+            not isinstance(values, list)
+            or len(values) != count
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        ):
+            raise ConfigError(
+                f"{where}: {short(name)}'s returns must be {count} numbers, one per episode"
+            )
+    return Reference(where, first, count, config, returns, scalars)
