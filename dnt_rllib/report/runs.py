@@ -14,7 +14,7 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from dnt_rllib.validation import ConfigError, short
+from dnt_rllib.validation import ConfigError, key_text, short
 
 #: The lines under the learning curve (``curve/<label>/mean_return``, one value per run).
 CURVE_LINES = ("never", "greedy", "best_periodic", "threshold", "ceiling")
@@ -286,6 +286,6 @@ def _read_reference(path: Path) -> Reference:
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         ):
             raise ConfigError(
-                f"{where}: {short(name)}'s returns must be {count} numbers, one per episode"
+                f"{where}: {key_text(name)}'s returns must be {count} numbers, one per episode"
             )
     return Reference(where, first, count, config, returns, scalars)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.pipeline.experiment import load_experiment
@@ -160,7 +161,7 @@ def test_an_action_space_other_than_the_checkpoints_is_refused(
     (folder / TRIAL_FILE).write_text(json.dumps(params))
     save_weights(build_module(params), folder)
     net = tmp_path / "net.yaml"
-    net.write_text(json.dumps({**params["env"], "action_mode": given}))
+    net.write_text(yaml.safe_dump({**params["env"], "action_mode": given}))
     code, _, err = run_eval(capsys, "--checkpoint", str(folder), "--config", str(net))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"action_mode = {given}" in err and f"action_mode = {trained}" in err

@@ -54,6 +54,7 @@ def test_bad_report_arguments_are_one_line(tmp_path: Path, capsys: pytest.Captur
         if name != "running":
             client.set_terminated(run.info.run_id)
     (tmp_path / "file").write_text("x")
+    capsys.readouterr()  # MLflow's lines while the store was made
     cases = [
         (["--experiment", "running", "--out", str(tmp_path / "r")],
          "--experiment 'running': no run has finished yet (1 RUNNING)"),
