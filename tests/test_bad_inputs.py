@@ -376,3 +376,22 @@ def test_resume_with_an_edited_yaml_is_refused(
     code = tune_main(["--config", "exp.yaml", "--resume"])
     one_error(capsys, code, "is not the config this experiment started with",
               "evaluation.episodes: 10 → 50")  # fmt: skip
+
+
+def test_ray_that_cannot_start_or_join_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--address auto`` with no cluster (issue 25, 8): Ray refuses at once, in one line."""
+    import ray
+
+    import dnt_rllib.tune as tune_cli
+    from dnt_rllib.pipeline.experiment import parse_experiment
+
+    def no_cluster(**kwargs: object) -> None:
+        raise ConnectionError("Could not find any running Ray instance. Please specify one.")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    monkeypatch.chdir(tmp_path)
+    exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
+    one_error(capsys, tune_cli.run(exp, False, "auto"), "--address auto: cannot start or join")
+    assert list(tmp_path.iterdir()) == []
