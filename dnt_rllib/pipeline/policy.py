@@ -19,7 +19,7 @@ import torch
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies.baselines import Policy
-from dnt_rllib.validation import ConfigError, short
+from dnt_rllib.validation import ConfigError, key_text, short
 
 TRIAL_FILE = "dnt_trial.json"  # trial parameters saved beside the algorithm state
 WEIGHTS_FILE = "policy_weights.pt"  # the policy module's state_dict (tensors only)
@@ -181,7 +181,7 @@ def load_policy(
     broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
     if broken:
         raise ConfigError(
-            f"--checkpoint {weights}: {short(broken[0])} holds NaN or infinite weights (a "
+            f"--checkpoint {weights}: {key_text(broken[0])} holds NaN or infinite weights (a "
             "diverged trial); it cannot be scored"
         )
     try:

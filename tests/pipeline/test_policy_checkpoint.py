@@ -165,3 +165,15 @@ def test_an_action_space_other_than_the_checkpoints_is_refused(
     code, _, err = run_eval(capsys, "--checkpoint", str(folder), "--config", str(net))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"action_mode = {given}" in err and f"action_mode = {trained}" in err
+
+
+def test_nan_weights_are_refused_not_scored(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A diverged trial's NaN weights were scored as the `never` policy (issue 25, low)."""
+    ckpt = make_checkpoint(tmp_path / "c")
+    state = torch.load(ckpt / WEIGHTS_FILE, weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    torch.save(state, ckpt / WEIGHTS_FILE)
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{name} holds NaN or infinite weights" in err
