@@ -36,6 +36,9 @@ AT_LEAST_ONE = Range(1, None)
 Check = Callable[[str, str, Any], Any]
 
 
+#: Fields that change what a policy sees, not what happens in an episode: runs that differ
+#: only in these share their episodes, and so their reference policies' scores.
+NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
 #: The memory options (issue 17), added after results were cached: keys over "every field"
 #: (the threshold fit's) leave them out while they hold their defaults, so a config from
 #: before them keeps its key and cached results.

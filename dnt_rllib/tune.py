@@ -454,8 +454,13 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
     checkpoints: list[tuple[str, Any]] = []
+    first = exp.evaluation_seed
     print(
-        "\n| trial | algorithm | seed | policy return | Δ vs threshold (paired 95% CI) "
+        f"\nFinal evaluation on episodes {first}–{first + exp.evaluation_episodes - 1}, every "
+        "policy on the same ones (the threshold rule was fitted on other episodes):"
+    )
+    print(
+        "| trial | algorithm | seed | policy return | Δ vs threshold (paired 95% CI) "
         "| share never→ceiling | threshold | best periodic | greedy | ceiling |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -8,6 +8,8 @@ logged (a resumed trial repeats those after its last checkpoint) are not logged 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import subprocess
@@ -20,6 +22,7 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.tune import Callback
 
+from dnt_rllib.config import NOT_EPISODE_FIELDS
 from dnt_rllib.pipeline.algorithms import (
     PAPER_TRAINING,
     model_config,
@@ -33,6 +36,17 @@ STEP_KEY = "iteration"
 TRUNCATED = "…[truncated]"
 EVALUATION_FILE = "evaluation.json"  # written by the trial beside its final checkpoint
 UI_ADDRESS = "http://127.0.0.1:5000"  # where a plain ``mlflow ui`` serves
+#: The policies every trial's final evaluation scores beside the trained one, logged once per
+#: network and evaluation episodes as runs of their own (tagged ``REFERENCE_TAG``), so that
+#: MLflow's Compare shows the rule to beat and the bounds next to the trained runs.
+REFERENCE_LABELS = ("threshold", "best_periodic", "greedy", "ceiling", "never")
+REFERENCE_TAG = "dnt.reference"  # the reference policy a run holds
+REFERENCE_OF_TAG = "dnt.reference_of"  # the network and episodes it was scored on (a hash)
+#: What a trained run logs of its final evaluation per policy: ``eval/<label>/<key>``.
+FINAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "share",
+              "diff_threshold", "diff_threshold_ci95", "infeasible_syncs")  # fmt: skip
+#: Params that fix a reference run's scores: the network and the evaluation episodes.
+SCORED_ON = ("evaluation_episodes", "evaluation_seed", "evaluation_reference")
 
 
 def git_commit() -> str:
@@ -108,6 +122,26 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
             log.warning("MLflow param %s truncated to %d characters", key, MAX_PARAM_VAL_LENGTH)
             text = text[: MAX_PARAM_VAL_LENGTH - len(TRUNCATED)] + TRUNCATED
         out[key] = text
+    return out
+
+
+def reference_key(config: dict[str, Any]) -> str:
+    """What a trial's reference policies were scored on (its network, with the twin, and
+    its evaluation episodes), as a short hash: trials that share it share their references,
+    whatever their algorithm, seed or observation."""
+    env = {k: v for k, v in config["env"].items() if k not in NOT_EPISODE_FIELDS}
+    scored = {"env": env, **{k: config.get(k) for k in SCORED_ON}}
+    return hashlib.sha256(json.dumps(scored, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def reference_metrics(result: dict[str, Any], label: str) -> dict[str, float]:
+    """A trial's final figures of the reference policy ``label``, under the names a trained
+    run gives its own (``eval/policy/<key>``), so one column compares them all."""
+    out = {}
+    for key in FINAL_KEYS:
+        value = result.get(f"eval/{label}/{key}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[f"eval/policy/{key}"] = float(value)
     return out
 
 
@@ -195,6 +229,41 @@ class MLflowTracking(Callback):
         self._last_step[trial.trial_id] = step
         if "eval_table" in result:
             self.client.log_text(run_id, result["eval_table"], "evaluation.md")
+        if "eval/policy/mean_return" in result:
+            self.log_references(trial.config, result)
+
+    def log_references(self, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """The reference policies of a trial's final evaluation as runs of their own, once
+        per network and evaluation episodes (trials of several seeds or algorithms on one
+        network share them): params, tags and ``eval/policy/...`` metrics as a trained run."""
+        key = reference_key(config)
+        client = self.client
+        found = client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{REFERENCE_OF_TAG}` = '{key}'"
+        )
+        have = {r.data.tags.get(REFERENCE_TAG) for r in found}
+        env = {k: v for k, v in trial_params(config).items() if k.startswith("env.")}
+        now = int(time.time() * 1000)
+        for label in REFERENCE_LABELS:
+            if label in have:
+                continue
+            metrics = reference_metrics(result, label)
+            if not metrics:
+                continue
+            tags = {**self.tags, REFERENCE_TAG: label, REFERENCE_OF_TAG: key}
+            run_id = client.create_run(
+                self._experiment_id, run_name=f"{label} (reference)", tags=tags
+            ).info.run_id
+            params = {"algorithm": f"reference: {label}", **env}
+            params.update({k: str(config.get(k)) for k in SCORED_ON})
+            if label == "best_periodic" and "eval/best_period" in result:
+                params["best_period"] = str(int(result["eval/best_period"]))
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)) for k, v in params.items()],
+            )
+            client.set_terminated(run_id, status="FINISHED")
 
     def on_checkpoint(
         self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any
@@ -238,4 +307,5 @@ class MLflowTracking(Callback):
             "iterations_since_restore",
             "time_this_iter_s",
             "done",
+            "vs_threshold",  # the progress table's copy of the search metric
         }

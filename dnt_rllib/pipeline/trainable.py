@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.air.constants import TIME_THIS_ITER_S
 from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
@@ -163,6 +164,27 @@ class LearningCurve:
         }
 
 
+#: Tune's progress table shows the first four metrics of a trial's first result.
+PROGRESS_COLUMNS = ("time_left_s", "vs_threshold", "episode_return_mean", "env_steps")
+
+
+def progress_columns(
+    metrics: dict[str, Any], progress: dict[str, Any], stop: dict[str, Any]
+) -> dict[str, float]:
+    """What Tune's progress table shows, in order: the training budget left, the latest
+    learning-curve point (the greedy policy's paired Δ vs the threshold rule on the fixed
+    curve episodes; NaN before the first), RLlib's exploring return, the env steps."""
+    out = {
+        "vs_threshold": progress.get("search", float("nan")),
+        "episode_return_mean": metrics["episode_return_mean"],
+        "env_steps": metrics["env_steps"],
+    }
+    if "time_total_s" in stop:
+        out = {"time_left_s": round(max(0.0, stop["time_total_s"] - metrics["wall_time_s"]), 1),
+               **out}  # fmt: skip
+    return out
+
+
 def build_in_trial_dir(config: Any) -> Any:
     """``config.build_algo()`` with this trial's own folder as the Algorithm's log dir.
 
@@ -203,9 +225,6 @@ def train_trial(params: dict[str, Any]) -> None:
         sampled = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
         metrics["env_steps_per_s"] = float(sampled) / elapsed if elapsed > 0 else 0.0
         metrics["wall_time_s"] = progress["wall_time_s"]
-        if "time_total_s" in stop:  # what is left of the time budget, first: Tune's table
-            left = max(0.0, stop["time_total_s"] - progress["wall_time_s"])  # shows 4 metrics
-            metrics = {"time_left_s": round(left, 1), **metrics}
         metrics["iteration"] = algo.iteration
         done = (
             algo.iteration >= stop.get("training_iteration", float("inf"))
@@ -217,6 +236,8 @@ def train_trial(params: dict[str, Any]) -> None:
             progress["search"] = metrics["curve/policy/diff_threshold"]
         if "search" in progress:  # the schedulers' metric in every result: the latest curve
             metrics[SEARCH_METRIC] = progress["search"]
+        metrics = {**progress_columns(metrics, progress, stop), **metrics}
+        metrics[TIME_THIS_ITER_S] = elapsed  # Tune's "total time (s)": training seconds
         record = None
         if done:
             final, record = evaluate_policy(algo.get_module(), params, env, fit)

@@ -14,6 +14,7 @@ from typing import Any
 import mlflow
 import numpy as np
 
+from dnt_rllib.config import NOT_EPISODE_FIELDS
 from dnt_rllib.validation import ConfigError, key_text, short
 
 #: The lines under the learning curve (``curve/<label>/mean_return``, one value per run).
@@ -181,9 +182,6 @@ def group(runs: list[Run], keys: list[str]) -> dict[tuple[str, str], list[Run]]:
 
 #: The figures of a reference policy the report shows beside its paired differences.
 REFERENCE_FIGURES = ("mean_return", "sum_rate", "sync_gap", "sync_fraction")
-
-#: Config fields that do not change what happens in an episode (only what a policy sees).
-NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
 
 
 def pair_with_reference(

@@ -63,6 +63,8 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     assert summarise([result], exp) == 0
     out = capsys.readouterr().out
     assert f"  t1: {final}" in out
+    # the smoke run's 5 evaluation episodes from seed 10000, named above the table
+    assert "Final evaluation on episodes 10000–10004, every policy on the same ones" in out
     assert (
         f"python -m dnt_rllib.evaluate --checkpoint {final} --episodes "
         f"{exp.evaluation_episodes} --seed {exp.evaluation_seed}" in out

@@ -117,3 +117,23 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
     assert [r["iteration"] for r in reports] == [1, 2, 3, 4, 5, 6, 7]
     assert [r.get(SEARCH_METRIC) for r in reports] == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0]
     assert "eval/done" in reports[-1]
+    # Tune's progress table (its first 4 metrics): the curve's latest Δ leads, and its
+    # "total time (s)" adds up the training seconds alone
+    assert all(list(r)[:3] == ["vs_threshold", "episode_return_mean", "env_steps"] for r in reports)
+    assert [r["vs_threshold"] for r in reports] == [r[SEARCH_METRIC] for r in reports]
+    assert all(0 <= r["time_this_iter_s"] < 1 for r in reports)
+
+
+def test_the_progress_table_leads_with_the_budget_left_and_the_curve() -> None:
+    """Budget 900 s, 100.04 s trained: 799.96 left, shown to 0.1 s; no curve yet: NaN."""
+    from dnt_rllib.pipeline.trainable import PROGRESS_COLUMNS, progress_columns
+
+    metrics = {"wall_time_s": 100.04, "episode_return_mean": -18.5, "env_steps": 4096.0}
+    shown = progress_columns(metrics, {}, {"time_total_s": 900})
+    assert tuple(shown) == PROGRESS_COLUMNS
+    assert shown["time_left_s"] == 800.0 and math.isnan(shown["vs_threshold"])
+    assert (shown["episode_return_mean"], shown["env_steps"]) == (-18.5, 4096.0)
+    later = progress_columns(
+        {**metrics, "wall_time_s": 950.0}, {"search": -0.25}, {"time_total_s": 900}
+    )
+    assert (later["time_left_s"], later["vs_threshold"]) == (0.0, -0.25)
