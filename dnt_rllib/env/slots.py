@@ -5,8 +5,8 @@ after the same T slots, so the B episodes of a batch start, step and end togethe
 array holds all of them (leading axis B) and one generator draws for all of them, so the
 physics of a slot (eqs. 1–5, 14–17), the assignments included (two sorts per slot, no loop
 over episodes), costs a few numpy calls whatever B is, and the twin predicts all B next DNT
-states in one call. A batch of one draws in `DNTSyncEnv`'s order, so it plays what that env plays
-with the same seed. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call
+states in one call. A batch of one draws in `DNTSyncEnv`'s order, so it plays what that env
+plays with the same seed. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call
 costs ~1 µs whatever its size), so the single env keeps its own; tests/env/test_vector.py
 holds the two equal, bit for bit with the hold-last twin, and checks every env of a batch
 against the single-episode physics.
