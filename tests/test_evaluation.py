@@ -15,6 +15,7 @@ from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.evaluation import (
     Summary,
     ceiling_warnings,
+    check_seeds,
     compare,
     difference_ci95,
     format_table,
@@ -24,6 +25,7 @@ from dnt_rllib.evaluation import (
     summary_of,
 )
 from dnt_rllib.policies import baseline_policies
+from dnt_rllib.validation import ConfigError
 
 
 def test_mean_ci95_is_the_t_interval_of_the_mean() -> None:
@@ -161,3 +163,50 @@ def test_a_ceiling_below_another_policy_is_flagged() -> None:
               made("never", [1.0, 2.0])]  # fmt: skip
     (warning,) = ceiling_warnings(broken)
     assert warning.startswith("WARNING: ceiling (9.50) is below threshold (11.00)")
+
+
+def test_the_default_reference_can_be_a_periodic_rule() -> None:
+    """periodic(3) has the best mean of the rules (25 > threshold 22 > greedy 20 > never 10);
+    ceiling and free_sync are bounds and SAC is learned, so periodic(3) is the reference and
+    SAC's paired difference is 28 − 25 = 3 on every episode."""
+    made = [
+        summary_of("never", [9.0, 11.0], 1.0, 5.0, 0.0),
+        summary_of("greedy", [19.0, 21.0], 1.0, 1.0, 0.2),
+        summary_of("periodic(3)", [24.0, 26.0], 1.0, 1.0, 0.33),
+        summary_of("threshold", [21.0, 23.0], 1.0, 1.0, 0.2),
+        summary_of("ceiling", [29.0, 31.0], 1.0, 1.0, 0.2),
+        summary_of("free_sync", [39.0, 41.0], 1.0, 0.0, 1.0),
+        summary_of("SAC (seed 0)", [27.0, 29.0], 1.0, 1.0, 0.2),
+    ]
+    out, reference = compare(made)
+    assert reference == "periodic(3)"
+    assert {s.policy: s.paired_diff for s in out}["SAC (seed 0)"] == pytest.approx(3.0)
+
+
+#: The tuning seeds written out: 900,000 … 900,299.
+TUNING = set(range(900_000, 900_300))
+
+
+@pytest.mark.parametrize(
+    ("first", "count"),
+    [
+        (900_100, 20),  # starts inside
+        (900_010, 5),  # lies inside
+        (900_299, 3),  # starts at the last
+        (899_990, 11),  # ends at the first
+        (899_000, 2_000),  # holds them all
+        (899_980, 20),  # ends just before
+        (900_300, 50),  # starts just after
+        (0, 1_000),
+    ],
+)
+def test_seed_ranges_that_share_a_seed_with_the_tuning_episodes_are_refused(
+    first: int, count: int
+) -> None:
+    """Refused iff some evaluation seed is a tuning seed, checked seed by seed."""
+    seeds = range(first, first + count)
+    if any(seed in TUNING for seed in seeds):
+        with pytest.raises(ConfigError, match="overlap the tuning episodes"):
+            check_seeds(seeds)
+    else:
+        check_seeds(seeds)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dnt_rllib.evaluation import difference_ci95, mean_ci95, share_closed
-from dnt_rllib.report.runs import Run, group, setting_of
+from dnt_rllib.report.runs import Curve, Run, group, setting_of
 
 PAPER_IMPROVEMENT = 10.31  # % (§IV, SAC over DQN)
 #: Reference rows under the learned ones, best first.
@@ -119,6 +119,60 @@ def algorithm_gap(by_algo: dict[str, list[Run]]) -> str | None:
     return f"{gain:+.2f} ± {_ci(ci)} | {100 * gain / base:+.2f} %"
 
 
+#: The MLflow param of the replay path (``replay.kind``: fast or rllib).
+REPLAY_PARAM = "replay.kind"
+
+
+def _curve_at(curve: Curve, steps: float) -> float:
+    """The curve's last value logged at or before ``steps`` env steps (NaN if none)."""
+    before = np.flatnonzero(curve.steps <= steps)
+    return float(curve.values[before[-1]]) if len(before) else math.nan
+
+
+def replay_table(runs: list[Run], keys: list[str]) -> str | None:
+    """fast − rllib replay, per algorithm and other setting, the same seed on both paths:
+    the final Δ vs threshold (both paired with the rule on the same episodes, so their
+    difference is the per-episode fast − rllib mean), the env steps each path sampled in
+    its training time, and the learning curve's Δ vs threshold at equal env steps (the
+    fast run's curve where the rllib run stopped, against the rllib run's last). 95 % CIs
+    over the seeds' differences. None when the experiment has not both paths."""
+    if REPLAY_PARAM not in keys:
+        return None
+    others = [k for k in keys if k != REPLAY_PARAM]
+    pairs: dict[tuple[str, str], dict[str, dict[str, Run]]] = {}
+    for r in runs:
+        seeds = pairs.setdefault((r.algorithm, setting_of(r, others)), {})
+        seeds.setdefault(r.seed, {})[r.params.get(REPLAY_PARAM, "")] = r
+    lines = [
+        "| policy | setting | seeds on both | fast − rllib, final Δ vs threshold (95% CI over "
+        "seeds) | env steps: fast / rllib | curve Δ vs threshold at rllib's last env steps: "
+        "fast, rllib, fast − rllib |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (algo, setting), seeds in sorted(pairs.items()):
+        both = [(s["fast"], s["rllib"]) for s in seeds.values() if {"fast", "rllib"} <= s.keys()]
+        if not both:
+            continue
+        final = mean_ci95([f.final("policy", "diff_threshold")
+                           - r.final("policy", "diff_threshold") for f, r in both])  # fmt: skip
+        steps = [(f.metrics.get("env_steps", math.nan), r.metrics.get("env_steps", math.nan))
+                 for f, r in both]  # fmt: skip
+        at = [
+            (_curve_at(f.vs_threshold, r.vs_threshold.steps[-1]), float(r.vs_threshold.values[-1]))
+            for f, r in both
+            if len(r.vs_threshold.steps)
+        ]
+        curve = mean_ci95([a - b for a, b in at]) if at else (math.nan, math.nan)
+        lines.append(
+            f"| {algo} | {setting} | {len(both)} | {final[0]:+.2f} ± {_ci(final[1])} | "
+            f"{np.mean([a for a, _ in steps]):,.0f} / {np.mean([b for _, b in steps]):,.0f} "
+            f"({np.mean([a / b for a, b in steps]):.2f}×) | "
+            f"{np.mean([a for a, _ in at]):+.2f}, {np.mean([b for _, b in at]):+.2f}, "
+            f"{curve[0]:+.2f} ± {_ci(curve[1])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()) -> str:
     """Markdown: learned policies per algorithm and setting, the references below them, and
     SAC against DQN, paired. ``paired``: labels of a reference JSON the learned policies
@@ -156,6 +210,9 @@ def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()
         gap = algorithm_gap(by_algo)
         if gap is not None:
             lines.append(f"| {setting} | {gap} | +{PAPER_IMPROVEMENT} % |")
+    replay = replay_table(done, keys)
+    if replay is not None:
+        lines += ["", "The two replay paths (`replay.kind`), seed by seed:", "", replay]
     failed = [f"{r.algorithm} seed {r.seed} ({r.status.lower()})" for r in runs if not r.finished]
     if failed:
         lines += ["", "Not in the table (no final evaluation): " + ", ".join(failed) + "."]

@@ -51,3 +51,69 @@ def test_learning_curve_off_plays_nothing() -> None:
         f"curve/{k}/mean_return"
         for k in ("never", "greedy", "best_periodic", "threshold", "ceiling")
     }
+
+
+def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train_trial` with a stand-in algorithm and learning curve (no RLlib training): the
+    curve plays at iterations 1, 3, 6 and the last (7) and scores 1, 2, 3, 4 there, so
+    every result carries the latest score — Tune's schedulers drop a trial whose result
+    lacks the metric."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from dnt_rllib.pipeline import trainable
+    from dnt_rllib.pipeline.experiment import SEARCH_METRIC
+
+    class Algo:
+        iteration = 0
+
+        def train(self) -> dict:
+            self.iteration += 1
+            return result(0, 0.0)
+
+        def get_module(self) -> None:
+            return None
+
+        def save_to_path(self, path: object) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    class Curve:
+        def __init__(self, params: dict, env: object, fit: object) -> None:
+            self.score = 0.0
+
+        def due(self, iteration: int, done: bool) -> bool:
+            return done or iteration == 1 or iteration % 3 == 0
+
+        def __call__(self, module: object) -> dict[str, float]:
+            self.score += 1.0
+            return {"curve/policy/diff_threshold": self.score}
+
+    reports: list[dict] = []
+    stand_ins = {
+        "build_algorithm_config": lambda params, env: SimpleNamespace(callbacks=lambda cb: None),
+        "build_in_trial_dir": lambda config: Algo(),
+        "load_or_fit": lambda config, twin: None,
+        "LearningCurve": Curve,
+        "evaluate_policy": lambda module, params, env, fit: ({"eval/done": 1.0}, {}),
+        "save_weights": lambda module, folder: None,
+        "quiet_ray_logs": lambda: None,
+        "threadpool_limits": lambda n: None,
+        "tune": SimpleNamespace(
+            get_checkpoint=lambda: None,
+            report=lambda metrics, checkpoint=None: reports.append(dict(metrics)),
+            Checkpoint=SimpleNamespace(from_directory=lambda folder: folder),
+        ),
+    }
+    for name, value in stand_ins.items():
+        monkeypatch.setattr(trainable, name, value)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    params = {"env": {"twin": "hold", "episode_length": 4}, "stop": {"training_iteration": 7},
+              "checkpoint_frequency": 5}  # fmt: skip
+    trainable.train_trial(params)
+    assert [r["iteration"] for r in reports] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r.get(SEARCH_METRIC) for r in reports] == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0]
+    assert "eval/done" in reports[-1]

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import run_policy
+from dnt_rllib.evaluation import evaluate_policies, run_policy
+from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, ThresholdRule, baseline_policies
 from dnt_rllib.policies import threshold as threshold_module
 from dnt_rllib.policies.ceiling_check import main as ceiling_check_main
 from dnt_rllib.policies.ceiling_check import shortfalls
+from dnt_rllib.policies.lookahead import STREAM, sample_futures
 from dnt_rllib.policies.tape import record_tapes
 from dnt_rllib.policies.threshold import TUNING_SEEDS, load_or_fit, rule_returns
 from dnt_rllib.twin import HoldLastTwin
@@ -223,3 +225,158 @@ def test_ceiling_check_finds_no_shortfall_where_the_dp_is_exact(
     assert shortfalls(VelocityTwin(), record_tapes(cfg, range(4)), 10, cfg.epsilon, 3).min() > -1e-9
     assert ceiling_check_main(["--slots", "40"]) == 2
     assert capsys.readouterr().err == "error: --slots = 40: must be an integer in 1..16\n"
+
+
+def test_many_rules_replay_at_once_as_one_at_a_time_and_the_fit_reports_its_rule() -> None:
+    """Three (a, b) in one batched replay each equal that rule played alone in the env, and
+    the fit's tuning return is its rule's mean return played in the env on those seeds."""
+    cfg = SystemConfig(twin="hold", episode_length=10)
+    env = DNTSyncEnv(cfg)
+    seeds = range(900, 912)
+    a, b = np.array([0.5, 1.0, 3.0]), np.array([-1.0, 0.0, 0.5])
+    replayed = rule_returns(env.twin, record_tapes(cfg, seeds), cfg, a, b)
+    played = [
+        run_policy(env, ThresholdRule(x, y), "rule", seeds).returns
+        for x, y in zip(a, b, strict=True)
+    ]
+    np.testing.assert_allclose(replayed, played, rtol=0, atol=1e-9)
+    assert len({round(float(r.mean()), 6) for r in replayed}) == 3  # three different rules
+    fit = threshold_module.fit_threshold(cfg, env.twin, seeds)
+    rule = run_policy(env, fit.rule, "fit", seeds)
+    assert fit.tuning_return == pytest.approx(rule.mean_return, abs=1e-9)
+
+
+def test_batched_replay_never_syncs_where_no_rb_meets_gamma() -> None:
+    """ε = 0.5, γ = 0.02: some slots have no feasible RB. Each rule replayed on the tapes
+    equals it played in the env, where a slot without a feasible RB cannot sync — with
+    b = −10⁶ a rule that wants every sync, and greedy (1, 0)."""
+    cfg = SystemConfig(twin="hold", epsilon=0.5, delay_bound=0.02, episode_length=15)
+    env = DNTSyncEnv(cfg)
+    seeds = range(12)
+    tapes = record_tapes(cfg, seeds)
+    assert not tapes.feasible.all()
+    a, b = np.array([1.0, 2.5, 1.0]), np.array([0.0, 0.3, -1e6])
+    replayed = rule_returns(env.twin, tapes, cfg, a, b)
+    played = [
+        run_policy(env, ThresholdRule(x, y), "rule", seeds).returns
+        for x, y in zip(a, b, strict=True)
+    ]
+    np.testing.assert_allclose(replayed, played, rtol=0, atol=1e-9)
+
+
+def test_free_sync_is_epsilon_times_every_slots_sum_rate_with_every_rb() -> None:
+    """ε Σ_t Σc with every RB, summed by hand over an episode stepped without syncs (whose
+    slots then allot every RB); the evaluation's ``free_sync`` row holds the same."""
+    cfg = SystemConfig(twin="hold", episode_length=6, epsilon=0.7)
+    env = DNTSyncEnv(cfg)
+    seeds = range(3, 5)
+    by_hand, per_slot = [], []
+    for seed in seeds:
+        env.reset(seed=seed)
+        rates = [env.step(0)[4]["sum_rate"] for _ in range(6)]
+        by_hand.append(0.7 * sum(rates))
+        per_slot += rates
+    policies = {"never": baseline_policies([])["never"], "ceiling": CeilingPolicy(env)}
+    free = evaluate_policies(env, policies, seeds).by_name()["free_sync"]
+    np.testing.assert_allclose(free.returns, by_hand, rtol=1e-12)
+    assert free.sum_rate == pytest.approx(np.mean(per_slot), rel=1e-12)
+
+
+def plan_by_hand(
+    env: DNTSyncEnv, rule: ThresholdRule, samples: int, rng: np.random.Generator
+) -> int:
+    """The lookahead planner written out slot by slot: the same K futures for both branches,
+    the sync branch's DNT keeping s_t and the other ŝ_t (eq. 4), each then played with the
+    rule; sync iff the sync branch's mean return is higher."""
+    cfg = env.config
+    eps, weight = cfg.epsilon, (1.0 - cfg.epsilon) / cfg.num_users
+    rb = env.paper_sync_rb()
+    if rb < 0:
+        return 0
+    rates = env.rate_matrix()
+    state, prediction = env.user_positions.ravel(), env.twin_prediction
+    gap = float(np.sum((state - prediction) ** 2))
+    value = {True: eps * allocate(rates, rb)[1], False: eps * allocate(rates)[1] - weight * gap}
+    left = cfg.episode_length - env.slot - 1
+    if left > 0:
+        states, rate_free, rate_sync = sample_futures(env, rng, samples, left)
+        for sync in (True, False):
+            total = 0.0
+            for k in range(samples):
+                window = [*env.dnt_history[1:], state if sync else prediction]
+                for t in range(left):
+                    guess = env.twin.predict(np.array(window)[None])[0]
+                    penalty = weight * float(np.sum((states[k, t] - guess) ** 2))
+                    feasible = not np.isnan(rate_sync[k, t])
+                    cost = eps * (rate_free[k, t] - (rate_sync[k, t] if feasible else 0.0))
+                    if feasible and rule.a * penalty >= cost + rule.b:
+                        total += eps * rate_sync[k, t]
+                        window = [*window[1:], states[k, t]]
+                    else:
+                        total += eps * rate_free[k, t] - penalty
+                        window = [*window[1:], guess]
+            value[sync] += total / samples
+    return 1 if value[True] > value[False] else 0
+
+
+def test_lookahead_is_the_two_branch_comparison_on_the_same_futures() -> None:
+    """Every decision equals :func:`plan_by_hand` drawing from the planner's own stream."""
+    cfg = SystemConfig(twin="hold", episode_length=8)
+    env = DNTSyncEnv(cfg)
+    rule = ThresholdRule(2.0, 0.3)
+    look = LookaheadPolicy(rule, 3)
+    decisions = []
+    for seed in range(4):
+        look.start_episode(seed)
+        rng = np.random.default_rng([seed, STREAM])
+        obs, _ = env.reset(seed=seed)
+        for _ in range(cfg.episode_length):
+            want = plan_by_hand(env, rule, 3, rng)
+            assert look(env, obs) == want, (seed, env.slot)
+            decisions.append(want)
+            obs = env.step(want)[0]
+    assert 0 < sum(decisions) < len(decisions)  # the test decides something
+
+
+def test_lookahead_whose_rule_always_syncs_is_greedy() -> None:
+    """A rule that syncs every later slot (b = −10⁶, every RB feasible) scores ε Σc withheld
+    there whatever the DNT holds, so on the same futures the branches differ by this slot
+    alone: greedy's one-slot test."""
+    cfg = SystemConfig(twin="hold", episode_length=6, epsilon=0.9)
+    env = DNTSyncEnv(cfg)
+    seeds = range(30)
+    assert record_tapes(cfg, seeds).feasible.all()
+    look = run_policy(env, LookaheadPolicy(ThresholdRule(1.0, -1e6), 2), "lookahead", seeds)
+    greedy = run_policy(env, baseline_policies([])["greedy"], "greedy", seeds)
+    assert look.returns == greedy.returns
+    assert 0 < greedy.sync_fraction < 1  # the test decides something
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("saving", "synced"), [(0.5, 1), (1 / 12, 0)])
+def test_lookahead_syncs_a_dnt_a_fixed_gap_off_when_the_slots_left_repay_it(
+    seed: int, saving: float, synced: int
+) -> None:
+    """Users who never move (stay probability 1), the hold twin's ŝ_0 a fixed gap g off s_0,
+    a rule that never syncs later: a sync now saves (1 − ε)/U g in this slot and in each of
+    the L = T − 1 left, so the planner syncs iff (L + 1)(1 − ε)/U g > ε (Σc free − Σc
+    withheld). g makes the one-slot saving ``saving`` × that cost: 6 × 0.5 > 1 (sync, which
+    greedy would not), 6 / 12 < 1 (no sync)."""
+    cfg = SystemConfig(twin="hold", episode_length=6, stay_prob_range=(1.0, 1.0))
+    env = DNTSyncEnv(cfg)
+    look = LookaheadPolicy(ThresholdRule(1.0, 1e6), 2)
+    weight = (1.0 - cfg.epsilon) / cfg.num_users
+    env.reset(seed=seed)
+    look.start_episode(seed)
+    rates, rb = env.rate_matrix(), env.paper_sync_rb()
+    cost = cfg.epsilon * (allocate(rates)[1] - allocate(rates, rb)[1])
+    assert rb >= 0 and cost > 0
+    state = env.user_positions.ravel().copy()
+    off = state.copy()
+    off[0] += np.sqrt(saving * cost / weight)  # g = saving · cost / weight
+    env._history[0, -1] = off  # the hold twin's ŝ_0
+    obs = env._observe()
+    np.testing.assert_array_equal(env.twin_prediction, off)
+    assert look(env, obs) == synced
+    env.step(0)
+    np.testing.assert_array_equal(env.user_positions.ravel(), state)  # nobody moved
