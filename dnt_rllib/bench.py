@@ -29,6 +29,14 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
 from dnt_rllib.physics.allocation import allocate, assign
 from dnt_rllib.physics.reward import reward
+from dnt_rllib.validation import (
+    ConfigError,
+    Range,
+    check_float,
+    check_int,
+    check_output,
+    short,
+)
 
 #: Envs per runner in the shipped tune configs.
 VECTOR_ENVS = 8
@@ -137,8 +145,23 @@ def _settings(text: str) -> tuple[tuple[int, int], ...]:
     except ValueError:
         pairs = ()
     if not pairs or any(len(p) != 2 or p[0] < 0 or p[1] < 1 for p in pairs):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected R:E pairs such as 0:1,2:8")
+        raise argparse.ArgumentTypeError(f"{short(text)}: expected R:E pairs such as 0:1,2:8")
     return pairs  # type: ignore[return-value]
+
+
+#: The longest figure accepted (seconds), and the most env steps per measurement.
+MAX_SECONDS, MAX_STEPS = 3600.0, 10_000_000
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Sizes and durations of a bench run: each bounded, one line naming the flag."""
+    check_int("--steps", "", args.steps, Range(1, MAX_STEPS))
+    check_int("--rllib-rounds", "", args.rllib_rounds, Range(1, 1000))
+    for flag in ("rllib_seconds", "learner_seconds"):
+        check_float(f"--{flag.replace('_', '-')}", "", getattr(args, flag),
+                    Range(0.0, MAX_SECONDS, lo_open=True))  # fmt: skip
+    if args.json is not None:
+        check_output(args.json, "--json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         "--json", type=Path, default=None, help="write the --learner figures here (JSON)"
     )
     args = parser.parse_args(argv)
-    config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
+    try:
+        config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
+        check_args(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.learner:
         from dnt_rllib.pipeline.learner_cost import main as learner_main
 

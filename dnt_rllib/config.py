@@ -25,6 +25,7 @@ from dnt_rllib.validation import (
     check_keys,
     check_pair,
     read_yaml_mapping,
+    short,
 )
 
 POSITIVE = Range(0.0, None, lo_open=True)
@@ -75,7 +76,7 @@ def _bool() -> Check:
 def _str() -> Check:
     def check(owner: str, name: str, v: Any) -> str:
         if not isinstance(v, str) or not v:
-            raise ConfigError(f"{owner}.{name} = {v!r}: must be a non-empty string")
+            raise ConfigError(f"{owner}.{name} = {short(v)}: must be a non-empty string")
         return v
 
     return check
@@ -100,6 +101,12 @@ def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
             8.0 * config.num_users * (config.num_rbs + config.num_users),
         ),
     }
+    # record_tapes (the threshold rule's fit, the ceiling): an episode's U × N rate matrices
+    # per slot, in a list and then as one array
+    out["one episode's rate matrices (the threshold rule's fit)"] = (
+        "num_users, num_rbs, episode_length",
+        16.0 * config.episode_length * config.num_users * config.num_rbs,
+    )
     if config.twin == "gru":
         trajectories = float(config.twin_trajectories)
         out["the GRU twin's training trajectories and windows"] = (

@@ -28,7 +28,7 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, Range, check_int, check_plot, short
 
 #: γ values printed by default: the sweep's grid and its neighbours.
 GAMMAS = (0.018, 0.02, 0.022, 0.025, 0.03, 0.05, 2.5)
@@ -123,7 +123,7 @@ def plot(delays: np.ndarray, config: SystemConfig, gammas: list[float], path: Pa
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format=path.suffix[1:] or "png")  # the name as given
     plt.close(fig)
     return path
 
@@ -132,9 +132,11 @@ def parse_gammas(text: str) -> list[float]:
     try:
         gammas = [float(x) for x in text.split(",")]
     except ValueError:
-        raise ConfigError(f"--gammas = {text!r}: must be numbers separated by commas") from None
+        raise ConfigError(
+            f"--gammas = {short(text)}: must be numbers separated by commas"
+        ) from None
     if not all(g > 0 for g in gammas):
-        raise ConfigError(f"--gammas = {text!r}: every γ must be > 0")
+        raise ConfigError(f"--gammas = {short(text)}: every γ must be > 0")
     return gammas
 
 
@@ -151,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write the figure here (PNG)")
     args = parser.parse_args(argv)
     try:
-        if not 1 <= args.slots <= 10_000_000:
-            raise ConfigError(f"--slots = {args.slots}: must be an integer in [1, 10^7]")
+        check_int("--slots", "", args.slots, Range(1, 10_000_000))
+        check_int("--seed", "", args.seed, Range(0, None))
         gammas = parse_gammas(args.gammas)
+        if args.plot is not None:
+            check_plot(args.plot, "--plot")
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

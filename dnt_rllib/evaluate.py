@@ -29,10 +29,12 @@ from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluation import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.policies import Policy, load_or_fit, reference_policies
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, Range, check_int, check_output, short
 
 #: Most periodic(k) rules one evaluation plays (each is a full set of episodes).
 MAX_PERIODS = 100
+#: Most episodes per policy (a few hours of the rules), most lookahead futures.
+MAX_EPISODES, MAX_LOOKAHEAD = 100_000, 256
 
 
 def parse_periods(text: str) -> list[int]:
@@ -44,11 +46,11 @@ def parse_periods(text: str) -> list[int]:
         else:
             periods = [int(x) for x in text.split(",")]
     except ValueError:
-        raise ConfigError(f"--periods = {text!r}: must be 'LO-HI' or 'K1,K2,...'") from None
+        raise ConfigError(f"--periods = {short(text)}: must be 'LO-HI' or 'K1,K2,...'") from None
     if len(periods) > MAX_PERIODS:
-        raise ConfigError(f"--periods = {text!r}: at most {MAX_PERIODS} periods")
+        raise ConfigError(f"--periods = {short(text)}: at most {MAX_PERIODS} periods")
     if not periods or min(periods) < 2:
-        raise ConfigError(f"--periods = {text!r}: periods must be integers >= 2")
+        raise ConfigError(f"--periods = {short(text)}: periods must be integers >= 2")
     return list(periods)
 
 
@@ -98,15 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
     threadpool_limits(1)  # small BLAS products: one thread is several times faster
     try:
-        if args.episodes < 2:
-            raise ConfigError(f"--episodes = {args.episodes}: must be an integer >= 2")
-        if args.seed < 0:
-            raise ConfigError(f"--seed = {args.seed}: must be an integer >= 0")
-        if args.lookahead < 0:
-            raise ConfigError(f"--lookahead = {args.lookahead}: must be an integer >= 0")
+        check_int("--episodes", "", args.episodes, Range(2, MAX_EPISODES))
+        check_int("--seed", "", args.seed, Range(0, None))
+        check_int("--lookahead", "", args.lookahead, Range(0, MAX_LOOKAHEAD))
         check_seeds(range(args.seed, args.seed + args.episodes))
-        if args.json is not None and args.json.is_dir():
-            raise ConfigError(f"--json {args.json}: is a folder; give a file name")
+        if args.json is not None:
+            check_output(args.json, "--json")
         periods = parse_periods(args.periods)
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         trained: dict[str, Policy] = {}
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         policies = {**trained, **reference_policies(env, periods, fit, args.lookahead)}
         if args.reference is not None and args.reference not in {*policies, "free_sync"}:
             raise ConfigError(
-                f"--reference {args.reference!r}: must be one of {', '.join(policies)}"
+                f"--reference {short(args.reference)}: must be one of {', '.join(policies)}"
             )
     except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -22,7 +22,7 @@ from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies.baselines import Policy
 from dnt_rllib.policies.ceiling import CeilingPolicy, free_sync_returns
 from dnt_rllib.policies.threshold import TUNING_SEEDS
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, short
 
 #: Non-learned policies a BS can run (the default reference is the best of them).
 RULES = ("never", "always", "greedy", "threshold", "lookahead")
@@ -176,7 +176,9 @@ def compare(
     them and the reference's name."""
     by_name = {s.policy: s for s in summaries}
     if reference is not None and reference not in by_name:
-        raise ConfigError(f"--reference {reference!r}: not evaluated; have {', '.join(by_name)}")
+        raise ConfigError(
+            f"--reference {short(reference)}: not evaluated; have {', '.join(by_name)}"
+        )
     ref = by_name[reference] if reference is not None else best_rule(summaries)
     never, ceiling = by_name.get("never"), by_name.get("ceiling")
     out = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import os
 import shlex
 import sys
@@ -30,9 +31,13 @@ from dnt_rllib.pipeline.experiment import (
     storage_path,
 )
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, check_tracking_uri, key_text, short
 
 METRIC = "episode_return_mean"
+#: Seconds an MLflow server or a Ray cluster has to accept a connection before Ray starts.
+PROBE_S = 5.0
+#: Exit status of an interrupted experiment (128 + SIGINT, as a shell reports Ctrl-C).
+INTERRUPTED = 130
 
 
 def param_space(exp: ExperimentConfig) -> dict[str, Any]:
@@ -184,11 +189,108 @@ def trial_resources(exp: ExperimentConfig) -> Any:
     return config.algo_class.default_resource_request(config)
 
 
+def check_address(address: str | None, probe_s: float = PROBE_S) -> None:
+    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) cluster address must accept a connection
+    within ``probe_s`` seconds: Ray itself waits for minutes, deaf to SIGTERM. ``auto`` and
+    ``local`` are left to Ray, which refuses them at once when there is nothing to join."""
+    import socket
+
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"--address {key_text(address)}: must be HOST:PORT, ray://HOST:PORT, auto or local"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=probe_s).close()
+    except OSError as err:
+        raise ConfigError(
+            f"--address {key_text(address)}: no Ray cluster answers there "
+            f"({err.strerror or err}, within {probe_s:g} s)"
+        ) from None
+
+
+def check_resources(exp: ExperimentConfig, have: dict[str, float], where: str) -> None:
+    """Refuse a trial that needs more CPUs or GPUs than ``have`` (``where`` says whose):
+    Tune would keep it PENDING for ever."""
+    need = trial_resources(exp).required_resources
+    fields = {"GPU": "num_gpus_per_learner", "CPU": "num_env_runners, num_learners"}
+    for kind, field in fields.items():
+        if need.get(kind, 0) > have.get(kind, 0):
+            raise ConfigError(
+                f"experiment.resources ({field}): a trial needs {kind} {need.get(kind, 0):g}, "
+                f"{where} has {kind} {have.get(kind, 0):g}; lower them, or run where there "
+                "are more (--address)"
+            )
+
+
+def local_resources() -> dict[str, float]:
+    """The CPUs and GPUs a local Ray would find (os.cpu_count, CUDA devices torch sees)."""
+    import torch
+
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+
+
 def experiment_path(exp: ExperimentConfig) -> str:
     return f"{exp.storage_path.rstrip('/')}/{exp.name}"
 
 
 LOCK_FILE = ".dnt_tune.lock"
+#: The experiment's YAML as parsed, saved when it starts: ``--resume`` compares against it.
+STARTED_FILE = "dnt_experiment.json"
+
+
+def _normalised(raw: Any) -> Any:
+    """A parsed YAML mapping as JSON gives it back (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(raw, default=str, sort_keys=True))
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """``key: old → new`` for each leaf where two parsed configs differ (dotted keys)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted({*old, *new}, key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in new:
+                out.append(f"{name}: {short(old[key])} → (removed)")
+            elif key not in old:
+                out.append(f"{name}: (absent) → {short(new[key])}")
+            else:
+                out += differences(old[key], new[key], name)
+        return out
+    return [] if old == new else [f"{prefix or '(file)'}: {short(old)} → {short(new)}"]
+
+
+def save_started(exp: ExperimentConfig) -> None:
+    """Record the experiment's parsed YAML in its folder (local storage only)."""
+    if "://" not in exp.storage_path:
+        path = Path(experiment_path(exp)) / STARTED_FILE
+        path.write_text(json.dumps(_normalised(exp.raw), indent=1, sort_keys=True))
+
+
+def check_resume_config(exp: ExperimentConfig) -> str | None:
+    """Refuse ``--resume`` with a YAML that differs from the one the experiment started with
+    (Tune resumes the saved trials' config, whatever the file now says), naming the first
+    differences. A note instead when the experiment did not record it (older, or remote)."""
+    if "://" in exp.storage_path:
+        return f"note: {exp.storage_path} is remote; --resume cannot compare the config"
+    path = Path(experiment_path(exp)) / STARTED_FILE
+    if not path.is_file():
+        return f"note: {path} is missing (an older experiment); the config is not compared"
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ConfigError(f"--resume: {path} is damaged; cannot compare the config") from None
+    changed = differences(started, _normalised(exp.raw))
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise ConfigError(
+            f"--resume: {exp.source} is not the config this experiment started with "
+            f"({'; '.join(changed[:3])}{more}); Tune would resume the old one: restore the "
+            "file, or start a new experiment under another name"
+        )
+    return None
 
 
 def check_exists(exp: ExperimentConfig, resume: bool, exists: bool) -> None:
@@ -197,7 +299,7 @@ def check_exists(exp: ExperimentConfig, resume: bool, exists: bool) -> None:
         raise ConfigError(f"--resume: no experiment to resume at {experiment_path(exp)}")
     if exists and not resume:
         raise ConfigError(
-            f"experiment.name = {exp.name!r}: {experiment_path(exp)} already holds this "
+            f"experiment.name = {short(exp.name)}: {experiment_path(exp)} already holds this "
             "experiment; pass --resume to continue it, or choose another name"
         )
 
@@ -218,7 +320,7 @@ def lock_experiment(exp: ExperimentConfig) -> Any:
         lock.acquire(timeout=0)
     except Timeout:
         raise ConfigError(
-            f"experiment.name = {exp.name!r}: another `tune` process is running {folder} "
+            f"experiment.name = {short(exp.name)}: another `tune` process is running {folder} "
             "now; wait for it, or choose another name"
         ) from None
     return lock
@@ -236,12 +338,23 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
     from dnt_rllib.pipeline.trainable import train_trial
 
-    ray.init(
-        address=address,
-        include_dashboard=False,
-        log_to_driver=True,
-        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
-    )
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=True,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:  # e.g. auto, no cluster
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"error: --address {address}: cannot start or join Ray ({first[:200]})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if address is not None:  # a cluster may add nodes later: say so, do not refuse
+        try:
+            check_resources(exp, ray.cluster_resources(), "the cluster now")
+        except ConfigError as err:
+            print(f"note: {err}; trials wait until nodes with them join", file=sys.stderr)
     trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
     if resume:
@@ -279,8 +392,48 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
                 verbose=1,
             ),
         )
-    results = tuner.fit()
-    return summarise(results, exp)
+    watch = InterruptWatch()
+    try:
+        results = tuner.fit()
+    finally:
+        interrupted = watch.happened()
+    code = summarise(results, exp, interrupted=interrupted)
+    if interrupted:
+        print(
+            f"error: interrupted (Ctrl-C): the trials above without an evaluation were stopped "
+            f"and their MLflow runs marked KILLED; continue with python -m dnt_rllib.tune "
+            f"--config {exp.source} --resume",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    return code
+
+
+class InterruptWatch:
+    """Whether Tune caught a Ctrl-C (SIGINT, or SIGUSR1) during ``fit``.
+
+    Tune's handler ends the run gracefully (trials stopped, state saved) and ``fit`` returns
+    as if the experiment had ended; it then puts back the SIGINT handler it found. Installing
+    a handler of our own before ``fit`` and finding it back afterwards tells that it ran.
+    A second Ctrl-C reaches our handler: it stops at once (``KeyboardInterrupt``)."""
+
+    def __init__(self) -> None:
+        import signal
+
+        def second_interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        self._handler = second_interrupt
+        self._before = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, second_interrupt)
+
+    def happened(self) -> bool:
+        """Whether Tune's handler ran; restores the handler found before."""
+        import signal
+
+        now = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._before)
+        return now is self._handler
 
 
 def scored_checkpoint(result: Any) -> Path | None:
@@ -291,9 +444,11 @@ def scored_checkpoint(result: Any) -> Path | None:
     return Path(checkpoint.path).resolve()
 
 
-def summarise(results: Any, exp: ExperimentConfig) -> int:
+def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) -> int:
     """Print each trial's final evaluation, where its scored checkpoint is and how to evaluate
-    it again, and tag its MLflow run with that checkpoint (``best_checkpoint``)."""
+    it again, and tag its MLflow run with that checkpoint (``best_checkpoint``). After an
+    ``interrupted`` run, a trial without its evaluation was stopped by the interrupt: it is
+    said so, and its MLflow run is marked KILLED."""
     from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, runs_url, ui_command
 
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
@@ -312,6 +467,16 @@ def summarise(results: Any, exp: ExperimentConfig) -> int:
             )
             continue
         m, cfg = result.metrics, result.config
+        if not m:  # never reported: pending when the experiment ended
+            print(f"| {Path(result.path).name} | not started |")
+            continue
+        if "eval/policy/mean_return" not in m and interrupted:
+            tracking.set_status(m["trial_id"], "KILLED")
+            print(
+                f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | interrupted after "
+                f"{m.get('wall_time_s', 0):.0f} s of training; --resume continues it |"
+            )
+            continue
         if "eval/policy/mean_return" not in m:  # ASHA or the time budget ended it early
             print(
                 f"| {m['trial_id']} | {cfg['algorithm']} | {cfg['seed']} | stopped after "
@@ -390,13 +555,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.storage_path:
             exp = dataclasses.replace(exp, storage_path=storage_path(args.storage_path))
         check_rllib(exp)
+        check_address(args.address or None)
+        if not args.address:
+            check_resources(exp, local_resources(), "this machine")
+        check_tracking_uri(
+            exp.tracking_uri, "experiment.mlflow.tracking_uri", write=True, probe_s=PROBE_S
+        )
         from ray import tune
 
         check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
+        note = check_resume_config(exp) if args.resume else None
+        if note:
+            print(note, file=sys.stderr)
         pretrain_twins(exp)
         lock = lock_experiment(exp)  # two identical commands never share the folder
         # the folder again, now that no other `tune` can write it
         check_exists(exp, args.resume, tune.Tuner.can_restore(experiment_path(exp)))
+        if not args.resume:
+            save_started(exp)
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C) before training started", file=sys.stderr)
+        return INTERRUPTED
     except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -405,6 +584,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(exp, args.resume, args.address or None)
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune did not finish saving
+        print(
+            "error: interrupted twice (Ctrl-C): stopped at once; --resume continues from the "
+            "last saved state",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     finally:
         if lock is not None:
             lock.release()

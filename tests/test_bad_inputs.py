@@ -3,9 +3,11 @@ nothing written."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +169,229 @@ def test_second_tune_of_the_same_experiment_is_refused(
     with FileLock(str(folder / ".dnt_tune.lock")):  # the first command, running
         code = tune_main(["--config", "exp.yaml"])
     one_error(capsys, code, "another `tune` process is running", str(folder))
+
+
+def test_experiment_naming_code_for_rllib_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A value RLlib would import and call by name never leaves the YAML (issue 25, 1)."""
+    import dnt_rllib.tune as tune_cli
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("the refused experiment went on to work")
+
+    monkeypatch.setattr(tune_cli, "pretrain_twins", no_work)
+    monkeypatch.setattr(tune_cli, "run", no_work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(
+        "algorithm: DQN\nmax_failures: 2\n"
+        "training: {DQN: {replay_buffer_config: {type: builtins.exec,\n"
+        "  _args: [\"import os; os.system('id > PWNED')\"]}}}\n"
+        "search_space: {algorithm: {grid: [SAC, DQN]}}\n"
+    )
+    one_error(capsys, tune_main(["--config", "exp.yaml"]), "replay_buffer_config.type")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+def _bomb(key: str, levels: int = 6) -> str:
+    """A few hundred bytes of YAML whose aliases make ``key`` a list of 10^levels items."""
+    names = "abcdefghij"[:levels]
+    parts = ["&a [" + ", ".join(["x"] * 10) + "]"]
+    for prev, name in itertools.pairwise(names):
+        parts.append(f"&{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    return f"{key}: [{', '.join(parts)}]\n"
+
+
+def _clis() -> dict[str, Any]:
+    from dnt_rllib.bench import main as bench_main
+    from dnt_rllib.delays import main as delays_main
+    from dnt_rllib.policies.ceiling_check import main as ceiling_main
+
+    return {
+        "tune": lambda path: tune_main(["--config", path]),
+        "evaluate": lambda path: evaluate_main(["--config", path, *FAST]),
+        "delays": lambda path: delays_main(["--config", path]),
+        "ceiling_check": lambda path: ceiling_main(["--config", path]),
+        "bench": lambda path: bench_main(["--config", path]),
+        "twin": lambda path: twin_main(["train", "--config", path, "--quiet"]),
+    }
+
+
+@pytest.mark.parametrize("cli", ["tune", "evaluate", "delays", "ceiling_check", "bench", "twin"])
+def test_yaml_aliases_are_refused_by_every_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, cli: str
+) -> None:
+    """An alias bomb (issue 25, 2) is one short line: aliases are refused when read."""
+    monkeypatch.chdir(tmp_path)
+    text = f"algorithm: SAC\n{_bomb('seed')}" if cli == "tune" else _bomb("num_users")
+    assert len(text) < 500
+    (tmp_path / "bomb.yaml").write_text(text)
+    line = one_error(capsys, _clis()[cli]("bomb.yaml"), "bomb.yaml", "alias *a is not accepted")
+    assert len(line) < 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.yaml"]
+
+
+def test_a_key_given_twice_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text("algorithm: SAC\nname: x\nalgorithm: DQN\n")
+    one_error(capsys, tune_main(["--config", "exp.yaml"]), "line 3: key algorithm given twice")
+    (tmp_path / "net.yaml").write_text(
+        "twin: hold\nepisode_length: 3\nnum_users: 3\nnum_users: 5\n"
+    )
+    one_error(capsys, evaluate_main(["--config", "net.yaml", *FAST]), "key num_users given twice")
+
+
+def test_a_long_value_is_cut_in_the_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(f"algorithm: SAC\nseed: [{', '.join(['1'] * 100_000)}]\n")
+    line = one_error(capsys, tune_main(["--config", "exp.yaml"]), "experiment.seed = [1, 1")
+    assert len(line) < 200
+
+
+def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
+    (tmp_path / "file").write_text("x")
+    under = str(tmp_path / "file" / "out")
+    return [
+        ("delays", ["--seed", "-1"], "--seed = -1: must be an integer >= 0"),
+        ("delays", ["--plot", under + ".png"], "is a file, so no folder can be made there"),
+        ("delays", ["--plot", str(tmp_path / "x.foo")], "must end in .png, .pdf or .svg"),
+        ("ceiling_check", ["--seed", "-5"], "--seed = -5: must be an integer >= 0"),
+        ("ceiling_check", ["--episodes", "1000000000"], "--episodes = 1000000000: must be"),
+        ("twin", ["evaluate", "--seed", "-3"], "--seed = -3: must be an integer >= 0"),
+        ("twin", ["evaluate", "--out", under], "is a file, so no folder can be made there"),
+        ("evaluate", ["--lookahead", "1000000000"], "--lookahead = 1000000000: must be"),
+        ("evaluate", ["--episodes", "1000000000000"], "--episodes = 1000000000000: must be"),
+        ("evaluate", ["--json", under + ".json"], "is a file, so no folder can be made there"),
+        ("bench", ["--steps", "0"], "--steps = 0: must be an integer in [1, 10000000]"),
+        ("bench", ["--steps", "-5"], "--steps = -5"),
+        ("bench", ["--learner", "--learner-seconds", "nan"], "--learner-seconds = nan: must be"),
+        ("bench", ["--rllib", "--rllib-seconds", "-1"], "--rllib-seconds = -1.0: must be"),
+        ("bench", ["--config", str(tmp_path / "none.yaml")], "none.yaml: no such file"),
+        ("bench", ["--config", str(tmp_path / "file")], "must be a YAML mapping"),
+        ("bench", ["--learner", "--json", under + ".json"], "is a file, so no folder can be"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(17))
+def test_bad_flags_are_one_line_before_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture, case: int
+) -> None:
+    """Negative seeds, runaway sizes and outputs under a file (issue 25, low)."""
+    from dnt_rllib.bench import main as bench_main
+    from dnt_rllib.delays import main as delays_main
+    from dnt_rllib.policies.ceiling_check import main as ceiling_main
+
+    clis = {"delays": delays_main, "ceiling_check": ceiling_main, "twin": twin_main,
+            "evaluate": evaluate_main, "bench": bench_main}  # fmt: skip
+    cli, argv, says = _flag_cases(tmp_path)[case]
+    one_error(capsys, clis[cli](argv), says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dnt_rllib.tune as tune_cli
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("the refused experiment went on to work")
+
+    monkeypatch.setattr(tune_cli, "pretrain_twins", no_work)
+    monkeypatch.setattr(tune_cli, "run", no_work)
+
+
+#: (YAML, extra arguments, environment, what the line says): each refused before Ray.
+BEFORE_RAY: list[tuple[str, list[str], dict[str, str], str]] = [
+    ("seed: 4294967296", [], {}, "experiment.seed = 4294967296: must be an integer in [0, "),
+    ("search_alg: {type: optuna, seed: 4294967296}\nsearch_space: {seed: {choice: [0, 1]}}",
+     [], {}, "experiment.search_alg.seed = 4294967296: must be an integer in [0, 2147483647]"),
+    ("search_space: {seed: {grid: [0, 4294967296]}}", [], {}, "4294967296"),
+    ("mlflow: {tracking_uri: 'foo://bar'}", [], {}, "unknown scheme foo://"),
+    ("", [], {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, "no MLflow server answers there"),
+    ("", ["--address", "127.0.0.1:1"], {}, "--address 127.0.0.1:1: no Ray cluster answers"),
+    ("", ["--address", "nowhere"], {}, "--address nowhere: must be HOST:PORT"),
+    ("resources: {num_gpus_per_learner: 1}", [], {}, "needs GPU 1, this machine has GPU 0"),
+    ("resources: {num_env_runners: 8}", [], {}, "needs CPU 9, this machine has CPU 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(BEFORE_RAY)))
+def test_tune_faults_are_one_line_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, case: int
+) -> None:
+    """Seeds numpy cannot take, unreachable MLflow servers and Ray clusters, resources no
+    trial can get (issue 25, 4 and 8): refused before Ray starts, instead of a hang."""
+    import dnt_rllib.tune as tune_cli
+
+    yaml_text, argv, env, says = BEFORE_RAY[case]
+    _no_work(monkeypatch)
+    monkeypatch.setattr(
+        tune_cli, "local_resources", lambda: {"CPU": 2.0, "GPU": 0.0}, raising=False
+    )
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(f"algorithm: SAC\nenv: {{twin: hold}}\n{yaml_text}\n")
+    one_error(capsys, tune_main(["--config", "exp.yaml", *argv]), says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+def test_a_read_only_mlflow_folder_is_refused_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != store and real(p, mode))
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(
+        f"algorithm: SAC\nenv: {{twin: hold}}\nmlflow: {{tracking_uri: 'sqlite:///{store}/m.db'}}\n"
+    )
+    one_error(capsys, tune_main(["--config", "exp.yaml"]), f"cannot write in {store}")
+
+
+def test_resume_with_an_edited_yaml_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """issue 25, 6: Tune resumes the saved config; an edited file would be ignored."""
+    import json
+
+    import dnt_rllib.tune as tune_cli
+
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    started = {"algorithm": "SAC", "name": "x", "env": {"twin": "hold"},
+               "evaluation": {"episodes": 10}}  # fmt: skip
+    folder = tmp_path / "ray_results" / "x"
+    folder.mkdir(parents=True)
+    (folder / "tuner.pkl").write_bytes(b"")  # Tune's state: never read before the refusal
+    (folder / tune_cli.STARTED_FILE).write_text(json.dumps(started))
+    edited = {**started, "evaluation": {"episodes": 50}}
+    (tmp_path / "exp.yaml").write_text(json.dumps(edited))
+    code = tune_main(["--config", "exp.yaml", "--resume"])
+    one_error(capsys, code, "is not the config this experiment started with",
+              "evaluation.episodes: 10 → 50")  # fmt: skip
+
+
+def test_ray_that_cannot_start_or_join_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--address auto`` with no cluster (issue 25, 8): Ray refuses at once, in one line."""
+    import ray
+
+    import dnt_rllib.tune as tune_cli
+    from dnt_rllib.pipeline.experiment import parse_experiment
+
+    def no_cluster(**kwargs: object) -> None:
+        raise ConnectionError("Could not find any running Ray instance. Please specify one.")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    monkeypatch.chdir(tmp_path)
+    exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
+    one_error(capsys, tune_cli.run(exp, False, "auto"), "--address auto: cannot start or join")
+    assert list(tmp_path.iterdir()) == []

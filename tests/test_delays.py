@@ -72,3 +72,12 @@ def test_cli_prints_percentiles_and_the_gamma_table(
     assert png.stat().st_size > 10_000
     assert main(["--gammas", "0.02,x"]) == 2
     assert "error: --gammas" in capsys.readouterr().err
+
+
+def test_plot_is_written_under_the_name_given(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    """``--plot X`` wrote X.png while saying "wrote X" (issue 25, low)."""
+    figure = tmp_path / "delays"
+    assert main(["--slots", "2000", "--gammas", "2.5", "--plot", str(figure)]) == 0
+    assert f"wrote {figure}\n" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["delays"]
+    assert figure.read_bytes().startswith(b"\x89PNG")

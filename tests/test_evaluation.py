@@ -127,11 +127,11 @@ def test_evaluate_cli_writes_paired_json(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--episodes", "1"], "--episodes = 1: must be an integer >= 2"),
+        (["--episodes", "1"], "--episodes = 1: must be an integer in [2, 100000]"),
         (["--seed", "-1"], "--seed = -1: must be an integer >= 0"),
         (["--seed", "899990", "--episodes", "20"], "overlap the tuning episodes"),
         (["--periods", "1-3"], "--periods = '1-3': periods must be integers >= 2"),
-        (["--lookahead", "-2"], "--lookahead = -2: must be an integer >= 0"),
+        (["--lookahead", "-2"], "--lookahead = -2: must be an integer in [0, 256]"),
         (["--reference", "oracle"], "--reference 'oracle': must be one of"),
         (["--config", "missing.yaml"], "missing.yaml"),
     ],

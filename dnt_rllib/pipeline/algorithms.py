@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -17,7 +19,16 @@ from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-from dnt_rllib.validation import ConfigError, Range, check_float, check_int
+from dnt_rllib.validation import (
+    ConfigError,
+    Range,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    key_text,
+    short,
+)
 
 ALGORITHMS: dict[str, type[AlgorithmConfig]] = {"SAC": SACConfig, "DQN": DQNConfig}
 
@@ -56,26 +67,86 @@ MAX_LAYER = 8192
 #: ``model`` keys of our own: ``fcnet_hiddens = [width] * depth`` (searchable as numbers).
 MODEL_SHAPE = {"width": Range(1, MAX_LAYER), "depth": Range(1, 16)}
 ACTIVATIONS = ("relu", "tanh", "elu", "swish", "silu", "linear")
+#: The ``DefaultModelConfig`` fields accepted: layer sizes, activations, layer norms.
+MODEL_FIELDS = (
+    "fcnet_hiddens",
+    "fcnet_activation",
+    "fcnet_use_layernorm",
+    "head_fcnet_hiddens",
+    "head_fcnet_activation",
+    "head_fcnet_use_layernorm",
+)
+#: Most weights of one network, input and output layers included (2 × 4096 wide: 16.8 M);
+#: SAC holds five such networks, and Adam two more copies of the trained ones.
+MAX_WEIGHTS = 20_000_000
 
-#: Ranges checked before Ray starts; RLlib validates the rest when the config is built.
-_RANGES: dict[str, tuple[str, Range]] = {
-    "lr": ("float", Range(0.0, None)),
-    "actor_lr": ("float", Range(0.0, None)),
-    "critic_lr": ("float", Range(0.0, None)),
-    "alpha_lr": ("float", Range(0.0, None)),
-    "initial_alpha": ("float", Range(0.0, None, lo_open=True)),
-    "gamma": ("float", Range(0.0, 1.0)),
-    "tau": ("float", Range(0.0, 1.0)),
-    "training_intensity": ("float", Range(0.0, None, lo_open=True)),
-    "train_batch_size_per_learner": ("int", Range(1, None)),
-    "num_steps_sampled_before_learning_starts": ("int", Range(0, None)),
-    "target_network_update_freq": ("int", Range(0, None)),
-    "n_step": ("int", Range(1, None)),
+#: RLlib ``.training()`` keys whose value RLlib resolves by name: a class, a callable or a
+#: config dict whose ``type`` it imports and calls. Never accepted from a file.
+BY_NAME = frozenset({"learner_class", "learner_connector", "optimizer", "before_learn_on_batch",
+                     "model", "policy_model_config", "q_model_config", "optimization_config",
+                     "learner_config_dict", "lr_schedule"})  # fmt: skip
+#: ``replay_buffer_config.type``: the episode buffers RLlib's new stack needs.
+BUFFER_TYPES = ("EpisodeReplayBuffer", "PrioritizedEpisodeReplayBuffer")
+#: The other ``replay_buffer_config`` keys: numbers only (``alpha``/``beta``: prioritised).
+BUFFER_KEYS: dict[str, tuple[str, Range]] = {
+    "capacity": ("int", Range(1, 10_000_000)),
+    "alpha": ("float", Range(0.0, None)),
+    "beta": ("float", Range(0.0, None)),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One accepted ``training`` key: the kind of its value and, for numbers, their range.
+
+    Kinds: ``float``, ``int``, ``bool``, ``choice`` (one of ``choices``), ``float_or_choice``,
+    ``schedule`` (a number, or ``[[timestep, value], ...]`` from timestep 0, increasing) and
+    ``buffer`` (``replay_buffer_config``). ``nullable``: ``null`` (RLlib's default) is taken.
+    """
+
+    kind: str
+    rng: Range | None = None
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+
+
+_COMMON: dict[str, Setting] = {
+    "gamma": Setting("float", Range(0.0, 1.0)),
+    "tau": Setting("float", Range(0.0, 1.0)),
+    "training_intensity": Setting("float", Range(0.0, None, lo_open=True), nullable=True),
+    "train_batch_size_per_learner": Setting("int", Range(1, None)),
+    "num_steps_sampled_before_learning_starts": Setting("int", Range(0, None)),
+    "target_network_update_freq": Setting("int", Range(0, None)),
+    "n_step": Setting("int", Range(1, None)),
+    "grad_clip": Setting("float", Range(0.0, None, lo_open=True), nullable=True),
+    "grad_clip_by": Setting("choice", choices=("value", "norm", "global_norm")),
+    "replay_buffer_config": Setting("buffer"),
+}
+#: The ``training.<ALGO>`` keys this project accepts; everything else is refused.
+TRAINING_SETTINGS: dict[str, dict[str, Setting]] = {
+    "SAC": {
+        **_COMMON,
+        "actor_lr": Setting("float", Range(0.0, None)),
+        "critic_lr": Setting("float", Range(0.0, None)),
+        "alpha_lr": Setting("float", Range(0.0, None)),
+        "initial_alpha": Setting("float", Range(0.0, None, lo_open=True)),
+        "target_entropy": Setting("float_or_choice", Range(None, None), choices=("auto",)),
+        "twin_q": Setting("bool"),
+    },
+    "DQN": {
+        **_COMMON,
+        "lr": Setting("float", Range(0.0, None)),
+        "double_q": Setting("bool"),
+        "dueling": Setting("bool"),
+        "epsilon": Setting("schedule", Range(0.0, 1.0)),
+        "adam_epsilon": Setting("float", Range(0.0, None, lo_open=True)),
+        "td_error_loss_fn": Setting("choice", choices=("huber", "mse")),
+    },
 }
 
 
 def training_keys(algorithm: str) -> set[str]:
-    """The keyword arguments ``<Algo>Config.training()`` accepts."""
+    """The keyword arguments ``<Algo>Config.training()`` accepts (RLlib's, not ours)."""
     cls = ALGORITHMS[algorithm]
     names: set[str] = set()
     for klass in (cls, AlgorithmConfig):
@@ -84,58 +155,170 @@ def training_keys(algorithm: str) -> set[str]:
     return {n for n in names if not n.startswith("_")}
 
 
-def check_training(
-    algorithm: str, owner: str, values: dict[str, Any], values_too: bool = True
-) -> dict[str, Any]:
-    """Refuse unknown ``.training()`` keys (and, for SAC, ``lr``) and out-of-range values."""
-    allowed = training_keys(algorithm)
+def check_training_key(algorithm: str, owner: str, key: Any) -> Setting:
+    """The :class:`Setting` of ``key``, or one line saying why it is not accepted."""
+    settings = TRAINING_SETTINGS[algorithm]
+    if algorithm == "SAC" and key == "lr":
+        raise ConfigError(f"{owner}.lr: SAC uses actor_lr, critic_lr and alpha_lr; leave lr unset")
+    if key in settings:
+        return settings[key]
+    accepted = ", ".join(sorted(settings))
+    if key in BY_NAME:
+        why = "not accepted: RLlib would resolve its value by name (a class, callable or config)"
+    elif key in training_keys(algorithm):
+        why = f"an RLlib {algorithm} setting this project does not accept"
+    else:
+        why = f"not a {algorithm} training setting"
+    raise ConfigError(f"{owner}.{key_text(key)}: {why}; accepted: {accepted}")
+
+
+def check_setting(owner: str, key: str, value: Any, setting: Setting) -> Any:
+    """``value`` if it is of ``setting``'s kind, else one line naming ``owner.key``."""
+    if value is None and setting.nullable:
+        return None
+    kind, rng = setting.kind, setting.rng or Range()
+    if kind == "int":
+        return check_int(owner, key, value, rng)
+    if kind == "float":
+        return check_float(owner, key, value, rng)
+    if kind == "bool":
+        return check_bool(owner, key, value)
+    if kind == "choice" or (kind == "float_or_choice" and isinstance(value, str)):
+        return check_choice(owner, key, value, setting.choices)
+    if kind == "float_or_choice":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"{owner}.{key} = {short(value)}: must be a number or "
+                + " or ".join(map(repr, setting.choices))
+            )
+        return check_float(owner, key, value, rng)
+    if kind == "schedule":
+        return _check_schedule(owner, key, value, rng)
+    return _check_buffer(f"{owner}.{key}", value)
+
+
+def _check_schedule(owner: str, key: str, value: Any, rng: Range) -> Any:
+    """A number in ``rng``, or ``[[0, v0], [t1, v1], ...]`` with increasing timesteps."""
+    if not isinstance(value, list):
+        return check_float(owner, key, value, rng)
+    ok = bool(value) and all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], int)
+        and not isinstance(pair[0], bool)
+        and isinstance(pair[1], int | float)
+        and not isinstance(pair[1], bool)
+        and rng.contains(float(pair[1]))
+        for pair in value
+    )
+    steps = [pair[0] for pair in value] if ok else []
+    if not ok or steps[0] != 0 or any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ConfigError(
+            f"{owner}.{key} = {short(value)}: must be a number {rng.describe()} or a schedule "
+            f"[[0, v0], [t1, v1], ...] (timesteps from 0, increasing; values {rng.describe()})"
+        )
+    return value
+
+
+def _check_buffer(owner: str, value: Any) -> dict[str, Any]:
+    """``replay_buffer_config``: ``type`` one of :data:`BUFFER_TYPES`, the rest numbers."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{owner} = {short(value)}: must be a mapping with type "
+            f"({' or '.join(BUFFER_TYPES)}) and {', '.join(BUFFER_KEYS)}"
+        )
+    for key, item in value.items():
+        if key == "type":
+            if item not in BUFFER_TYPES:
+                raise ConfigError(
+                    f"{owner}.type = {short(item)}: must be one of "
+                    f"{', '.join(map(repr, BUFFER_TYPES))} (RLlib imports the type by name: "
+                    "no other is accepted)"
+                )
+        elif key in BUFFER_KEYS:
+            kind, rng = BUFFER_KEYS[key]
+            (check_int if kind == "int" else check_float)(owner, key, item, rng)
+        else:
+            raise ConfigError(
+                f"{owner}.{key_text(key)}: not accepted (RLlib passes it on to the buffer it "
+                f"builds); accepted: type, {', '.join(BUFFER_KEYS)}"
+            )
+    return value
+
+
+def check_training(algorithm: str, owner: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Refuse every ``.training()`` key but :data:`TRAINING_SETTINGS` (and, for SAC, ``lr``)
+    and every value not of its setting's kind: nothing RLlib resolves by name gets through."""
     for key, value in values.items():
-        if algorithm == "SAC" and key == "lr":
-            raise ConfigError(
-                f"{owner}.lr: SAC uses actor_lr, critic_lr and alpha_lr; leave lr unset"
-            )
-        if key not in allowed:
-            raise ConfigError(
-                f"{owner}.{key}: not a {algorithm} training setting; "
-                f"see {ALGORITHMS[algorithm].__name__}.training()"
-            )
-        if values_too and key in _RANGES and value is not None:
-            kind, rng = _RANGES[key]
-            (check_int if kind == "int" else check_float)(owner, key, value, rng)
+        check_setting(owner, key, value, check_training_key(algorithm, owner, key))
     return dict(values)
 
 
 def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Refuse keys that are not ``DefaultModelConfig`` fields."""
+    """Refuse keys but :data:`MODEL_FIELDS` and ``width``/``depth``, bad values, and hidden
+    layers of more than :data:`MAX_WEIGHTS` weights."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{owner}: must be a mapping of DefaultModelConfig fields")
-    allowed = {f.name for f in dataclasses.fields(DefaultModelConfig)}
+        raise ConfigError(f"{owner}: must be a mapping of model fields")
+    known = {f.name for f in dataclasses.fields(DefaultModelConfig)}
+    accepted = ", ".join(sorted({*MODEL_FIELDS, *MODEL_SHAPE}))
     for key in values:
         if key in MODEL_SHAPE:
             check_int(owner, key, values[key], MODEL_SHAPE[key])
-        elif key not in allowed:
-            raise ConfigError(f"{owner}.{key}: not a DefaultModelConfig field, nor width or depth")
+        elif key in known and key not in MODEL_FIELDS:
+            raise ConfigError(
+                f"{owner}.{key}: not a model setting of this project (it passes RLlib layer "
+                "sizes, activations and layer norms only; initializers RLlib resolves by "
+                f"name); accepted: {accepted}"
+            )
+        elif key not in MODEL_FIELDS:
+            raise ConfigError(
+                f"{owner}.{key_text(key)}: not a DefaultModelConfig field, nor width or depth; "
+                f"accepted: {accepted}"
+            )
     if MODEL_SHAPE.keys() & values.keys() and "fcnet_hiddens" in values:
         raise ConfigError(f"{owner}: give fcnet_hiddens or width/depth, not both")
     for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
         layers = values.get(key)
         if layers is not None and (
             not isinstance(layers, list)
+            or len(layers) > 16
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers)
             or not all(1 <= n <= MAX_LAYER for n in layers)
-            or len(layers) > 16
         ):
             raise ConfigError(
-                f"{owner}.{key} = {layers!r}: must be a list of at most 16 layer sizes, "
+                f"{owner}.{key} = {short(layers)}: must be a list of at most 16 layer sizes, "
                 f"integers in [1, {MAX_LAYER}], e.g. [256, 256]"
             )
     for key in ("fcnet_activation", "head_fcnet_activation"):
         act = values.get(key)
         if act is not None and act not in ACTIVATIONS:
             raise ConfigError(
-                f"{owner}.{key} = {act!r}: must be one of {', '.join(map(repr, ACTIVATIONS))}"
+                f"{owner}.{key} = {short(act)}: must be one of {', '.join(map(repr, ACTIVATIONS))}"
             )
+    for key in ("fcnet_use_layernorm", "head_fcnet_use_layernorm"):
+        if key in values:
+            check_bool(owner, key, values[key])
+    check_network_size(owner, values)
     return dict(values)
+
+
+def check_network_size(
+    owner: str, values: dict[str, Any], inputs: int = 1, outputs: int = 1, sizes: str = ""
+) -> None:
+    """At most :data:`MAX_WEIGHTS` weights in one network of the model ``values`` between
+    ``inputs`` observations and ``outputs`` actions; ``sizes`` (e.g. ``num_rbs = 6``) names
+    the env fields that set them."""
+    model = model_config(values)
+    hidden = [*model["fcnet_hiddens"], *(model.get("head_fcnet_hiddens") or [])]
+    weights = sum(a * b for a, b in itertools.pairwise([inputs, *hidden, outputs]))
+    if weights > MAX_WEIGHTS:
+        shape = f"{inputs:,} inputs ({sizes}), hidden {short(hidden)}" if sizes else short(hidden)
+        raise ConfigError(
+            f"{owner}: layers {shape} hold {weights / 1e6:,.0f} M weights per network, more "
+            f"than {MAX_WEIGHTS / 1e6:.1f} M; lower "
+            + "".join(f"{part.split(' = ')[0]}, " for part in sizes.split(", ") if sizes)
+            + "width, depth or fcnet_hiddens"
+        )
 
 
 def model_config(values: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +362,9 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
 
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
+    # a buffer config without a type stays an EpisodeReplayBuffer (RLlib's default type is
+    # the prioritised one, which replay.kind = fast refuses)
+    training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
     reward = reward_config(params.get("reward", {}))
     env_config = {
         **params["env"],

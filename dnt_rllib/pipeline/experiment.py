@@ -44,6 +44,8 @@ Any unknown key or bad value raises :class:`ConfigError` with one line, before R
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,7 +58,9 @@ from dnt_rllib.pipeline.algorithms import (
     ALGORITHMS,
     MODEL_SHAPE,
     REPLAY_DEFAULTS,
+    TRAINING_SETTINGS,
     check_model,
+    check_network_size,
     check_training,
 )
 from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
@@ -68,7 +72,11 @@ from dnt_rllib.validation import (
     check_float,
     check_int,
     check_keys,
+    check_output,
+    check_tracking_uri,
+    key_text,
     read_yaml_mapping,
+    short,
 )
 
 TOP_KEYS = {
@@ -119,6 +127,9 @@ SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
 REPLAY_KEYS = {"kind"}
+#: Trial and search seeds: numpy's legacy seeding (RLlib's, Optuna's) takes < 2^32, and
+#: RLlib adds env runner and env offsets to the trial seed.
+SEEDS = Range(0, 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -209,10 +220,12 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     env = _section_env(raw.get("env") or {})
     training = _section_training(raw.get("training") or {})
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
-    seed = check_int(OWNER, "seed", raw.get("seed", 0), Range(0, None))
+    seed = check_int(OWNER, "seed", raw.get("seed", 0), SEEDS)
     reward = _section_reward(raw.get("reward") or {})
     replay = _section_replay(raw.get("replay") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
+    _check_buffer_and_replay(training, replay, space, algorithm)
+    _check_module_size(env, model, space)
 
     stop = _mapping(raw.get("stop") or {"training_iteration": 100}, "stop")
     check_keys(f"{OWNER}.stop", stop, STOP_KEYS)
@@ -304,12 +317,10 @@ def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
     if 0 < out["curve_episodes"] < 2:
         raise ConfigError(f"{owner}.curve_episodes = 1: must be 0 (off) or an integer >= 2")
     reference = ev.get("reference")
-    if reference is not None and reference not in {
-        *baseline_policies(TRIAL_PERIODS),
-        "threshold",
-    }:
+    known = {*baseline_policies(TRIAL_PERIODS), "threshold"}
+    if reference is not None and (not isinstance(reference, str) or reference not in known):
         raise ConfigError(
-            f"{owner}.reference = {reference!r}: must be null (the best rule), never, always, "
+            f"{owner}.reference = {short(reference)}: must be null (the best rule), never, always, "
             "greedy, threshold or periodic(k) with k in 2..10"
         )
     out["evaluation_reference"] = reference
@@ -339,6 +350,48 @@ def _section_replay(values: Any) -> dict[str, Any]:
     if "kind" in values:
         out["kind"] = check_choice(owner, "kind", values["kind"], REPLAY_KINDS)
     return out
+
+
+def _check_module_size(
+    env: SystemConfig, model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]
+) -> None:
+    """The policy network at the largest searched sizes holds at most ``MAX_WEIGHTS``
+    weights: its input layer grows with ``num_users`` and ``num_rbs``."""
+    from dnt_rllib.env.observation import observation_dim
+
+    big: dict[str, int] = {}
+    for name in ("num_users", "num_rbs"):
+        if f"env.{name}" in space:
+            domain, args = space[f"env.{name}"]
+            big[name] = args[1] - 1 if domain == "randint" else max(args)
+    env = env.replace(**big) if big else env
+    outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
+    sizes = f"num_users = {env.num_users}, num_rbs = {env.num_rbs}"
+    check_network_size(f"{OWNER}.model", {**model, **model_extremes(space)},
+                       observation_dim(env), outputs, sizes)  # fmt: skip
+
+
+def _check_buffer_and_replay(
+    training: dict[str, dict[str, Any]],
+    replay: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    algorithm: str,
+) -> None:
+    """``replay.kind: fast`` samples uniformly: refuse it with a prioritised buffer."""
+    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
+    algos = space["algorithm"][1] if "algorithm" in space else [algorithm]
+    if "fast" not in kinds:
+        return
+    for algo in dict.fromkeys(algos):
+        buffers = [training.get(algo, {}).get("replay_buffer_config") or {}]
+        if "training.replay_buffer_config" in space:
+            buffers += space["training.replay_buffer_config"][1]
+        if any("Prioritized" in str(b.get("type", "")) for b in buffers):
+            raise ConfigError(
+                f"{OWNER}.training.{algo}.replay_buffer_config.type = "
+                "'PrioritizedEpisodeReplayBuffer': replay.kind = fast samples uniformly; "
+                "set replay: {kind: rllib} for a prioritised buffer"
+            )
 
 
 def _section_scheduling(
@@ -377,12 +430,13 @@ def _section_scheduling(
         check_choice(owner, "type", values.get("type"), ("optuna",))
         search_alg = {
             "type": "optuna",
-            "seed": check_int(owner, "seed", values.get("seed", 0), Range(0, None)),
+            "seed": check_int(owner, "seed", values.get("seed", 0), SEEDS),
             "n_startup_trials": check_int(
                 owner, "n_startup_trials", values.get("n_startup_trials", 8), Range(1, None)
             ),
         }
-        points = values.get("points_to_evaluate") or []
+        points = values.get("points_to_evaluate")
+        points = [] if points is None else points
         if not isinstance(points, list) or not all(isinstance(pt, dict) for pt in points):
             raise ConfigError(f"{owner}.points_to_evaluate: must be a list of mappings")
         for i, point in enumerate(points):
@@ -428,13 +482,29 @@ def _check_point(owner: str, value: Any, domain: tuple[str, list[Any]]) -> None:
     """A starting point must be one the domain can sample."""
     kind, args = domain
     if kind in ("grid", "choice"):
-        if value not in args:
-            raise ConfigError(f"{owner} = {value!r}: must be one of {args!r}")
+        if not any(_same(value, arg) for arg in args):
+            raise ConfigError(f"{owner} = {short(value)}: must be one of {short(args)}")
         return
     low, high = args
-    inside = low <= value < high if kind == "randint" else low <= value <= high
-    if isinstance(value, bool) or not isinstance(value, int | float) or not inside:
-        raise ConfigError(f"{owner} = {value!r}: must be in the {kind} range [{low}, {high}]")
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if kind == "randint":
+        if not (number and isinstance(value, int) and low <= value < high):
+            raise ConfigError(
+                f"{owner} = {short(value)}: must be an integer in the randint range "
+                f"[{low}, {high - 1}]"
+            )
+    elif not (number and low <= value <= high):
+        raise ConfigError(f"{owner} = {short(value)}: must be in the {kind} range [{low}, {high}]")
+
+
+def _same(value: Any, arg: Any) -> bool:
+    """``value == arg`` of the same kind: ``true`` is not 1, nor ``"1"`` 1."""
+    numbers = (int, float)
+    if isinstance(value, bool) or isinstance(arg, bool):
+        return isinstance(value, bool) and isinstance(arg, bool) and value == arg
+    if isinstance(value, numbers) and isinstance(arg, numbers):
+        return value == arg
+    return type(value) is type(arg) and value == arg
 
 
 def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
@@ -447,7 +517,7 @@ def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
     )
     if gpus > 1 and not gpus.is_integer():
         raise ConfigError(
-            f"{owner}.num_gpus_per_learner = {gpus!r}: must be >= 0, a fraction below 1 or "
+            f"{owner}.num_gpus_per_learner = {short(gpus)}: must be >= 0, a fraction below 1 or "
             "a whole number (Ray cannot split more than one GPU)"
         )
     return {"num_learners": learners, "num_gpus_per_learner": gpus}
@@ -486,20 +556,61 @@ def _section_search(
         for value in samples:
             _check_search_value(key, owner, value, env, training, algorithm)
         space[key] = (domain, list(args))
-    algos = space.get("algorithm", ("grid", [algorithm]))[1]
-    for key in space:
+    algos = list(dict.fromkeys(space.get("algorithm", ("grid", [algorithm]))[1]))
+    for key, (domain, args) in space.items():
         if key.startswith("training."):
-            for algo in algos:
-                check_training(
-                    algo, f"{OWNER}.search_space", {key.split(".", 1)[1]: None}, values_too=False
-                )
+            samples = [args[0], args[1] - 1] if domain == "randint" else args
+            for algo in algos:  # a searched key goes to every algorithm's settings
+                for value in samples:
+                    check_training(
+                        algo, f"{OWNER}.search_space.training", {key.split(".", 1)[1]: value}
+                    )
+    _check_env_corners(space, env)
+    if {"model.width", "model.depth"} & space.keys():  # the widest and deepest together
+        check_model(f"{OWNER}.search_space", model_extremes(space))
     return space
+
+
+#: Most env combinations :func:`_check_env_corners` tries (beyond: each value alone).
+MAX_CORNERS = 4096
+
+
+def _check_env_corners(space: dict[str, tuple[str, list[Any]]], env: SystemConfig) -> None:
+    """Every combination of the searched env fields' values (a range's two ends) must be a
+    valid network: fields checked against each other (``step_size < area_size / 2``,
+    ``history < episode_length``, memory) would otherwise fail in a trial, after the
+    earlier grid points' twins were trained. The constraints are monotone in each field,
+    so a range's ends stand for it."""
+    keys = [k for k in space if k.startswith("env.")]
+    options = []
+    for key in keys:
+        domain, args = space[key]
+        options.append([args[0], args[1] - 1] if domain == "randint" else list(args))
+    if len(keys) < 2 or math.prod(len(o) for o in options) > MAX_CORNERS:
+        return
+    for combo in itertools.product(*options):
+        values = {k.split(".", 1)[1]: v for k, v in zip(keys, combo, strict=True)}
+        try:
+            env.replace(**values)
+        except ConfigError as err:
+            shown = ", ".join(f"{k} = {short(v)}" for k, v in values.items())
+            raise ConfigError(
+                f"{OWNER}.search_space: the point {shown} is not a valid network ({err})"
+            ) from None
+
+
+def model_extremes(space: dict[str, tuple[str, list[Any]]]) -> dict[str, int]:
+    """The largest ``model.width`` and ``model.depth`` the search space can sample."""
+    out: dict[str, int] = {}
+    for name in ("width", "depth"):
+        if f"model.{name}" in space:
+            domain, args = space[f"model.{name}"]
+            out[name] = args[1] - 1 if domain == "randint" else max(args)
+    return out
 
 
 def _is_int_key(key: str, algorithm: str, training: dict) -> bool:
     """Whether the searched key takes integers only."""
-    from dnt_rllib.pipeline.algorithms import _RANGES
-
     if key == "seed":
         return True
     section, _, name = key.partition(".")
@@ -507,7 +618,11 @@ def _is_int_key(key: str, algorithm: str, training: dict) -> bool:
         types = {f.name: f.type for f in dataclasses.fields(SystemConfig)}
         return types.get(name) in ("int", int)
     if section == "training":
-        return _RANGES.get(name, ("", None))[0] == "int"
+        return any(
+            settings[name].kind == "int"
+            for settings in TRAINING_SETTINGS.values()
+            if name in settings
+        )
     return section == "model" and name in MODEL_SHAPE
 
 
@@ -522,7 +637,7 @@ def _check_domain(
     low, high = args
     for end in (low, high):
         if isinstance(end, bool) or not isinstance(end, int | float):
-            raise ConfigError(f"{owner}.{domain} = {args!r}: low and high must be numbers")
+            raise ConfigError(f"{owner}.{domain} = {short(args)}: low and high must be numbers")
     if domain in ("uniform", "loguniform") and _is_int_key(key, algorithm, training):
         raise ConfigError(
             f"{owner}.{domain}: {key} takes integers and {domain} samples floats; "
@@ -530,16 +645,16 @@ def _check_domain(
         )
     if domain == "randint":
         if not (isinstance(low, int) and isinstance(high, int)):
-            raise ConfigError(f"{owner}.randint = {args!r}: low and high must be integers")
+            raise ConfigError(f"{owner}.randint = {short(args)}: low and high must be integers")
         if high <= low + 1:
             raise ConfigError(
-                f"{owner}.randint = {args!r}: samples low..high-1, so high must be >= low + 2 "
+                f"{owner}.randint = {short(args)}: samples low..high-1, so high must be >= low + 2 "
                 "(for one value, set it instead of searching)"
             )
     elif not low < high:
-        raise ConfigError(f"{owner}.{domain} = {args!r}: must be [low, high] with low < high")
+        raise ConfigError(f"{owner}.{domain} = {short(args)}: must be [low, high] with low < high")
     if domain == "loguniform" and low <= 0:
-        raise ConfigError(f"{owner}.loguniform = {args!r}: low must be > 0")
+        raise ConfigError(f"{owner}.loguniform = {short(args)}: low must be > 0")
 
 
 def _check_search_value(
@@ -548,18 +663,17 @@ def _check_search_value(
     if key == "algorithm":
         check_choice(owner, "value", value, tuple(ALGORITHMS))
     elif key == "seed":
-        check_int(owner, "value", value, Range(0, None))
+        check_int(owner, "value", value, SEEDS)
     elif key.startswith("env."):
         name = key.split(".", 1)[1]
         if name not in SystemConfig.field_names():
-            raise ConfigError(f"{owner}: unknown env field {name!r}")
+            raise ConfigError(f"{owner}: unknown env field {short(name)}")
         try:
             env.replace(**{name: value})
         except ConfigError as err:
             raise ConfigError(f"{owner}: {err}") from None
     elif key.startswith("training."):
-        name = key.split(".", 1)[1]
-        check_training(algorithm, owner, {name: value})
+        pass  # checked for every searched algorithm once the space is known
     elif key.startswith("model."):
         check_model(owner, {key.split(".", 1)[1]: value})
     elif key.startswith("reward."):
@@ -583,30 +697,52 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
 def _folder_name(value: Any, name: str) -> str:
     """A single folder name: the experiment stays inside storage_path."""
     value = _string(value, name)
-    if "/" in value or "\\" in value or value in (".", "..") or value != value.strip():
+    if (
+        "/" in value
+        or "\\" in value
+        or value in (".", "..")
+        or value != value.strip()
+        or not value.isprintable()
+    ):
         raise ConfigError(
-            f"{OWNER}.{name} = {value!r}: must be one folder name (no '/', '\\', '.' or '..'): "
-            "the experiment is written to storage_path/name"
+            f"{OWNER}.{name} = {short(value)}: must be one folder name (printable, no '/', "
+            "'\\', '.' or '..'): the experiment is written to storage_path/name"
         )
     return value
 
 
 def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{OWNER}.{name} = {value!r}: must be true or false")
+        raise ConfigError(f"{OWNER}.{name} = {short(value)}: must be true or false")
     return value
 
 
 def _string(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{OWNER}.{name} = {value!r}: must be a non-empty string")
+        raise ConfigError(f"{OWNER}.{name} = {short(value)}: must be a non-empty string")
     return value
 
 
+#: ``storage_path`` URI schemes (pyarrow file systems Tune writes to).
+STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss", "file")
+
+
 def storage_path(value: Any) -> str:
-    """A storage URI as given, or a local folder made absolute."""
+    """A storage URI of :data:`STORAGE_SCHEMES` as given, or a local folder made absolute
+    (that is not a file, nor under one)."""
     value = _string(value, "storage_path")
-    return value if "://" in value else str(Path(value).expanduser().resolve())
+    if "\0" in value:
+        raise ConfigError(f"{OWNER}.storage_path = {short(value)}: holds a NUL character")
+    if "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in STORAGE_SCHEMES:
+            raise ConfigError(
+                f"{OWNER}.storage_path = {short(value)}: unknown scheme {key_text(scheme)}://; "
+                f"use a local folder or {', '.join(s + '://' for s in STORAGE_SCHEMES)}"
+            )
+        return value
+    return str(check_output(Path(value).expanduser().resolve(), f"{OWNER}.storage_path",
+                            folder=True))  # fmt: skip
 
 
 def _tracking_uri(value: Any) -> str:
@@ -617,4 +753,4 @@ def _tracking_uri(value: Any) -> str:
     if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
         # A relative SQLite path would move with each process's cwd: pin it here.
         value = f"sqlite:///{Path(value.removeprefix('sqlite:///')).resolve()}"
-    return value
+    return check_tracking_uri(value, f"{OWNER}.mlflow.tracking_uri")

@@ -212,6 +212,14 @@ class MLflowTracking(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.client.set_terminated(self.run_id(trial), status="FAILED")
 
+    def set_status(self, trial_id: str, status: str) -> None:
+        """End a trial's run with ``status`` (KILLED: interrupted; a resume sets it RUNNING)."""
+        found = self.client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'"
+        )
+        if found:
+            self.client.set_terminated(found[0].info.run_id, status=status)
+
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
         found = self.client.search_runs(

@@ -19,7 +19,7 @@ import torch
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies.baselines import Policy
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, key_text, short
 
 TRIAL_FILE = "dnt_trial.json"  # trial parameters saved beside the algorithm state
 WEIGHTS_FILE = "policy_weights.pt"  # the policy module's state_dict (tensors only)
@@ -81,7 +81,7 @@ def read_trial(root: Path) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}; needs {', '.join(TRIAL_KEYS)}")
     if params["algorithm"] not in ALGORITHMS:
-        raise ConfigError(f"{where}: algorithm = {params['algorithm']!r}: must be SAC or DQN")
+        raise ConfigError(f"{where}: algorithm = {short(params['algorithm'])}: must be SAC or DQN")
     if not isinstance(params["env"], dict) or not isinstance(params["training"], dict):
         raise ConfigError(f"{where}: env and training must be JSON objects")
     try:
@@ -94,6 +94,50 @@ def read_trial(root: Path) -> dict[str, Any]:
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return params
+
+
+def check_weights_size(path: Path, module: Any, slack: int = 16 << 20) -> None:
+    """Refuse a weights file that would unpack to more than 8 times the inference module's
+    tensors (a trial may save its full module: SAC's five networks) plus ``slack`` bytes,
+    before ``torch.load`` inflates it: a small deflated file can hold gigabytes.
+    ``torch.save`` writes a zip archive; its entries' sizes are read from the central
+    directory without unpacking any."""
+    import zipfile
+
+    expected = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    limit = 8 * expected + slack
+    if path.stat().st_size > limit:
+        raise ConfigError(
+            f"--checkpoint {path}: {path.stat().st_size:,} bytes, more than the module's "
+            f"weights need ({expected:,}); not this trial's weights file"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # not an archive: torch.load refuses it in one line
+    if unpacked > limit:
+        raise ConfigError(
+            f"--checkpoint {path}: unpacks to {unpacked:,} bytes, more than the module's "
+            f"weights need ({expected:,}); not this trial's weights file"
+        )
+
+
+def check_spaces(config: SystemConfig, trained: SystemConfig) -> None:
+    """Refuse an evaluation config whose observation or action space is not the trained one's
+    (one line, naming the fields that set it)."""
+    have, want = DNTSyncEnv.spaces(config), DNTSyncEnv.spaces(trained)
+    if have[0].shape != want[0].shape:
+        raise ConfigError(
+            f"--config: observation shape {have[0].shape} does not match the checkpoint's "
+            f"{want[0].shape}"
+        )
+    if have[1] != want[1]:
+        raise ConfigError(
+            f"--config: action space {have[1]} (action_mode = {config.action_mode}, num_rbs = "
+            f"{config.num_rbs}) does not match the checkpoint's {want[1]} (action_mode = "
+            f"{trained.action_mode}, num_rbs = {trained.num_rbs})"
+        )
 
 
 def load_policy(
@@ -120,6 +164,11 @@ def load_policy(
             f"--checkpoint {root}: no {WEIGHTS_FILE} (written by dnt_rllib before weights were "
             "saved apart from RLlib's pickles, which evaluate does not load); retrain it"
         )
+    trained = SystemConfig.from_dict(params["env"])
+    config = config or trained
+    check_spaces(config, trained)
+    module = build_module(params)
+    check_weights_size(weights, module)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError / RuntimeError on foreign content
@@ -129,9 +178,12 @@ def load_policy(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ConfigError(f"--checkpoint {weights}: must map parameter names to tensors")
-    trained = SystemConfig.from_dict(params["env"])
-    config = config or trained
-    module = build_module(params)
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise ConfigError(
+            f"--checkpoint {weights}: {key_text(broken[0])} holds NaN or infinite weights (a "
+            "diverged trial); it cannot be scored"
+        )
     try:
         missing, _ = module.load_state_dict(state, strict=False)
     except RuntimeError as err:
@@ -140,10 +192,4 @@ def load_policy(
     if missing:
         raise ConfigError(f"--checkpoint {weights}: lacks {', '.join(sorted(missing)[:3])}")
     module.eval()
-    shape = DNTSyncEnv(config.replace(twin="hold")).observation_space.shape
-    expected = DNTSyncEnv(trained.replace(twin="hold")).observation_space.shape
-    if shape != expected:
-        raise ConfigError(
-            f"--config: observation shape {shape} does not match the checkpoint's {expected}"
-        )
     return f"{params['algorithm']} (seed {params['seed']})", greedy_policy(module), config

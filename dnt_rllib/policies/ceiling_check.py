@@ -23,12 +23,14 @@ from dnt_rllib.policies.ceiling import best_schedule
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import Tapes, record_tapes
 from dnt_rllib.twin import Twin, make_twin
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import Range, check_int
 
 #: Below this a shortfall is the float32 twin's rounding in batches of other sizes.
 NOISE = 1e-4
 #: 2^16 schedules of 16 slots are ~1 GB of twin histories at U = 10.
 MAX_SLOTS = 16
+#: Most episodes one check plays (each 2^L schedules).
+MAX_EPISODES = 10_000
 
 
 def shortfalls(twin: Twin, tapes: Tapes, slots: int, epsilon: float, users: int) -> np.ndarray:
@@ -69,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         most = min(MAX_SLOTS, config.episode_length)
-        if not 1 <= args.slots <= most:
-            raise ConfigError(f"--slots = {args.slots}: must be an integer in 1..{most}")
-        if args.episodes < 1:
-            raise ConfigError(f"--episodes = {args.episodes}: must be an integer >= 1")
+        check_int("--slots", "", args.slots, Range(1, most))
+        check_int("--episodes", "", args.episodes, Range(1, MAX_EPISODES))
+        check_int("--seed", "", args.seed, Range(0, None))
     except ValueError as err:  # ConfigError, and a SystemConfig field out of range
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import mlflow
@@ -56,7 +57,7 @@ from dnt_rllib.report.figures import (
 )
 from dnt_rllib.report.runs import load_runs, pair_with_reference, varying
 from dnt_rllib.report.tables import grid_table, results_table
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, check_output, check_tracking_uri, short
 
 __all__ = ["load_runs", "main", "write_report"]
 
@@ -65,6 +66,8 @@ __all__ = ["load_runs", "main", "write_report"]
 GRID_KEYS = ("env.delay_bound", "env.num_rbs", "env.num_users")
 #: The policies of a ``--reference-json`` the learned ones are paired with.
 REFERENCE_LABELS = ("lookahead",)
+#: Seconds an MLflow server has to accept a connection (MLflow itself retries for minutes).
+PROBE_S = 5.0
 
 
 def write_report(
@@ -80,6 +83,13 @@ def write_report(
     paired: tuple[str, ...] = ()
     if references:
         paired = tuple(pair_with_reference(client, runs, references, REFERENCE_LABELS))
+    if not any(r.status == "FINISHED" for r in runs):
+        counts = Counter(r.status for r in runs)
+        raise ConfigError(
+            f"--experiment {short(experiment)}: no run has finished yet "
+            f"({', '.join(f'{n} {status}' for status, n in sorted(counts.items()))}); report "
+            "once `tune` has ended, or continue it with --resume"
+        )
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in runs if r.finished]
     keys = varying(done or runs)
@@ -139,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tracking-uri {uri}: no such MLflow store", file=sys.stderr)
         return 2
     try:
+        check_tracking_uri(uri, "--tracking-uri", probe_s=PROBE_S)
+        out = args.out or Path("reports") / args.experiment
+        if args.out is None and (
+            Path(args.experiment).name != args.experiment or args.experiment in ("", ".", "..")
+        ):
+            raise ConfigError(
+                f"--experiment {short(args.experiment)}: not one folder name, so "
+                "reports/EXPERIMENT would leave reports/; give --out FOLDER"
+            )
+        check_output(out, "--out", folder=True)
         scope = None
         if args.tune_experiment is not None:
             scope = [
@@ -148,12 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         files, notes = write_report(
             args.experiment,
             uri,
-            args.out or Path("reports") / args.experiment,
+            out,
             scope,
             args.reference_json,
         )
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     for note in notes:
         print(f"note: {note}")

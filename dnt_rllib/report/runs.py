@@ -14,7 +14,7 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, key_text, short
 
 #: The lines under the learning curve (``curve/<label>/mean_return``, one value per run).
 CURVE_LINES = ("never", "greedy", "best_periodic", "threshold", "ceiling")
@@ -93,7 +93,9 @@ def load_runs(
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = ", ".join(sorted(e.name for e in client.search_experiments()))
-        raise ConfigError(f"--experiment {experiment!r}: no such MLflow experiment; have: {names}")
+        raise ConfigError(
+            f"--experiment {short(experiment)}: no such MLflow experiment; have: {names}"
+        )
     found = [
         r
         for r in client.search_runs([exp.experiment_id], max_results=10_000)
@@ -106,12 +108,12 @@ def load_runs(
             if folder not in folders:
                 raise ConfigError(
                     f"--tune-experiment {folder}: no run of MLflow experiment "
-                    f"{experiment!r} comes from it; its runs come from: {', '.join(folders)}"
+                    f"{short(experiment)} comes from it; its runs come from: {', '.join(folders)}"
                 )
         found = [r for r in found if r.data.tags.get(TUNE_TAG) in wanted]
     elif len(folders) > 1:
         raise ConfigError(
-            f"--experiment {experiment!r}: its runs come from {len(folders)} Tune experiments "
+            f"--experiment {short(experiment)}: its runs come from {len(folders)} Tune experiments "
             f"({', '.join(folders)}); choose one with --tune-experiment FOLDER"
         )
     runs = []
@@ -142,7 +144,7 @@ def load_runs(
             )
         )
     if not runs:
-        raise ConfigError(f"--experiment {experiment!r}: holds no dnt_rllib runs")
+        raise ConfigError(f"--experiment {short(experiment)}: holds no dnt_rllib runs")
     return runs
 
 
@@ -215,7 +217,7 @@ def pair_with_reference(
             key = differs[0]
             raise ConfigError(
                 f"{refs[0].where}: another network than {run.algorithm} seed {run.seed}'s "
-                f"(env.{key} = {refs[0].config[key]!r} there)"
+                f"(env.{key} = {short(refs[0].config[key])} there)"
             )
         ref = refs[differs.index(None)]
         seeds = record["seeds"]
@@ -264,13 +266,26 @@ def _read_reference(path: Path) -> Reference:
     where = f"--reference-json {path}"
     try:
         ref = json.loads(path.read_text(encoding="utf-8"))
-        summaries = {s["policy"]: s for s in ref["summaries"]}
+        summaries = {str(s["policy"]): s for s in ref["summaries"]}
         returns = {name: s["returns"] for name, s in summaries.items()}
         scalars = {
             name: {k: float(s[k]) for k in REFERENCE_FIGURES} for name, s in summaries.items()
         }
-        return Reference(
-            where, int(ref["seed"]), int(ref["episodes"]), ref["config"], returns, scalars
+        first, count, config = int(ref["seed"]), int(ref["episodes"]), ref["config"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"{where}: not an `evaluate --json` output ({str(err)[:200]})") from None
+    if not isinstance(config, dict) or not set(config) - set(NOT_EPISODE_FIELDS):
+        raise ConfigError(
+            f"{where}: config must map the network's SystemConfig fields to their values, "
+            "as `evaluate --json` writes it (without them it would pair with any network)"
         )
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{where}: not an `evaluate --json` output ({err})") from None
+    for name, values in returns.items():
+        if (
+            not isinstance(values, list)
+            or len(values) != count
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        ):
+            raise ConfigError(
+                f"{where}: {key_text(name)}'s returns must be {count} numbers, one per episode"
+            )
+    return Reference(where, first, count, config, returns, scalars)

@@ -24,7 +24,7 @@ import numpy as np
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import TwinCheckpointError, load_checkpoint
-from dnt_rllib.validation import ConfigError
+from dnt_rllib.validation import ConfigError, Range, check_int, check_output
 
 EXIT_BAD_CONFIG = 2
 EXIT_BAD_CHECKPOINT = 1
@@ -94,9 +94,6 @@ def run_train(args: argparse.Namespace, config: SystemConfig) -> int:
 def run_evaluate(args: argparse.Namespace, config: SystemConfig) -> int:
     from dnt_rllib.twin.evaluation import evaluate_twin, format_report, plot_fig2
 
-    if args.episodes < 1:
-        print("error: --episodes must be >= 1", file=sys.stderr)
-        return EXIT_BAD_CONFIG
     if config.mobility_model == "gauss_markov" and config.history < 2:  # before any training
         print(
             f"error: history = {config.history}: the Gauss–Markov Bayes references read the "
@@ -136,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.cache_dir is not None and Path(args.cache_dir).is_file():
             raise ConfigError(f"--cache-dir {args.cache_dir}: is a file; give a folder")
+        if args.out:
+            check_output(args.out, "--out", folder=True)
+        if args.command == "evaluate":
+            check_int("--episodes", "", args.episodes, Range(1, 1_000_000))
+            check_int("--seed", "", args.seed, Range(0, None))
         if config.episode_length <= config.history:
             from dnt_rllib.twin.data import training_data
 

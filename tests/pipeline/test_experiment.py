@@ -84,7 +84,7 @@ def test_sac_yaml_has_the_paper_hyperparameters() -> None:
                     "training.actor_lr": {"grid": [0.1]},
                 },
             },
-            "experiment.search_space.actor_lr: not a DQN training setting",
+            "experiment.search_space.training.actor_lr: not a DQN training setting",
         ),
     ],
 )
@@ -148,3 +148,59 @@ def test_the_memory_options_are_swept_like_any_env_field() -> None:
         "experiment.search_space.env.interference_model: SystemConfig.interference_model = "
         "'bursty': must be one of 'iid', 'markov'"
     )
+
+
+#: Values RLlib would resolve by name (a class, callable or config dict it imports), and
+#: values of the wrong kind that RLlib itself never checks: each refused before Ray starts.
+NOT_ACCEPTED: list[tuple[str, dict, str]] = [
+    ("DQN", {"replay_buffer_config": {"type": "builtins.exec", "_args": ["import os"]}},
+     "experiment.training.DQN.replay_buffer_config.type = 'builtins.exec': must be one of"),
+    ("DQN", {"replay_buffer_config": {"type": "EpisodeReplayBuffer", "_args": ["x"]}},
+     "experiment.training.DQN.replay_buffer_config._args: not accepted"),
+    ("DQN", {"replay_buffer_config": "builtins.exec"},
+     "experiment.training.DQN.replay_buffer_config = 'builtins.exec': must be a mapping"),
+    ("DQN", {"replay_buffer_config": {"capacity": -5}},
+     "experiment.training.DQN.replay_buffer_config.capacity = -5: must be an integer"),
+    ("DQN", {"learner_class": "os.system"},
+     "experiment.training.DQN.learner_class: not accepted: RLlib would resolve its value by name"),
+    ("DQN", {"learner_connector": "os.system"}, "learner_connector: not accepted: RLlib"),
+    ("DQN", {"optimizer": {"type": "os.system"}}, "optimizer: not accepted: RLlib"),
+    ("DQN", {"before_learn_on_batch": "os.system"}, "before_learn_on_batch: not accepted"),
+    ("DQN", {"model": {"custom_model": "os.system"}}, "DQN.model: not accepted: RLlib"),
+    ("SAC", {"policy_model_config": {}}, "SAC.policy_model_config: not accepted: RLlib"),
+    ("SAC", {"q_model_config": {}}, "SAC.q_model_config: not accepted: RLlib"),
+    ("DQN", {"num_atoms": 51}, "DQN.num_atoms: an RLlib DQN setting this project does not"),
+    ("SAC", {"twin_q": "no"}, "experiment.training.SAC.twin_q = 'no': must be true or false"),
+    ("DQN", {"epsilon": "lots"}, "experiment.training.DQN.epsilon = 'lots': must be a number"),
+    ("DQN", {"epsilon": [[5, 1.0], [10, 0.1]]}, "DQN.epsilon = [[5, 1.0], [10, 0.1]]: must be"),
+    ("SAC", {"target_entropy": "high"}, "SAC.target_entropy = 'high': must be one of 'auto'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("algorithm", "training", "says"), NOT_ACCEPTED,
+                         ids=[str(t) for _, t, _ in NOT_ACCEPTED])  # fmt: skip
+def test_training_takes_plain_values_only(algorithm: str, training: dict, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_experiment({"algorithm": algorithm, "training": {algorithm: training}})
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_searched_training_value_is_checked_for_every_algorithm() -> None:
+    bad = {"type": "builtins.exec"}
+    space = {
+        "algorithm": {"grid": ["SAC", "DQN"]},
+        "training.replay_buffer_config": {"grid": [bad]},
+    }
+    raw = {"algorithm": "SAC", "search_space": space}
+    with pytest.raises(ConfigError, match=r"^experiment\.search_space\.training\.replay_buffer"):
+        parse_experiment(raw)
+
+
+def test_accepted_training_values_reach_rllib() -> None:
+    buffer = {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 5000, "alpha": 0.6}
+    training = {"DQN": {"epsilon": [[0, 1.0], [500, 0.05]], "td_error_loss_fn": "mse",
+                        "grad_clip": None, "replay_buffer_config": buffer},
+                "SAC": {"twin_q": False, "target_entropy": "auto", "grad_clip": 40.0}}  # fmt: skip
+    raw = {"algorithm": "SAC", "training": training, "replay": {"kind": "rllib"},
+           "search_space": {"algorithm": {"grid": ["SAC", "DQN"]}}}  # fmt: skip
+    check_rllib(parse_experiment(raw))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.pipeline.experiment import load_experiment
@@ -131,3 +132,48 @@ def test_old_checkpoint_without_weights_is_refused(
     code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
     assert not marker.exists() and code == 2 and WEIGHTS_FILE in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_deflated_weights_bomb_is_refused_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A small zip that unpacks to far more than the module's weights (issue 25, 3)."""
+    import zipfile
+
+    ckpt = make_checkpoint(tmp_path / "c")
+    with zipfile.ZipFile(ckpt / WEIGHTS_FILE, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * (200 << 20))
+    assert (ckpt / WEIGHTS_FILE).stat().st_size < 1 << 20
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "unpacks to 209,715,200 bytes, more than the module's weights need" in err
+
+
+@pytest.mark.parametrize(("trained", "given"), [("rb", "binary"), ("binary", "rb")])
+def test_an_action_space_other_than_the_checkpoints_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, trained: str, given: str
+) -> None:
+    """issue 25, 7: an rb policy on a binary env crashed mid-evaluation; the reverse ran."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    params = trial_params()
+    params["env"] = {**params["env"], "action_mode": trained}
+    (folder / TRIAL_FILE).write_text(json.dumps(params))
+    save_weights(build_module(params), folder)
+    net = tmp_path / "net.yaml"
+    net.write_text(yaml.safe_dump({**params["env"], "action_mode": given}))
+    code, _, err = run_eval(capsys, "--checkpoint", str(folder), "--config", str(net))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"action_mode = {given}" in err and f"action_mode = {trained}" in err
+
+
+def test_nan_weights_are_refused_not_scored(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A diverged trial's NaN weights were scored as the `never` policy (issue 25, low)."""
+    ckpt = make_checkpoint(tmp_path / "c")
+    state = torch.load(ckpt / WEIGHTS_FILE, weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    torch.save(state, ckpt / WEIGHTS_FILE)
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{name} holds NaN or infinite weights" in err

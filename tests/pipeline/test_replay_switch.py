@@ -69,8 +69,26 @@ def test_replay_kind_is_searchable() -> None:
 def test_fast_path_refuses_a_prioritised_buffer() -> None:
     buffer = {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 1000}
     training = {"DQN": {"replay_buffer_config": buffer}}
-    base = parse_experiment({"algorithm": "DQN", "training": training}).trial_base()
+    with pytest.raises(
+        ConfigError,
+        match=r"^experiment\.training\.DQN\.replay_buffer_config"
+        r"\.type = .*replay\.kind = fast samples uniformly",
+    ):
+        parse_experiment({"algorithm": "DQN", "training": training})  # the default: fast
+    searched = {"replay.kind": {"grid": ["rllib", "fast"]}}
+    with pytest.raises(ConfigError, match=r"replay\.kind = fast samples uniformly"):
+        parse_experiment({"algorithm": "DQN", "training": training, "search_space": searched})
+    raw = {"algorithm": "DQN", "training": training, "replay": {"kind": "rllib"}}
+    base = {**parse_experiment(raw).trial_base(), "replay": {"kind": "fast"}}
     with pytest.raises(ValueError, match=r"replay\.kind = fast samples uniformly"):
         BatchReplayDQN._create_local_replay_buffer_if_necessary(
             None, build_algorithm_config(base, RLlibDNTEnv)
         )
+
+
+def test_a_buffer_config_without_type_stays_an_episode_buffer() -> None:
+    """RLlib's default type is the prioritised buffer; the paper's is kept unless named."""
+    training = {"DQN": {"replay_buffer_config": {"capacity": 1000}}}
+    base = parse_experiment({"algorithm": "DQN", "training": training}).trial_base()
+    buffer = build_algorithm_config(base, RLlibDNTEnv).replay_buffer_config
+    assert buffer["type"] == "EpisodeReplayBuffer" and buffer["capacity"] == 1000

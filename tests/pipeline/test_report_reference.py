@@ -4,6 +4,7 @@ lookahead) episode by episode, from each run's evaluation.json, and refuses othe
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -126,3 +127,25 @@ def test_several_references_pair_each_run_with_its_own_network(tmp_path: Path) -
         assert mean == pytest.approx(np.mean(POLICY[int(run.seed)]) - np.mean(expected[rbs]))
     with pytest.raises(ConfigError, match=r"another network .* \(env.num_rbs = 6 there\)"):
         pair_with_reference(client, runs, [six], ("lookahead",))
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"summaries": [{"policy": "lookahead", "returns": [1.0, 2.0], **FIGURES}]},
+         "lookahead's returns must be 4 numbers, one per episode"),
+        ({"summaries": [{"policy": "lookahead", "returns": ["a", 1, 2, 3], **FIGURES}]},
+         "lookahead's returns must be 4 numbers"),
+        ({"config": []}, "config must map the network's SystemConfig fields"),
+        ({"config": {}}, "config must map the network's SystemConfig fields"),
+        ({"summaries": 3}, "not an `evaluate --json` output"),
+    ],
+)  # fmt: skip
+def test_a_malformed_reference_is_one_line(tmp_path: Path, change: dict, says: str) -> None:
+    """issue 25 (low): these were tracebacks, or (config: {}) paired with any network."""
+    uri = store(tmp_path, [100, 103])
+    client = mlflow.MlflowClient(uri)
+    path = reference(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        pair_with_reference(client, load_runs(client, "sac"), [path], ("lookahead",))

@@ -113,3 +113,49 @@ def test_known_harmless_ray_lines_are_dropped() -> None:
         for logger in (storage, config):
             logger.removeHandler(seen)
     assert seen.messages == ["a real warning"]
+
+
+def test_a_ctrl_c_caught_by_tune_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tune's own SIGINT handler ends ``fit`` as if it had finished (issue 25, 5)."""
+    import os
+    import signal
+
+    from ray.tune.tune import _setup_signal_catching
+
+    from dnt_rllib.tune import InterruptWatch
+
+    usr1 = signal.getsignal(signal.SIGUSR1)
+    try:
+        quiet = InterruptWatch()
+        _setup_signal_catching()  # what Tuner.fit installs
+        assert not quiet.happened()
+        watch = InterruptWatch()
+        event = _setup_signal_catching()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert event.is_set() and watch.happened()
+    finally:
+        signal.signal(signal.SIGUSR1, usr1)
+
+
+def test_an_interrupted_trial_is_said_so_and_its_run_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    statuses: dict[str, str] = {}
+
+    class Tracking(FakeTracking):
+        def set_status(self, trial_id: str, status: str) -> None:
+            statuses[trial_id] = status
+
+    monkeypatch.setattr(tracking_module, "MLflowTracking", Tracking)
+    stopped = FakeResult(
+        str(tmp_path / "SAC_s0_3"),
+        {"trial_id": "t3", "wall_time_s": 22.0},
+        {"algorithm": "SAC", "seed": 0},
+        None,
+    )
+    pending = FakeResult(str(tmp_path / "DQN_s0_4"), {}, {"algorithm": "DQN", "seed": 0}, None)
+    summarise([stopped, pending], load_experiment(SMOKE), interrupted=True)
+    out = capsys.readouterr().out
+    assert "| t3 | SAC | 0 | interrupted after 22 s of training; --resume continues it |" in out
+    assert "| DQN_s0_4 | not started |" in out and "stopped after" not in out
+    assert statuses == {"t3": "KILLED"}

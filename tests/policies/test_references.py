@@ -224,7 +224,7 @@ def test_ceiling_check_finds_no_shortfall_where_the_dp_is_exact(
     # the velocity twin reads values the DP's key does not hold: never above the best
     assert shortfalls(VelocityTwin(), record_tapes(cfg, range(4)), 10, cfg.epsilon, 3).min() > -1e-9
     assert ceiling_check_main(["--slots", "40"]) == 2
-    assert capsys.readouterr().err == "error: --slots = 40: must be an integer in 1..16\n"
+    assert capsys.readouterr().err == "error: --slots = 40: must be an integer in [1, 16]\n"
 
 
 def test_many_rules_replay_at_once_as_one_at_a_time_and_the_fit_reports_its_rule() -> None:
