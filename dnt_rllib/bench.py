@@ -6,9 +6,11 @@
     python -m dnt_rllib.bench --learner       # ms per SAC update: RLlib's, ours, torch floor
 
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
-actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), rates (eq. 2),
-allocation (Hungarian, eqs. 14/16), twin prediction, reward (eqs. 15/17), observation.
-Last, the vector env of 8 that RLlib's env runners step (`DNTSyncVectorEnv`).
+actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), the channel
+terms (eq. 2), the sorted allocation (eqs. 14/16) beside the Hungarian it replaces (the
+reference, on the rate matrix), twin prediction, reward (eqs. 15/17), observation. Last,
+the vector env of 8 that RLlib's env runners step (`DNTSyncVectorEnv`). The GRU twin is
+measured unless ``--config`` sets ``twin: hold``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
-from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.allocation import allocate, assign
 from dnt_rllib.physics.reward import reward
 from dnt_rllib.validation import (
     ConfigError,
@@ -52,14 +54,20 @@ def pin_to_one_core() -> None:
         pass
 
 
-def per_call_us(fn: Callable[[], object], calls: int) -> float:
-    """Mean wall time of ``fn()`` in µs over ``calls`` calls (after a short warm-up)."""
+def per_call_us(fn: Callable[[], object], calls: int, seconds: float = 2.0) -> float:
+    """Mean wall time of ``fn()`` in µs over ``calls`` calls, or as many as ``seconds``
+    allow (at least 3: the Hungarian reference at U = 500 takes ~0.1 s a call), after a
+    short warm-up."""
+    start = time.perf_counter()
     for _ in range(min(calls, 100)):
         fn()
-    start = time.perf_counter()
-    for _ in range(calls):
+        if time.perf_counter() - start > seconds / 10:
+            break
+    done, start = 0, time.perf_counter()
+    while done < calls and (done < 3 or time.perf_counter() - start < seconds):
         fn()
-    return (time.perf_counter() - start) / calls * 1e6
+        done += 1
+    return (time.perf_counter() - start) / done * 1e6
 
 
 def env_steps_per_second(env: DNTSyncEnv, steps: int, seed: int = 0) -> float:
@@ -91,7 +99,7 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
     """µs per call of each part of a step, on the env's current slot."""
     cfg = env.config
     env.reset(seed=1)
-    rates = env.rate_matrix()
+    gain, scale = env.channel_terms()
     rb = env.paper_sync_rb()
     observed = (
         env.user_positions.reshape(1, -1),
@@ -99,14 +107,21 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
         np.array([env.slots_since_sync]),
         env._interference[None],
         env.slot,
+        (env.user_positions - env._previous).reshape(1, -1),
+        (gain[None], scale[None]),
     )
     return {
         "mobility (eq. 1)": per_call_us(
             lambda: env.network.step(env.np_random, env.user_positions), calls
         ),
-        "rates (eq. 2)": per_call_us(env.rate_matrix, calls),
+        "channel terms h_u, y_n (eq. 2)": per_call_us(env.channel_terms, calls),
         "sync RB (eqs. 3, 5e)": per_call_us(env.paper_sync_rb, calls),
-        "allocation (Hungarian)": per_call_us(lambda: allocate(rates, rb), calls),
+        "allocation (sorted, eqs. 14/16)": per_call_us(
+            lambda: assign(gain, scale, cfg.bandwidth, rb), calls
+        ),
+        "reference: rate matrix (eq. 2) + Hungarian": per_call_us(
+            lambda: allocate(env.rate_matrix(), rb), calls
+        ),
         "twin predict": per_call_us(lambda: env.twin.predict(env._history), calls),
         "reward (eqs. 15/17)": per_call_us(
             lambda: reward(1.0, 2.0, cfg.epsilon, cfg.num_users), calls
@@ -207,12 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     pin_to_one_core()
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)
-        report("GRU twin", DNTSyncEnv(config.replace(twin="gru")), args.steps)
-        envs = DNTSyncVectorEnv(VECTOR_ENVS, config.replace(twin="gru"))
+        hold = config.twin == "hold"  # else the GRU twin too (trained once, cached)
+        if not hold:
+            report("GRU twin", DNTSyncEnv(config.replace(twin="gru")), args.steps)
+        envs = DNTSyncVectorEnv(VECTOR_ENVS, config.replace(twin="hold" if hold else "gru"))
         rate = vector_steps_per_second(envs, args.steps)
         print(
-            f"\n## GRU twin, vector env of {VECTOR_ENVS} (one batched twin call per step, as "
-            f"RLlib runs it): {rate:,.0f} env steps/s ({1e6 / rate:.1f} µs/env step)"
+            f"\n## {'hold-last' if hold else 'GRU'} twin, vector env of {VECTOR_ENVS} (one "
+            f"batched twin call per step, as RLlib runs it): {rate:,.0f} env steps/s "
+            f"({1e6 / rate:.1f} µs/env step)"
         )
     return 0
 

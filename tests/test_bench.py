@@ -19,7 +19,7 @@ import yaml
 NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
 
 
-def tiny_config(tmp_path: Path) -> Path:
+def tiny_config(tmp_path: Path, **fields: str) -> Path:
     """A small network with a GRU twin that trains in a second into its own cache."""
     path = tmp_path / "tiny.yaml"
     path.write_text(
@@ -33,15 +33,17 @@ def tiny_config(tmp_path: Path) -> Path:
                 "twin_trajectories": 20,
                 "twin_max_epochs": 1,
                 "twin_cache_dir": str(tmp_path / "twins"),
+                **fields,
             }
         )
     )
     return path
 
 
-def bench(tmp_path: Path, *args: str) -> str:
+def bench(tmp_path: Path, *args: str, **fields: str) -> str:
+    config = tiny_config(tmp_path, **fields)
     proc = subprocess.run(
-        [sys.executable, "-m", "dnt_rllib.bench", "--config", str(tiny_config(tmp_path)), *args],
+        [sys.executable, "-m", "dnt_rllib.bench", "--config", str(config), *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -64,7 +66,18 @@ def test_bench_prints_positive_speeds_and_part_costs(tmp_path: Path) -> None:
     speeds = figures(rf"## [^\n]*?: {NUMBER} env steps/s \({NUMBER} µs/(?:env )?step\)", out)
     assert len(speeds) == 3 * 2 and all(x > 0 for x in speeds), out
     parts = figures(rf"(?m)^\| [^|]+ \| {NUMBER} \|$", out)  # µs per call of each part
-    assert len(parts) == 2 * 7 and all(x > 0 for x in parts), out
+    assert len(parts) == 2 * 8 and all(x > 0 for x in parts), out
+    assert "allocation (sorted" in out and "Hungarian" in out  # the fast path and its reference
+
+
+def test_bench_with_the_hold_twin_trains_no_gru(tmp_path: Path) -> None:
+    """``twin: hold`` in the config: the single and the vector env with the hold-last twin
+    only (large cells need no GRU to be timed)."""
+    out = bench(tmp_path, "--steps", "200", twin="hold")
+    speeds = figures(rf"## [^\n]*?: {NUMBER} env steps/s \({NUMBER} µs/(?:env )?step\)", out)
+    assert len(speeds) == 2 * 2 and all(x > 0 for x in speeds), out
+    assert "GRU" not in out and "hold-last twin, vector env" in out
+    assert not (tmp_path / "twins").exists()
 
 
 @pytest.mark.e2e

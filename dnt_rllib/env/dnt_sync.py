@@ -11,7 +11,7 @@ import numpy as np
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.observation import TIMED_MODES, Observer, observation_dim
 from dnt_rllib.physics import channel
-from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.allocation import assign
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
 from dnt_rllib.physics.sync import NO_RB, select_sync_rb
@@ -38,8 +38,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     cloud server hosts the digital network twin (DNT). Each slot the BS may send the
     physical state s_t to the cloud on one RB (eq. 3, delay D/c^C ≤ γ), which makes the DNT
     exact (eq. 4) but withholds that RB from the users (eq. 16); otherwise the DNT rolls
-    forward on its twin's prediction ŝ_t from its last M states. Users get RBs by the
-    Hungarian algorithm (eqs. 14, 16).
+    forward on its twin's prediction ŝ_t from its last M states. Users get RBs by the optimal
+    assignment of eqs. (14, 16): the best users on the quietest RBs, in order
+    (`~dnt_rllib.physics.allocation`).
 
     ## Action Space
     ``action_mode='binary'``: Discrete(2); 0 = no sync, 1 = sync on the paper's RB
@@ -138,8 +139,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         cfg = self.config
         requested, sync_rb = self._sync_rb(check_action(action, self.action_space.n))
-        rates = self.rate_matrix()
-        allocation, sum_rate = allocate(rates, sync_rb)
+        gain, scale = self.channel_terms()
+        allocation, total = assign(gain, scale, cfg.bandwidth, sync_rb)  # (14), (16)
+        sum_rate = float(total)
         state = self._positions.ravel()
         synced = sync_rb != NO_RB
         dnt_state = state if synced else self._prediction
@@ -157,6 +159,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             "sum_rate": sum_rate,
             "sync_error": sync_error,
         }
+        if cfg.rayleigh_fading:  # this slot's o_u: with the rest, the rates follow from info
+            info["fading"] = self._fading.copy()
         # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), a new slot is drawn.
         history = self._history[0]
         history[:-1] = history[1:]
@@ -180,6 +184,16 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._positions, self._centre, self._fading, cfg.pathloss_exponent, cfg.min_distance
         )
         return channel.rates(gain, self._interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+
+    def channel_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(h_u (U,), y_n = P / (I_n + B N0) (N,)) of this slot: c_un = B log2(1 + h_u y_n),
+        eq. (2), all the allocation needs (`~dnt_rllib.physics.allocation`)."""
+        cfg = self.config
+        gain = channel.channel_gain(
+            self._positions, self._centre, self._fading, cfg.pathloss_exponent, cfg.min_distance
+        )
+        link = (cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+        return gain, channel.sinr_per_gain(self._interference, *link)
 
     def paper_sync_rb(self) -> int:
         """The RB the paper's rule would use for a sync this slot, or −1 if none is feasible."""
@@ -251,5 +265,10 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._interference[None],
             self._slot,
             (self._positions - self._previous).reshape(1, -1),
-            self.rate_matrix()[None] if self.config.observation_mode == "decision" else None,
+            self._channel_batch() if self.config.observation_mode == "decision" else None,
         )[0]
+
+    def _channel_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """`channel_terms` as a batch of one."""
+        gain, scale = self.channel_terms()
+        return gain[None], scale[None]

@@ -77,12 +77,12 @@ class Observer:
         interference: np.ndarray,
         slot: int,
         displacement: np.ndarray | None = None,
-        rates: np.ndarray | None = None,
+        channel: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Observations (B, dim) float32 from s_t and ŝ_t (B, 2U), slots since the last sync
         (B,), the per-RB interference (B, N), the slot t (the same in every env) and
-        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility) and c_un (B, U, N; read
-        only by ``'decision'``)."""
+        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility) and the channel terms
+        (h_u (B, U), y_n (B, N)) of c_un = B log2(1 + h_u y_n) (read only by ``'decision'``)."""
         cfg = self.config
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
@@ -110,22 +110,30 @@ class Observer:
                 at = 3 * d + 1 + cfg.num_rbs if self._displacement else 2 * d + 1 + cfg.num_rbs
                 obs[:, at] = (cfg.episode_length - slot) * self._since_scale - 1.0
             if cfg.observation_mode == "decision":
-                if rates is None:
-                    raise ValueError("'decision' observations need the rate matrices")
-                obs[:, -2:] = self.decision(states, predictions, rates, interference)
+                if channel is None:
+                    raise ValueError("'decision' observations need the channel terms")
+                obs[:, -2:] = self.decision(states, predictions, channel, interference)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
 
     def decision(
-        self, states: np.ndarray, predictions: np.ndarray, rates: np.ndarray, noise: np.ndarray
+        self,
+        states: np.ndarray,
+        predictions: np.ndarray,
+        channel: tuple[np.ndarray, np.ndarray],
+        noise: np.ndarray,
     ) -> np.ndarray:
         """(B, 2): what the threshold rule weighs, squashed — the gap penalty a sync avoids
         this slot, (1 − ε)/U ‖ŝ_t − s_t‖² (eq. 15), and the rate it costs the users,
         ε (Σc with every RB − Σc with the sync RB withheld) (eqs. 14, 16); the cost is
-        the top of the range where no RB meets γ."""
+        the top of the range where no RB meets γ. Both sums come from one sorted pairing
+        of the channel terms (h_u, y_n) (`~dnt_rllib.physics.allocation.slot_rates`)."""
         cfg = self.config
         gap = predictions - states
         penalty = (1.0 - cfg.epsilon) / cfg.num_users * np.einsum("bi,bi->b", gap, gap)
-        free, withheld, _ = slot_rates(rates, noise, self._max_sync_interference, cfg.action_mode)
+        gain, scale = channel
+        free, withheld, _ = slot_rates(
+            gain, scale, cfg.bandwidth, noise, self._max_sync_interference, cfg.action_mode
+        )
         cost = cfg.epsilon * (free - withheld)
         out = np.stack([penalty, np.where(np.isnan(cost), np.inf, cost)], axis=1)
         return 1.0 - 2.0 * np.exp(-out / DECISION_SCALE)

@@ -3,10 +3,10 @@
 `DNTSyncVectorEnv` steps its envs through this. Episodes never terminate and are truncated
 after the same T slots, so the B episodes of a batch start, step and end together. Every
 array holds all of them (leading axis B) and one generator draws for all of them, so the
-physics of a slot (eqs. 1–5, 14–17) costs a few numpy calls whatever B is; only the
-Hungarian assignments go episode by episode, and the twin predicts all B next DNT states
-in one call. A batch of one draws in `DNTSyncEnv`'s order, so it plays what that env plays
-with the same seed. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call
+physics of a slot (eqs. 1–5, 14–17), the assignments included (two sorts per slot, no loop
+over episodes), costs a few numpy calls whatever B is, and the twin predicts all B next DNT
+states in one call. A batch of one draws in `DNTSyncEnv`'s order, so it plays what that env
+plays with the same seed. At B = 1 this is slower than `DNTSyncEnv`'s scalar code (a numpy call
 costs ~1 µs whatever its size), so the single env keeps its own; tests/env/test_vector.py
 holds the two equal, bit for bit with the hold-last twin, and checks every env of a batch
 against the single-episode physics.
@@ -19,7 +19,7 @@ import numpy as np
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.observation import Observer
 from dnt_rllib.physics import channel
-from dnt_rllib.physics.allocation import allocate_batch
+from dnt_rllib.physics.allocation import assign
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.reward import reward
 from dnt_rllib.physics.sync import NO_RB, select_sync_rb
@@ -70,6 +70,17 @@ class SlotBatch:
         )  # fmt: skip
         return channel.rates(gain, self.interference, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
 
+    def channel_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(h_u (B, U), y_n = P / (I_n + B N0) (B, N)) of every episode: c_un =
+        B log2(1 + h_u y_n), eq. (2), all the allocation needs."""
+        cfg = self.config
+        gain = channel.channel_gain(
+            self.positions, self.network.bs_position, self.fading,
+            cfg.pathloss_exponent, cfg.min_distance,
+        )  # fmt: skip
+        link = (cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+        return gain, channel.sinr_per_gain(self.interference, *link)
+
     # --- episodes and slots ---
     def begin(self) -> None:
         """All episodes start: users uniform, M slots walked with the DNT in sync (the
@@ -97,8 +108,9 @@ class SlotBatch:
         cfg = self.config
         b, d = self.size, cfg.state_dim
         requested, sync_rb = self._sync_rbs(actions)
-        allocation, sum_rate = allocate_batch(self.rate_matrices(), sync_rb)  # (14), (16)
-        interference = self.interference
+        gain, scale = self.channel_terms()
+        allocation, sum_rate = assign(gain, scale, cfg.bandwidth, sync_rb)  # (14), (16)
+        interference, fading = self.interference, self.fading
         draws = self.network.move_draws(self.rng, (b,))
         self._draw_slot()
         states = self.positions.reshape(b, d)
@@ -118,6 +130,8 @@ class SlotBatch:
             "sum_rate": sum_rate,
             "sync_error": sync_error,
         }
+        if cfg.rayleigh_fading:  # this slot's o_u: with the rest, the rates follow from info
+            info["fading"] = fading
         # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), the slot counts.
         self.history[:, :-1] = self.history[:, 1:]
         self.history[:, -1] = dnt_states
@@ -137,7 +151,7 @@ class SlotBatch:
         return self.observer(
             self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference,
             self.slot, (self.positions - self.previous).reshape(b, -1),
-            self.rate_matrices() if self.config.observation_mode == "decision" else None,
+            self.channel_terms() if self.config.observation_mode == "decision" else None,
         )  # fmt: skip
 
     # --- internals ---

@@ -37,9 +37,23 @@ def rates(
     ``gain`` (…, U) and ``interference`` (…, N) give (…, U, N); a scalar gain (the cloud
     link) gives (…, N).
     """
-    inverse = tx_power / (interference + bandwidth * noise_psd)
+    inverse = sinr_per_gain(interference, tx_power, bandwidth, noise_psd)
     sinr = inverse * gain if np.ndim(gain) == 0 else gain[..., :, None] * inverse[..., None, :]
     return bandwidth * np.log2(1.0 + sinr)
+
+
+def sinr_per_gain(
+    interference: np.ndarray, tx_power: float, bandwidth: float, noise_psd: float
+) -> np.ndarray:
+    """y_n = P / (I_n + B N0): RB n's SINR per unit channel gain, so that the SINR of user
+    u on RB n is h_u y_n and c_un = B log2(1 + h_u y_n) (eq. 2)."""
+    return tx_power / (interference + bandwidth * noise_psd)
+
+
+def pair_rates(gain: np.ndarray, scale: np.ndarray, bandwidth: float) -> np.ndarray:
+    """B log2(1 + h y) elementwise (eq. 2): the rates of given (user, RB) pairs, bit for bit
+    the entries `rates` gives them."""
+    return bandwidth * np.log2(1.0 + gain * scale)
 
 
 def draw_interference(

@@ -252,7 +252,8 @@ def measure_path(config: SystemConfig, replay: str, seconds: float) -> dict[str,
 
 def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = None) -> int:
     """Print ms per SAC update on both replay paths and the torch floor, their ratios and
-    the top time sinks; ``json_path`` gets the three figures (README "The learner's cost")."""
+    the top time sinks; ``json_path`` gets the three figures (docs/speed.md, "The learner's
+    cost")."""
     import json
 
     import ray

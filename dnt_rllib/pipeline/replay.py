@@ -2,7 +2,7 @@
 
 RLlib's ``EpisodeReplayBuffer`` stores episodes and, per sampled transition, slices one,
 filters its rewards, hashes it twice and builds a one-step ``SingleAgentEpisode`` that the
-learner connectors then turn back into tensors (README "The learner's cost"). Here each
+learner connectors then turn back into tensors (docs/speed.md, "The learner's cost"). Here each
 transition (o_t, a_t, r_t, o_{t+1}) sits in one slot of flat arrays, linked to the slot of
 the same episode's next transition, and a batch of B transitions is B uniform slot indices
 and n − 1 vectorised hops along the links.

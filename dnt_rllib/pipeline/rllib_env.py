@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 
 from dnt_rllib.env import DNTSyncVectorEnv
-from dnt_rllib.physics.allocation import allocate_batch
-from dnt_rllib.physics.sync import NO_RB
+from dnt_rllib.physics.allocation import assign
 
 #: What the info of an episode's last step carries (all other steps' infos are empty):
 #: mean Σ_u c_ut per slot, mean ‖s_t − s'_t‖² per slot, the fraction of slots with a sync
@@ -62,15 +61,15 @@ class RLlibDNTEnv(DNTSyncVectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """The vector env's step, its rewards made the learning signal (class docstring)."""
-        rates = self.slots.rate_matrices() if self._baseline and not self._autoreset else None
+        terms = self.slots.channel_terms() if self._baseline and not self._autoreset else None
         obs, rewards, terminated, truncated, info = super().step(actions)
-        if rates is not None:
+        if terms is not None:
             played = self._played  # this slot's raw info arrays, kept by _infos
             full_rate = np.array(played["sum_rate"], dtype=np.float64)
             synced = np.flatnonzero(played["synced"])
             if synced.size:  # without a sync the slot's Σc already is the all-RB one
-                no_rb = np.full(synced.size, NO_RB)
-                full_rate[synced] = allocate_batch(rates[synced], no_rb)[1]
+                gain, scale = terms[0][synced], terms[1][synced]
+                full_rate[synced] = assign(gain, scale, self.slots.config.bandwidth)[1]
             rewards = rewards - self.slots.config.epsilon * full_rate
         return obs, self._scale * rewards, terminated, truncated, info
 

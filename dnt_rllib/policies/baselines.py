@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.physics.allocation import allocate
+from dnt_rllib.physics.allocation import slot_rates
 from dnt_rllib.physics.sync import NO_RB
 
 Policy = Callable[[DNTSyncEnv, np.ndarray], int]
@@ -48,7 +48,7 @@ def greedy(env: DNTSyncEnv, obs: np.ndarray) -> int:
     """Sync when the one-slot gap penalty it avoids exceeds the weighted rate it loses.
 
     Penalty avoided: (1 − ε)/U ‖s_t − ŝ_t‖² (eq. 15); rate lost: ε (Σc without sync − Σc
-    with the sync RB withheld), both by the Hungarian allocation (eqs. 14, 16).
+    with the sync RB withheld), both by the optimal allocation (eqs. 14, 16).
     """
     cfg = env.config
     rb = env.paper_sync_rb()
@@ -56,8 +56,12 @@ def greedy(env: DNTSyncEnv, obs: np.ndarray) -> int:
         return 0
     gap = env.user_positions.ravel() - env.twin_prediction
     penalty = (1.0 - cfg.epsilon) / cfg.num_users * float(gap @ gap)
-    rates = env.rate_matrix()
-    loss = cfg.epsilon * (allocate(rates)[1] - allocate(rates, rb)[1])
+    gain, scale = env.channel_terms()
+    free, withheld, _ = slot_rates(
+        gain[None], scale[None], cfg.bandwidth, env.interference[None],
+        env.network.max_sync_interference, "binary",
+    )  # fmt: skip
+    loss = cfg.epsilon * float(free[0] - withheld[0])
     return sync_action(env) if penalty > loss else 0
 
 

@@ -46,10 +46,10 @@ def sample_futures(
     gain = channel.channel_gain(
         states, net.bs_position, fading, cfg.pathloss_exponent, cfg.min_distance
     )
-    rates = channel.rates(gain, noise, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
+    scale = channel.sinr_per_gain(noise, cfg.tx_power, cfg.bandwidth, cfg.noise_psd)
     free, withheld, _ = slot_rates(
-        rates.reshape(-1, users, rbs), noise.reshape(-1, rbs), net.max_sync_interference,
-        cfg.action_mode,
+        gain.reshape(-1, users), scale.reshape(-1, rbs), cfg.bandwidth, noise.reshape(-1, rbs),
+        net.max_sync_interference, cfg.action_mode,
     )  # fmt: skip
     shape = (samples, length)
     return states.reshape(samples, length, -1), free.reshape(shape), withheld.reshape(shape)

@@ -53,17 +53,20 @@ def record_tapes(config: SystemConfig, seeds: Iterable[int]) -> Tapes:
     for seed in seeds:
         env.reset(seed=int(seed))
         histories.append(env.dnt_history.copy())
-        positions, rates, noise = [], [], []
+        positions, gains, scales, noise = [], [], [], []
         done = False
         while not done:
             positions.append(env.user_positions.ravel().copy())
-            rates.append(env.rate_matrix())
+            gain, scale = env.channel_terms()
+            gains.append(gain)
+            scales.append(scale)
             noise.append(env.interference.copy())
             _, _, terminated, truncated, _ = env.step(0)
             done = terminated or truncated
         f, w, rb = slot_rates(
-            np.array(rates), np.array(noise), max_interference, config.action_mode
-        )
+            np.array(gains), np.array(scales), config.bandwidth, np.array(noise),
+            max_interference, config.action_mode,
+        )  # fmt: skip
         states.append(positions)
         free.append(f)
         withheld.append(w)

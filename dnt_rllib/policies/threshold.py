@@ -28,7 +28,6 @@ from filelock import FileLock
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.sync import NO_RB
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import Tapes, record_tapes, slot_rates
@@ -45,15 +44,12 @@ FIT_VERSION = 1
 def sync_choice(env: DNTSyncEnv) -> tuple[int, float, float]:
     """(sync RB or −1, Σc with every RB, Σc with it withheld) of the env's current slot,
     as :func:`~dnt_rllib.policies.tape.slot_rates` chooses the RB."""
-    rates = env.rate_matrix()
     cfg = env.config
-    if cfg.action_mode == "binary":
-        rb = env.paper_sync_rb()
-        free = allocate(rates)[1]
-        return rb, free, allocate(rates, rb)[1] if rb != NO_RB else float("nan")
+    gain, scale = env.channel_terms()
     free, withheld, rb = slot_rates(
-        rates[None], env.interference[None], env.network.max_sync_interference, "rb"
-    )
+        gain[None], scale[None], cfg.bandwidth, env.interference[None],
+        env.network.max_sync_interference, cfg.action_mode,
+    )  # fmt: skip
     return int(rb[0]), float(free[0]), float(withheld[0])
 
 

@@ -1,4 +1,4 @@
-"""Figures and tables from an MLflow experiment written by ``python -m dnt_rllib.tune``.
+r"""Figures and tables from an MLflow experiment written by ``python -m dnt_rllib.tune``.
 
     python -m dnt_rllib.report --experiment compare            # → reports/compare/
     python -m dnt_rllib.report --experiment sweep --tracking-uri http://127.0.0.1:5000
@@ -25,9 +25,10 @@ Writes, from the logged runs only (nothing typed in):
   policies (lookahead) and the ceiling, and the sync fraction of each;
 - ``results.md``: the learned policies against threshold and ceiling (paired differences,
   share of never → ceiling closed, when they first reached greedy and the rule), and SAC
-  against DQN, paired; when γ, N or U is swept, first a table with one row per grid point
-  (learned return, Δ vs threshold paired, share closed and sync fraction of learned and
-  rule, infeasible syncs per episode, best periodic's k and Δ, greedy's and ceiling's Δ).
+  against DQN, paired (when the experiment has both); when γ, N or U is swept, first a
+  table with one row per grid point (learned return, Δ vs threshold paired, share closed
+  and sync fraction of learned and rule, infeasible syncs per episode, best periodic's k
+  and Δ, greedy's and ceiling's Δ); then the notes, which are also printed.
 
 A sweep with extra seeds of one point run as a second Tune experiment into the same MLflow
 experiment is reported by naming both folders::
@@ -77,7 +78,8 @@ def write_report(
     tune_experiment: str | list[str] | None = None,
     references: list[Path] | None = None,
 ) -> tuple[list[Path], list[str]]:
-    """Write every figure and the table; return the files and the notes printed."""
+    """Write every figure and the table; return the files and the notes (results.md ends
+    with them, and `main` prints results.md)."""
     client = mlflow.MlflowClient(tracking_uri)
     runs = load_runs(client, experiment, tune_experiment)
     paired: tuple[str, ...] = ()
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 f if "://" in f else str(Path(f).expanduser().resolve())
                 for f in args.tune_experiment
             ]
-        files, notes = write_report(
+        files, _notes = write_report(
             args.experiment,
             uri,
             out,
@@ -178,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
-    for note in notes:
-        print(f"note: {note}")
-    print((files[-1]).read_text())
+    print((files[-1]).read_text())  # results.md, its notes at the end
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

@@ -202,14 +202,20 @@ def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()
         "deterministic policy on fixed episodes) at or above greedy / the threshold rule "
         "(paired mean ≥ 0); env steps and wall seconds of training, means over the seeds "
         "that reached it.",
-        "",
-        "| setting | SAC − DQN (paired on episodes; 95% CI over seeds) | SAC over DQN | paper |",
-        "|---|---|---|---|",
     ]
-    for setting, by_algo in sorted(gaps.items()):
-        gap = algorithm_gap(by_algo)
-        if gap is not None:
-            lines.append(f"| {setting} | {gap} | +{PAPER_IMPROVEMENT} % |")
+    gap_rows = [
+        f"| {setting} | {gap} | +{PAPER_IMPROVEMENT} % |"
+        for setting, by_algo in sorted(gaps.items())
+        if (gap := algorithm_gap(by_algo)) is not None
+    ]
+    if gap_rows:  # only where a setting has both algorithms: no header without rows
+        lines += [
+            "",
+            "| setting | SAC − DQN (paired on episodes; 95% CI over seeds) | SAC over DQN | "
+            "paper |",
+            "|---|---|---|---|",
+            *gap_rows,
+        ]
     replay = replay_table(done, keys)
     if replay is not None:
         lines += ["", "The two replay paths (`replay.kind`), seed by seed:", "", replay]

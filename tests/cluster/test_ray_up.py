@@ -1,4 +1,4 @@
-"""`ray up cluster/local.yaml` for real: start, serve the README's job, shut down cleanly.
+"""`ray up cluster/local.yaml` for real: start, serve the documented job, shut down cleanly.
 
 The head is this machine over SSH: an ``sshd`` of the test's own on 127.0.0.1 (throwaway
 keys) runs inside a PID and mount namespace, where the head's home and ``/tmp`` are folders
@@ -41,12 +41,12 @@ ROOT = Path(__file__).parents[2]
 LOCAL_YAML = ROOT / "cluster" / "local.yaml"
 MLFLOW = "http://127.0.0.1:5000"
 CLUSTER_PORTS = {"MLflow": 5000, "Ray GCS": 6379, "Ray dashboard": 8265}
-# The README's job (step 3), with the smoke config.
+# The job of docs/cluster.md (step 3; the README's cluster part), with the smoke config.
 JOB = (
     "cd ~/dnt_rllib && MLFLOW_TRACKING_URI=http://127.0.0.1:5000 "
     "python -m dnt_rllib.tune --config tune_configs/smoke.yaml"
 )
-# The README's MLflow stop (step 5).
+# The MLflow stop of docs/cluster.md (step 5; the README's cluster part).
 STOP_MLFLOW = "bash ~/dnt_rllib/cluster/mlflow_server.sh stop"
 #: Ray's answer to a job submitted before the head's job agent is up (retried).
 NO_AGENT = "No available agent to submit job"
@@ -298,7 +298,7 @@ def test_ray_up_runs_the_readme_job_and_ray_down_leaves_nothing(head: Head, tmp_
     with urllib.request.urlopen(f"{MLFLOW}/health", timeout=5) as response:
         assert response.status == 200
 
-    # README step 3: forward the dashboard (here to a free local port: 8265 is the head's
+    # docs/cluster.md step 3: forward the dashboard (here to a free local port: 8265 is the head's
     # own on this machine) and submit the job through it.
     local_dashboard = free_port()
     dashboard = subprocess.Popen(
@@ -328,7 +328,7 @@ def test_ray_up_runs_the_readme_job_and_ray_down_leaves_nothing(head: Head, tmp_
     assert sorted(t["algorithm"] for t in tags) == ["DQN", "SAC"]
     assert all(run["info"]["status"] == "FINISHED" for run in runs)
 
-    # README step 5: stop MLflow (its pid file), then `ray down`.
+    # docs/cluster.md step 5: stop MLflow (its pid file), then `ray down`.
     ray("exec", str(cluster), STOP_MLFLOW)
     started = time.monotonic()
     ray("down", "-y", str(cluster))

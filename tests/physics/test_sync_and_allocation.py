@@ -1,4 +1,5 @@
-"""Sync-RB rule (eq. 3, 5e) and the Hungarian allocation (eqs. 14, 16)."""
+"""Sync-RB rule (eq. 3, 5e) and the Hungarian allocation (eqs. 14, 16), the reference that
+tests/physics/test_sorted_allocation.py holds the sorted assignment to."""
 
 import itertools
 import math
@@ -8,7 +9,7 @@ import pytest
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics import channel
-from dnt_rllib.physics.allocation import allocate, allocate_batch
+from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.physics.network import Network
 from dnt_rllib.physics.sync import NO_RB, interference_bound, select_sync_rb, sync_delays
 
@@ -112,16 +113,3 @@ def test_hungarian_matches_brute_force(seed: int, users: int, rbs: int) -> None:
     assert total == pytest.approx(best)
     assert blocked == NO_RB or blocked not in allocation.tolist()
     assert (allocation != NO_RB).sum() == served
-
-
-def test_a_batch_is_allocated_as_episode_by_episode() -> None:
-    """Zero columns for R and for "no RB" give what cutting R out gives, per episode."""
-    rng = np.random.default_rng(5)
-    for users, rbs in [(5, 3), (3, 3), (2, 4)]:
-        rates = rng.random((6, users, rbs))
-        blocked = rng.integers(-1, rbs, size=6)
-        allocation, total = allocate_batch(rates, blocked)
-        for i in range(6):
-            one, one_total = allocate(rates[i], int(blocked[i]))
-            np.testing.assert_array_equal(allocation[i], one)
-            assert total[i] == pytest.approx(one_total, rel=1e-15)
