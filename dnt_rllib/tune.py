@@ -1,7 +1,7 @@
 """Train SAC / DQN with Ray Tune, every trial tracked in MLflow.
 
     python -m dnt_rllib.tune --config tune_configs/sac.yaml
-    python -m dnt_rllib.tune --config tune_configs/compare.yaml --resume
+    python -m dnt_rllib.tune --config tune_configs/paper_compare.yaml --resume
     python -m dnt_rllib.tune --config tune_configs/sweep.yaml --address auto   # a Ray cluster
 
 The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
@@ -472,8 +472,9 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
             )
             continue
         m, cfg = result.metrics, result.config
-        if not m:  # never reported: pending when the experiment ended
-            print(f"| {Path(result.path).name} | not started |")
+        if not m or not cfg:  # never reported: pending when the experiment ended
+            name = Path(result.path).name if result.path else m.get("trial_id", "?")
+            print(f"| {name} | not started{'; --resume starts it' if interrupted else ''} |")
             continue
         if "eval/policy/mean_return" not in m and interrupted:
             tracking.set_status(m["trial_id"], "KILLED")

@@ -1,6 +1,6 @@
 r"""Figures and tables from an MLflow experiment written by ``python -m dnt_rllib.tune``.
 
-    python -m dnt_rllib.report --experiment compare            # → reports/compare/
+    python -m dnt_rllib.report --experiment paper_compare      # → reports/paper_compare/
     python -m dnt_rllib.report --experiment sweep --tracking-uri http://127.0.0.1:5000
 
 Writes, from the logged runs only (nothing typed in):

@@ -19,10 +19,10 @@ def test_shipped_configs_load_and_pass_rllib_validation(path: Path) -> None:
     assert space["env"]["twin_cache_dir"].startswith("/")
 
 
-def test_sac_yaml_has_the_paper_hyperparameters() -> None:
+def test_paper_sac_yaml_has_the_paper_hyperparameters() -> None:
     from dnt_rllib.pipeline.algorithms import PAPER_TRAINING
 
-    exp = load_experiment(Path(__file__).parents[2] / "tune_configs" / "sac.yaml")
+    exp = load_experiment(Path(__file__).parents[2] / "tune_configs" / "paper_sac.yaml")
     sac = {**PAPER_TRAINING["SAC"], **exp.training.get("SAC", {})}
     assert (sac["actor_lr"], sac["critic_lr"], sac["gamma"], sac["initial_alpha"]) == (
         1e-4,
@@ -204,3 +204,14 @@ def test_accepted_training_values_reach_rllib() -> None:
     raw = {"algorithm": "SAC", "training": training, "replay": {"kind": "rllib"},
            "search_space": {"algorithm": {"grid": ["SAC", "DQN"]}}}  # fmt: skip
     check_rllib(parse_experiment(raw))
+
+
+def test_the_main_jobs_are_the_tuned_settings_side_by_side_in_mlflow() -> None:
+    """sac.yaml and dqn.yaml: sac_tuned's and dqn_tuned's settings, one seed, and one MLflow
+    experiment, so running both gives MLflow's Compare its SAC and DQN runs."""
+    folder = Path(__file__).parents[2] / "tune_configs"
+    for algo in ("sac", "dqn"):
+        main, tuned = (load_experiment(folder / f"{algo}{s}.yaml") for s in ("", "_tuned"))
+        assert main.training == tuned.training and main.model == tuned.model
+        assert main.env == tuned.env and main.reward == tuned.reward
+        assert main.search_space == {} and main.mlflow_experiment == "main"

@@ -26,7 +26,7 @@ class FakeCheckpoint:
 class FakeResult:
     path: str
     metrics: dict[str, Any]
-    config: dict[str, Any]
+    config: dict[str, Any] | None
     checkpoint: FakeCheckpoint | None
     error: Exception | None = None
     best_checkpoints: list = field(default_factory=list)
@@ -156,8 +156,11 @@ def test_an_interrupted_trial_is_said_so_and_its_run_killed(
         None,
     )
     pending = FakeResult(str(tmp_path / "DQN_s0_4"), {}, {"algorithm": "DQN", "seed": 0}, None)
-    summarise([stopped, pending], load_experiment(SMOKE), interrupted=True)
+    # what Tune 2.60 returns for a trial still PENDING at the Ctrl-C: its id, no config
+    starting = FakeResult(str(tmp_path / "SAC_s1_5"), {"trial_id": "t5"}, None, None)
+    summarise([stopped, pending, starting], load_experiment(SMOKE), interrupted=True)
     out = capsys.readouterr().out
     assert "| t3 | SAC | 0 | interrupted after 22 s of training; --resume continues it |" in out
-    assert "| DQN_s0_4 | not started |" in out and "stopped after" not in out
+    assert "| DQN_s0_4 | not started; --resume starts it |" in out and "stopped after" not in out
+    assert "| SAC_s1_5 | not started; --resume starts it |" in out
     assert statuses == {"t3": "KILLED"}
