@@ -4,7 +4,9 @@ Called in the Tune driver, in every trial (the trial's lines reach the driver th
 ``log_to_driver``) and where ``evaluate`` rebuilds a policy: the per-checkpoint
 "Checkpoint successfully created" INFO line, RLlib's "You are running SAC on the new API
 stack!" notice and its deprecation notice about ``RLModule(config=...)`` (raised by RLlib's
-own SAC/DQN modules, nothing this package can change) and "Install gputil". Other warnings
+own SAC/DQN modules, nothing this package can change), "Install gputil", the note that the
+local Ray instance uses token authentication, and Tune's "snapshotting has been triggered
+multiple times" (trials that report within 5 s of each other). Other warnings
 of those loggers still show. Tune's TensorBoard hint goes with its TensorBoard logger (see
 ``tune.run``: MLflow tracks the runs).
 """
@@ -22,6 +24,12 @@ QUIET = {
     "ray.rllib.algorithms.dqn.dqn": ("on the new API stack",),
     "ray._common.deprecation": ("RLModule(config=[RLModuleConfig object])",),
     "ray.tune.utils.util": ("Install gputil for GPU system monitoring",),
+    # a local instance started by `tune`: the token it made stays on this machine
+    "ray._private.authentication.authentication_token_setup": (
+        "Token authentication is enabled for this Ray cluster",
+    ),
+    # two trials reporting in the same seconds; Tune's state is still saved every time
+    "ray.tune.execution.experiment_state": ("Experiment state snapshotting has been triggered",),
 }
 
 

@@ -1,5 +1,6 @@
 """The MLflow UI as a user meets it: the link a ``tune`` run prints opens, in a real headless
-Chromium, on the experiment's runs table with the SAC and the DQN run on the first screen.
+Chromium, on the experiment's runs table with the SAC and the DQN run and the threshold rule's
+reference run on the first screen.
 
 Needs a Chromium (Debian: ``apt-get install chromium``); skipped where none is installed."""
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from dnt_rllib.pipeline.mlflow_tracking import UI_ADDRESS
+from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG, UI_ADDRESS
 
 pytestmark = pytest.mark.e2e
 
@@ -110,8 +111,13 @@ def test_printed_link_opens_the_runs_table(smoke_run, mlflow_ui: str, tmp_path: 
     client = mlflow.MlflowClient(smoke_run.tracking_uri)
     experiment = client.get_experiment_by_name("smoke")
     assert re.match(rf"/#/experiments/{experiment.experiment_id}\b", printed.group(1))
-    names = sorted(run.info.run_name for run in client.search_runs([experiment.experiment_id]))
-    assert [name.split("_")[0] for name in names] == ["DQN", "SAC"], names
+    runs = client.search_runs([experiment.experiment_id])
+    trained = sorted(r.info.run_name for r in runs if REFERENCE_TAG not in r.data.tags)
+    assert [name.split("_")[0] for name in trained] == ["DQN", "SAC"], trained
+    # SAC and DQN play one network: its reference policies are logged once, as runs
+    references = sorted(r.data.tags[REFERENCE_TAG] for r in runs if REFERENCE_TAG in r.data.tags)
+    assert references == sorted(REFERENCE_LABELS), references
+    names = [*trained, "threshold (reference)"]
 
     url = mlflow_ui + printed.group(1)
     dom = rendered_dom(url, tmp_path)
