@@ -93,48 +93,60 @@ def physical_memory() -> int:
         return 1 << 50
 
 
+#: Peak RSS of a process that has imported torch, numpy, scipy and this package and run a
+#: small twin pretraining or evaluation (U = 10): 0.37–0.41 GiB measured (docs/speed.md).
+PROCESS_BYTES = 0.4 * 2**30
+#: Episode rows of one batched replay of the threshold rule's candidates (its fit).
+REPLAY_ROWS = 6_000
+
+
 def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
-    """Bytes the largest arrays of ``config`` need, by what they are: (the fields that set
-    them, bytes). Lower bounds: float64 arrays as the simulator and twin training build them."""
-    u2, t, m, h = 2 * config.num_users, config.episode_length, config.history, config.gru_hidden
+    """Peak bytes of each phase a run of ``config`` goes through, by phase: (the fields that
+    set it, bytes). Each is the process (:data:`PROCESS_BYTES`) plus the phase's float64
+    arrays as the code builds them; 2–17 % above the measured peak RSS at U = 10 to 1,000
+    (docs/speed.md, "Memory")."""
+    u, t, m, h = config.num_users, config.episode_length, config.history, config.gru_hidden
     out = {
-        # allocate_batch: a U × (N + U) cost matrix per env and slot
-        "the batched allocation's cost matrix (one env)": (
-            "num_users, num_rbs",
-            8.0 * config.num_users * (config.num_rbs + config.num_users),
+        # the threshold fit replays REPLAY_ROWS episode rows at once: their states s_t
+        # (T × 2U), the DNT's history and its window copies (3 × M × 2U)
+        "evaluation (the threshold rule's batched replay)": (
+            "num_users, episode_length, history",
+            PROCESS_BYTES + REPLAY_ROWS * 16.0 * u * (t + 3 * m),
+        ),
+        # an episode's per-RB draws (interference, SINR scale, sort order), as a list and
+        # then as arrays, when its tape is recorded
+        "an episode's per-RB draws (the tapes)": (
+            "num_rbs, episode_length",
+            PROCESS_BYTES + 32.0 * t * config.num_rbs,
         ),
     }
-    # record_tapes (the threshold rule's fit, the ceiling): an episode's U × N rate matrices
-    # per slot, in a list and then as one array
-    out["one episode's rate matrices (the threshold rule's fit)"] = (
-        "num_users, num_rbs, episode_length",
-        16.0 * config.episode_length * config.num_users * config.num_rbs,
-    )
     if config.twin == "gru":
-        trajectories = float(config.twin_trajectories)
-        out["the GRU twin's training trajectories and windows"] = (
-            "twin_trajectories, num_users, episode_length, history",
-            8.0 * trajectories * u2 * (t + max(t - m, 0) * (m + 1)),
-        )
-        out["the GRU twin's weights, gradients and Adam state"] = (
-            "gru_hidden",
-            4.0 * 4 * 3 * h * (u2 + h + 2) + 8.0 * 3 * h * (u2 + h + 2),
-        )
+        # per user and trajectory: its T states (16 T bytes), the (T − M) windows of M + 1
+        # states (16 (T − M)(M + 1)), normalised (the same again) and as float32 (half)
+        data = float(config.twin_trajectories) * u * (16.0 * t + 40.0 * max(t - m, 0) * (m + 1))
+        weights = 4.0 * 4 * 3 * h * (2 * u + h + 2) + 8.0 * 3 * h * (2 * u + h + 2)
+        total = PROCESS_BYTES + data + weights  # named by its larger part
+        if data >= weights:
+            out["twin pretraining (its trajectories and training windows)"] = (
+                "twin_trajectories, num_users, episode_length, history",
+                total,
+            )
+        else:
+            out["twin pretraining (the GRU's weights, gradients and Adam state)"] = (
+                "gru_hidden", total)  # fmt: skip
     return out
 
 
 def check_fits(config: SystemConfig, limit: float | None = None) -> None:
-    """Refuse a config whose arrays cannot fit in this machine's memory (one line, naming
-    the fields that set the largest)."""
+    """Refuse a config whose largest phase cannot fit in this machine's memory (one line,
+    naming the phase and the fields that set it)."""
     limit = physical_memory() if limit is None else limit
-    estimate = memory_estimate(config)
-    total = sum(b for _, b in estimate.values())
-    if total > limit:
-        what, (fields, size) = max(estimate.items(), key=lambda kv: kv[1][1])
+    what, (fields, size) = max(memory_estimate(config).items(), key=lambda kv: kv[1][1])
+    if size > limit:
         names = [f.strip() for f in fields.split(",")]
         values = ", ".join(f"{n} = {getattr(config, n)}" for n in names)
         raise ConfigError(
-            f"SystemConfig.{values}: {what} take ~{size / 2**30:,.1f} GiB, more than this "
+            f"SystemConfig.{values}: {what} needs ~{size / 2**30:,.1f} GiB, more than this "
             f"machine's {limit / 2**30:,.1f} GiB of memory; lower {' or '.join(names)}"
         )
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from dnt_rllib.config import SystemConfig
+from dnt_rllib.config import REPLAY_ROWS, SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.physics.sync import NO_RB
 from dnt_rllib.policies.rollout import rollout
@@ -35,8 +35,8 @@ from dnt_rllib.twin import Twin, make_twin
 
 #: Seeds of the episodes the rule is fitted on; every evaluation refuses them.
 TUNING_SEEDS = range(900_000, 900_300)
-#: Rows of one batched replay while fitting (bounds its memory).
-MAX_ROWS = 6_000
+#: Rows of one batched replay while fitting (bounds its memory; config.memory_estimate counts it).
+MAX_ROWS = REPLAY_ROWS
 #: Bump when the fit changes, so cached fits are redone.
 FIT_VERSION = 1
 

@@ -63,7 +63,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"env": {"num_rbs": 2_000_000, "twin": "hold"}},
      "2,000,041 inputs (num_users = 10, num_rbs = 2000000), hidden [256, 256] hold 512 M"),
     ({"search_space": {"env.num_rbs": {"grid": [6, 100_000]}}}, "100,041 inputs"),
-    ({"env": {"num_rbs": 10_000_000, "twin": "hold"}}, "one episode's rate matrices"),
+    ({"env": {"num_rbs": 10_000_000, "twin": "hold"}}, "10,000,041 inputs"),
 ]  # fmt: skip
 
 
@@ -89,13 +89,38 @@ def test_accepted(raw: dict[str, Any]) -> None:
     parse_experiment({"algorithm": "SAC", **raw})
 
 
-def test_memory_limit_names_the_fields() -> None:
+def test_memory_limit_names_the_phase_and_its_fields() -> None:
+    """U = 50, T = 30, M = 5, hold twin: the evaluation's batched replay is the largest
+    phase: 0.4 GiB + 6,000 rows × 16 B × 50 users × (30 + 3 × 5) = 645,496,729.6 B."""
     from dnt_rllib.config import check_fits
 
     config = SystemConfig(num_users=50, twin="hold")
-    check_fits(config)
-    with pytest.raises(ConfigError, match=r"num_users = 50, num_rbs = 6.*: .* lower num_users"):
-        check_fits(config, limit=1000)
+    check_fits(config, limit=645_496_730)
+    with pytest.raises(
+        ConfigError,
+        match=r"num_users = 50, episode_length = 30, history = 5: "
+        r"evaluation \(the threshold rule's batched replay\) needs ~0.6 GiB",
+    ):
+        check_fits(config, limit=645_496_729)
+    # 10⁸ RBs: an episode's per-RB draws, 0.4 GiB + 32 B × 30 slots × 10⁸ = 89.8 GiB
+    with pytest.raises(
+        ConfigError,
+        match=r"num_rbs = 100000000, episode_length = 30: an "
+        r"episode's per-RB draws \(the tapes\) needs ~89.8 GiB",
+    ):
+        check_fits(SystemConfig(num_rbs=10**8, twin="hold"), limit=64 * 2**30)
+
+
+def test_pretraining_is_counted_with_the_gru_twin_only() -> None:
+    """U = 10, 2,000 trajectories, T = 30, M = 5, 128 hidden: 0.4 GiB + 2,000 × 10 ×
+    (16 × 30 + 40 × 25 × 6) + the GRU's 4·4·3·128·150 + 8·3·128·150 = 560,479,129.6 B."""
+    from dnt_rllib.config import memory_estimate
+
+    phases = memory_estimate(SystemConfig())
+    fields, size = phases["twin pretraining (its trajectories and training windows)"]
+    assert fields == "twin_trajectories, num_users, episode_length, history"
+    assert size == pytest.approx(560_479_129.6)
+    assert not any("pretraining" in k for k in memory_estimate(SystemConfig(twin="hold")))
 
 
 def test_periods_are_bounded() -> None:
