@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG
 from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
 from tests.conftest import SmokeRun
@@ -61,7 +62,11 @@ def test_final_evaluation_metrics_recompute_from_the_per_episode_artifact(
 ) -> None:
     client = mlflow.MlflowClient(smoke_run.tracking_uri)
     exp = client.get_experiment_by_name("smoke")
-    for run in client.search_runs([exp.experiment_id]):
+    runs = client.search_runs([exp.experiment_id])
+    trained = [r for r in runs if "algorithm" in r.data.tags]
+    references = {r.data.tags[REFERENCE_TAG]: r for r in runs if REFERENCE_TAG in r.data.tags}
+    assert len(trained) == 2 and len(runs) == 2 + len(REFERENCE_LABELS)
+    for run in trained:
         path = client.download_artifacts(run.info.run_id, "evaluation.json")
         record = json.loads(Path(path).read_text())
         by = {s["policy"]: s for s in record["summaries"]}
@@ -73,6 +78,13 @@ def test_final_evaluation_metrics_recompute_from_the_per_episode_artifact(
         never, ceiling = np.mean(by["never"]["returns"]), np.mean(by["ceiling"]["returns"])
         assert m["eval/policy/share"] == pytest.approx((policy.mean() - never) / (ceiling - never))
         assert np.mean(by["ceiling"]["returns"]) >= threshold.mean()
+        # SAC and DQN play the same episodes: each reference run holds its policy's figures
+        for label in ("threshold", "greedy", "ceiling", "never"):
+            ref = references[label].data.metrics
+            assert ref["eval/policy/mean_return"] == pytest.approx(np.mean(by[label]["returns"]))
+            assert ref["eval/policy/diff_threshold"] == pytest.approx(
+                np.mean(np.array(by[label]["returns"]) - threshold)
+            )
 
 
 def test_unknown_experiment_is_a_clear_error(
@@ -133,7 +145,10 @@ def test_mlflow_server_serves_the_smoke_runs_over_rest(smoke_run: SmokeRun) -> N
         exp = get(base, "experiments/get-by-name", experiment_name="smoke")["experiment"]
         req = urllib.request.Request(
             f"{base}/api/2.0/mlflow/runs/search",
-            data=json.dumps({"experiment_ids": [exp["experiment_id"]]}).encode(),
+            # the trained runs (docs/mlflow.md's filter); the reference runs have no such tag
+            data=json.dumps(
+                {"experiment_ids": [exp["experiment_id"]], "filter": "tags.algorithm LIKE '%'"}
+            ).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:

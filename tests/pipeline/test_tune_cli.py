@@ -14,24 +14,38 @@ import mlflow
 import pytest
 import yaml
 
+from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG
 from tests.conftest import SMOKE, SmokeRun, run_tune
 
 pytestmark = pytest.mark.e2e
 
 
 def runs_of(cwd: Path, experiment: str) -> tuple[mlflow.MlflowClient, list]:
+    """The experiment's trained runs (not its reference policies' runs)."""
     client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no MLflow experiment {experiment!r}"
-    return client, client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id])
+    return client, [r for r in runs if "algorithm" in r.data.tags]
+
+
+def references_of(client: mlflow.MlflowClient, experiment: str) -> list[str]:
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    return sorted(r.data.tags[REFERENCE_TAG] for r in runs if REFERENCE_TAG in r.data.tags)
 
 
 def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
     proc, tmp_path = smoke_run.proc, smoke_run.cwd
     client, runs = runs_of(tmp_path, "smoke")
     assert sorted(r.data.tags["algorithm"] for r in runs) == ["DQN", "SAC"]
+    assert references_of(client, "smoke") == sorted(REFERENCE_LABELS)  # one network: once
     for run in runs:
         assert run.info.status == "FINISHED"
+        # Tune's "total time (s)" counts the training seconds, as the budget does
+        total = client.get_metric_history(run.info.run_id, "time_total_s")
+        trained = client.get_metric_history(run.info.run_id, "wall_time_s")
+        assert max(m.value for m in total) == pytest.approx(max(m.value for m in trained))
         assert run.data.params["algorithm"] == run.data.tags["algorithm"]
         assert run.data.params["env.epsilon"] == "0.987"
         assert run.data.tags["git_commit"] and run.data.tags["config_file"].endswith("smoke.yaml")
@@ -133,6 +147,7 @@ def test_resume_after_sigkill_continues_without_duplicating_mlflow(tmp_path: Pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, runs = runs_of(tmp_path, "resume")
     assert len(runs) == 1
+    assert references_of(client, "resume") == sorted(REFERENCE_LABELS)  # not twice
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "iteration")]
     assert sorted(steps) == list(range(1, 9))  # every iteration once, none lost or doubled
     assert runs[0].info.status == "FINISHED"
