@@ -134,13 +134,18 @@ def reference_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(scored, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def loggable(value: Any) -> bool:
+    """A finite number (not a bool): what MLflow can hold as a metric value."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def reference_metrics(result: dict[str, Any], label: str) -> dict[str, float]:
     """A trial's final figures of the reference policy ``label``, under the names a trained
     run gives its own (``eval/policy/<key>``), so one column compares them all."""
     out = {}
     for key in FINAL_KEYS:
         value = result.get(f"eval/{label}/{key}")
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        if loggable(value):
             out[f"eval/policy/{key}"] = float(value)
     return out
 
@@ -180,9 +185,7 @@ class MLflowTracking(Callback):
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         client = self.client
-        found = client.search_runs(
-            [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'"
-        )
+        found = self._tagged_runs(trial.trial_id)
         if found:
             run_id = found[0].info.run_id
             history = client.get_metric_history(run_id, STEP_KEY)
@@ -219,10 +222,7 @@ class MLflowTracking(Callback):
         metrics = [
             Metric(key, float(value), now, step)
             for key, value in result.items()
-            if isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and self._tracked(key)
+            if loggable(value) and self._tracked(key)
         ]
         for i in range(0, len(metrics), 500):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
@@ -281,19 +281,21 @@ class MLflowTracking(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.client.set_terminated(self.run_id(trial), status="FAILED")
 
-    def set_status(self, trial_id: str, status: str) -> None:
-        """End a trial's run with ``status`` (KILLED: interrupted; a resume sets it RUNNING)."""
-        found = self.client.search_runs(
+    def _tagged_runs(self, trial_id: str) -> list:
+        """The runs of a trial, found by its tag (at most one)."""
+        return self.client.search_runs(
             [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'"
         )
+
+    def set_status(self, trial_id: str, status: str) -> None:
+        """End a trial's run with ``status`` (KILLED: interrupted; a resume sets it RUNNING)."""
+        found = self._tagged_runs(trial_id)
         if found:
             self.client.set_terminated(found[0].info.run_id, status=status)
 
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
-        found = self.client.search_runs(
-            [self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'"
-        )
+        found = self._tagged_runs(trial_id)
         if found:
             self.client.set_tag(found[0].info.run_id, key, value)
 
