@@ -21,6 +21,8 @@ from scipy import stats
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies.baselines import Policy
 from dnt_rllib.policies.ceiling import CeilingPolicy, free_sync_returns
+from dnt_rllib.policies.on_tapes import play_rules, tape_rule
+from dnt_rllib.policies.tape import record_tapes
 from dnt_rllib.policies.threshold import TUNING_SEEDS
 from dnt_rllib.validation import ConfigError, short
 
@@ -226,15 +228,36 @@ def evaluate_policies(
     on_episode: Callable[[], None] | None = None,
 ) -> Evaluation:
     """Every policy on the same seeded episodes, ``free_sync`` beside them when ``ceiling``
-    runs, all compared paired (:func:`compare`)."""
-    summaries = [run_policy(env, p, name, seeds, on_episode) for name, p in policies.items()]
-    notes = []
+    runs, all compared paired (:func:`compare`).
+
+    The non-learned rules play on the episodes' tapes in one batched replay
+    (:mod:`~dnt_rllib.policies.on_tapes`); the ceiling is planned on the same tapes; a
+    learned policy, ``lookahead`` and the ceiling's schedule play in ``env``.
+    """
+    cfg, seed_list = env.config, [int(k) for k in seeds]
+    rules = {name: r for name, p in policies.items() if (r := tape_rule(p)) is not None}
     ceiling = policies.get("ceiling")
-    if isinstance(ceiling, CeilingPolicy):
-        returns, rates = free_sync_returns(env, list(seeds))
+    planned = isinstance(ceiling, CeilingPolicy)
+    tapes = record_tapes(cfg, seed_list) if rules or planned else None
+    played = play_rules(cfg, env.twin, rules, tapes) if rules else {}
+    summaries = []
+    for name, policy in policies.items():
+        if name in played:
+            p = played[name]
+            summaries.append(summary_of(name, p.returns, p.sum_rate, p.sync_gap,
+                                        p.sync_fraction, p.infeasible_syncs))  # fmt: skip
+            for _ in seed_list if on_episode is not None else ():
+                on_episode()
+            continue
+        if name == "ceiling" and planned:
+            ceiling.plan(tapes, seed_list)
+        summaries.append(run_policy(env, policy, name, seeds, on_episode))
+    notes = []
+    if planned:
+        returns, rates = free_sync_returns(tapes, cfg.epsilon)
         summaries.append(summary_of("free_sync", returns, float(rates.mean()), 0.0, 1.0))
-        played = next(s for s in summaries if s.policy == "ceiling").returns
-        error = np.array([ceiling.planned[int(k)] for k in seeds]) - np.asarray(played)
+        played_ceiling = next(s for s in summaries if s.policy == "ceiling").returns
+        error = np.array([ceiling.planned[k] for k in seed_list]) - np.asarray(played_ceiling)
         notes.append(
             f"ceiling: planned − replayed return per episode: mean {error.mean():+.4f}, "
             f"largest |·| {np.abs(error).max():.4f}"

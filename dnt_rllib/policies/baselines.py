@@ -7,6 +7,7 @@ of the twin, hence ŝ_t) and the observation to an action.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,14 +35,20 @@ def always(env: DNTSyncEnv, obs: np.ndarray) -> int:
     return sync_action(env)
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Sync when ``period`` slots have passed since the last sync (a requested sync that no
+    RB could carry does not count as one)."""
+
+    period: int
+
+    def __call__(self, env: DNTSyncEnv, obs: np.ndarray) -> int:
+        return sync_action(env) if env.slots_since_sync + 1 >= self.period else 0
+
+
 def periodic(period: int) -> Policy:
     """Sync once every ``period`` slots."""
-
-    def policy(env: DNTSyncEnv, obs: np.ndarray) -> int:
-        return sync_action(env) if env.slots_since_sync + 1 >= period else 0
-
-    policy.__name__ = f"periodic({period})"
-    return policy
+    return Periodic(period)
 
 
 def greedy(env: DNTSyncEnv, obs: np.ndarray) -> int:

@@ -92,24 +92,31 @@ class CeilingPolicy:
     def __init__(self, env: DNTSyncEnv) -> None:
         self.env = env
         self.planned: dict[int, float] = {}
+        self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._schedule = np.zeros(0, dtype=bool)
         self._rbs = np.zeros(0, dtype=np.int64)
 
-    def start_episode(self, seed: int) -> None:
+    def plan(self, tapes: Tapes, seeds: list[int]) -> None:
+        """Plan the episodes of these seeds from their tapes, recorded already (under the
+        env's config) for other uses."""
         cfg = self.env.config
-        tapes = record_tapes(cfg, [seed])
-        self._schedule, self.planned[seed] = best_schedule(
-            self.env.twin, tapes, 0, cfg.epsilon, cfg.num_users
-        )
-        self._rbs = tapes.sync_rb[0]
+        for i, seed in enumerate(seeds):
+            schedule, self.planned[seed] = best_schedule(
+                self.env.twin, tapes, i, cfg.epsilon, cfg.num_users
+            )
+            self._plans[seed] = schedule, tapes.sync_rb[i]
+
+    def start_episode(self, seed: int) -> None:
+        if seed not in self._plans:
+            self.plan(record_tapes(self.env.config, [seed]), [seed])
+        self._schedule, self._rbs = self._plans.pop(seed)
 
     def __call__(self, env: DNTSyncEnv, obs: np.ndarray) -> int:
         t = env.slot
         return action_for(env, int(self._rbs[t])) if self._schedule[t] else 0
 
 
-def free_sync_returns(env: DNTSyncEnv, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def free_sync_returns(tapes: Tapes, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
     """The loose bound: per episode Σ_t ε Σc with every RB and no gap, as if a sync cost
     nothing; returns (episode returns, mean Σc per slot of each episode)."""
-    tapes = record_tapes(env.config, seeds)
-    return env.config.epsilon * tapes.rate_free.sum(axis=1), tapes.rate_free.mean(axis=1)
+    return epsilon * tapes.rate_free.sum(axis=1), tapes.rate_free.mean(axis=1)

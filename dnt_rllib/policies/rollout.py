@@ -20,12 +20,13 @@ Decide = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Rollout:
-    """Per row and slot: the reward, whether it synced and the gap ‖s_t − ŝ_t‖² it would
-    have had without a sync (R, L)."""
+    """Per row and slot: the reward, whether a sync was asked for and whether it happened
+    (no RB may meet γ), and the gap ‖s_t − ŝ_t‖² it would have had without a sync (R, L)."""
 
     rewards: np.ndarray
     synced: np.ndarray
     gaps: np.ndarray
+    requested: np.ndarray
 
     @property
     def returns(self) -> np.ndarray:
@@ -53,6 +54,7 @@ def rollout(
     history = np.array(history, dtype=np.float64)
     rewards = np.empty((rows, length))
     synced = np.empty((rows, length), dtype=bool)
+    requested = np.empty((rows, length), dtype=bool)
     gaps = np.empty((rows, length))
     for t in range(length):
         state = states[:, t]
@@ -62,11 +64,12 @@ def rollout(
         penalty = weight * gaps[:, t]
         feasible = ~np.isnan(rate_sync[:, t])
         loss = epsilon * (rate_free[:, t] - np.where(feasible, rate_sync[:, t], 0.0))
-        sync = feasible & decide(t, penalty, loss)
+        requested[:, t] = decide(t, penalty, loss)
+        sync = feasible & requested[:, t]
         synced[:, t] = sync
         rewards[:, t] = np.where(
             sync, epsilon * np.nan_to_num(rate_sync[:, t]), epsilon * rate_free[:, t] - penalty
         )
         history[:, :-1] = history[:, 1:]
         history[:, -1] = np.where(sync[:, None], state, prediction)
-    return Rollout(rewards, synced, gaps)
+    return Rollout(rewards, synced, gaps, requested)
