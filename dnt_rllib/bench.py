@@ -4,6 +4,7 @@
     python -m dnt_rllib.bench --steps 50000
     python -m dnt_rllib.bench --rllib --rllib-settings 0:1,2:8 --rllib-seconds 1
     python -m dnt_rllib.bench --learner       # ms per SAC update: RLlib's, ours, torch floor
+    python -m dnt_rllib.bench --evaluation 200  # a trial's final evaluation, part by part
 
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
 actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), the channel
@@ -130,6 +131,41 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
     }
 
 
+def evaluation_costs(config: SystemConfig, episodes: int) -> dict[str, float]:
+    """Seconds of each part of a trial's final evaluation of the references on ``episodes``
+    episodes (one core): the rules stepped in the env one by one (the old path) beside the
+    same rules replayed on tapes (the path `evaluate_policies` takes), the tapes, the
+    ceiling's DP and its play in the env, and the threshold fit (uncached)."""
+    from dnt_rllib.evaluation import run_policy
+    from dnt_rllib.policies import TRIAL_PERIODS, CeilingPolicy, reference_policies
+    from dnt_rllib.policies.on_tapes import play_rules, tape_rule
+    from dnt_rllib.policies.tape import record_tapes
+    from dnt_rllib.policies.threshold import fit_threshold
+
+    env = DNTSyncEnv(config)
+    seeds = list(range(10_000, 10_000 + episodes))
+    out: dict[str, float] = {}
+
+    def timed(label: str, fn: Callable[[], object]) -> object:
+        start = time.perf_counter()
+        value = fn()
+        out[label] = time.perf_counter() - start
+        return value
+
+    fit = timed("threshold fit (300 tuning episodes)", lambda: fit_threshold(config, env.twin))
+    policies = reference_policies(env, TRIAL_PERIODS, fit)  # type: ignore[arg-type]
+    rules = {n: r for n, p in policies.items() if (r := tape_rule(p)) is not None}
+    timed(f"{len(rules)} rules stepped in the env (old path)",
+          lambda: [run_policy(env, policies[n], n, seeds) for n in rules])  # fmt: skip
+    tapes = timed("tapes of the episodes", lambda: record_tapes(config, seeds))
+    timed(f"{len(rules)} rules replayed on the tapes",
+          lambda: play_rules(config, env.twin, rules, tapes))  # fmt: skip
+    ceiling = CeilingPolicy(env)
+    timed("ceiling: its DP", lambda: ceiling.plan(tapes, seeds))  # type: ignore[arg-type]
+    timed("ceiling: played in the env", lambda: run_policy(env, ceiling, "ceiling", seeds))
+    return out
+
+
 def report(label: str, env: DNTSyncEnv, steps: int) -> None:
     rate = env_steps_per_second(env, steps)
     print(f"\n## {label}: {rate:,.0f} env steps/s ({1e6 / rate:.1f} µs/step), one env, one core")
@@ -157,6 +193,7 @@ def check_args(args: argparse.Namespace) -> None:
     """Sizes and durations of a bench run: each bounded, one line naming the flag."""
     check_int("--steps", "", args.steps, Range(1, MAX_STEPS))
     check_int("--rllib-rounds", "", args.rllib_rounds, Range(1, 1000))
+    check_int("--evaluation", "", args.evaluation, Range(0, 100_000))
     for flag in ("rllib_seconds", "learner_seconds"):
         check_float(f"--{flag.replace('_', '-')}", "", getattr(args, flag),
                     Range(0.0, MAX_SECONDS, lo_open=True))  # fmt: skip
@@ -202,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, default=None, help="write the --learner figures here (JSON)"
     )
+    parser.add_argument(
+        "--evaluation",
+        type=int,
+        default=0,
+        metavar="EPISODES",
+        help="time a trial's evaluation of the references on EPISODES episodes, part by part",
+    )
     args = parser.parse_args(argv)
     try:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
@@ -220,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = args.rllib_settings or SETTINGS
         return rllib_main(config, args.rllib_seconds, settings, args.rllib_rounds)
     pin_to_one_core()
+    if args.evaluation:
+        with threadpool_limits(1):
+            costs = evaluation_costs(config, args.evaluation)
+        print(f"## the references' evaluation on {args.evaluation} episodes, one core")
+        print("| part | s |\n|---|---|")
+        for name, seconds in costs.items():
+            print(f"| {name} | {seconds:.2f} |")
+        return 0
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)
         hold = config.twin == "hold"  # else the GRU twin too (trained once, cached)

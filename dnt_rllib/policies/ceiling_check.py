@@ -51,7 +51,7 @@ def shortfalls(twin: Twin, tapes: Tapes, slots: int, epsilon: float, users: int)
         every = rollout(
             twin, *(np.repeat(a[e : e + 1], rows, 0) for a in (cut.history, cut.states)),
             *(np.repeat(a[e : e + 1], rows, 0) for a in (cut.rate_free, cut.rate_sync)),
-            epsilon, users, lambda t, penalty, loss: schedules[:, t],
+            epsilon, users, lambda t, penalty, loss: schedules[:, t], np.zeros(rows),
         )  # fmt: skip
         out.append(every.returns.max() - planned)
     return np.array(out)

@@ -116,7 +116,7 @@ def play_rules(
 
         played = rollout(
             twin, tapes.history[rows], tapes.states[rows], rate_free, rate_sync,
-            config.epsilon, config.num_users, decide,
+            config.epsilon, config.num_users, decide, episodes=rows,
         )  # fmt: skip
         rates = np.where(played.synced, np.nan_to_num(rate_sync), rate_free)
         gaps = np.where(played.synced, 0.0, played.gaps)

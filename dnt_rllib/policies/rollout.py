@@ -42,14 +42,21 @@ def rollout(
     epsilon: float,
     num_users: int,
     decide: Decide,
+    episodes: np.ndarray | None = None,
 ) -> Rollout:
     """Play L slots of R rows from the DNT histories (R, M, 2U): s_t (R, L, 2U), rates (R, L).
 
     Each slot: ŝ_t from the history, penalty (1 − ε)/U ‖s_t − ŝ_t‖² and loss
     ε (Σc free − Σc withheld); a sync scores ε Σc withheld (eq. 17) and puts s_t in the
     history, no sync scores ε Σc free − penalty (eq. 15) and puts ŝ_t there.
+
+    ``episodes`` (R,) marks rows that replay the same taped episode (the same history and
+    tape). Rows of one episode that have made the same decisions so far hold the same DNT
+    history, so they share one twin prediction: candidate rules mostly agree, and the
+    twin, the cost of a replay, then runs on far fewer rows than R.
     """
     rows, length, _ = states.shape
+    group = np.arange(rows) if episodes is None else np.unique(episodes, return_inverse=True)[1]
     weight = (1.0 - epsilon) / num_users
     history = np.array(history, dtype=np.float64)
     rewards = np.empty((rows, length))
@@ -58,7 +65,11 @@ def rollout(
     gaps = np.empty((rows, length))
     for t in range(length):
         state = states[:, t]
-        prediction = twin.predict(history)
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        if len(first) < rows:
+            prediction = twin.predict(history[first])[inverse]
+        else:
+            prediction = twin.predict(history)
         diff = state - prediction
         gaps[:, t] = np.einsum("ri,ri->r", diff, diff)
         penalty = weight * gaps[:, t]
@@ -72,4 +83,5 @@ def rollout(
         )
         history[:, :-1] = history[:, 1:]
         history[:, -1] = np.where(sync[:, None], state, prediction)
+        group = np.unique(2 * group + sync, return_inverse=True)[1]
     return Rollout(rewards, synced, gaps, requested)

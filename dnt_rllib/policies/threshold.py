@@ -123,6 +123,7 @@ def rule_returns(
             lambda t, penalty, loss, a_rows=a_rows, b_rows=b_rows: (
                 a_rows * penalty >= loss + b_rows
             ),
+            episodes=rows,
         )
         out.append(played.returns.reshape(count, episodes))
     return np.concatenate(out)
