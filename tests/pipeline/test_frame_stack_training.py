@@ -1,27 +1,30 @@
-"""``frame_stack`` and the ``'memory'`` observation through the pipeline: SAC and DQN build
+"""``frame_stack`` and the ``'memory'`` observation through a real trial: SAC and DQN build
 on the stacked observation and train one iteration on the fast replay path, the learning
-curve and the final evaluation play the greedy policy on stacked frames, and a checkpoint
-evaluates only on the layout it was trained on."""
+curve and the final evaluation play the greedy policy on stacked frames, and the checkpoint
+the trial writes evaluates to the same returns, on the layout it was trained on only.
+
+``train_trial`` runs as in Tune, with Tune's calls (checkpoint, report) and the threshold
+fit (minutes) stood in for."""
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import ray
+import torch
 
 from dnt_rllib import ConfigError, DNTSyncEnv, SystemConfig
 from dnt_rllib.env.observation import frame_dim
 from dnt_rllib.evaluation import run_policy
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
+from dnt_rllib.pipeline import trainable
 from dnt_rllib.pipeline.learner_cost import trial_params
-from dnt_rllib.pipeline.policy import TRIAL_FILE, greedy_policy, load_policy, save_weights
+from dnt_rllib.pipeline.policy import WEIGHTS_FILE, load_policy
 from dnt_rllib.pipeline.replay import TransitionRing
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
-from dnt_rllib.pipeline.trainable import LearningCurve, evaluate_policy
 from dnt_rllib.policies.threshold import ThresholdFit
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3,
@@ -43,50 +46,59 @@ def params_for(algorithm: str) -> dict[str, Any]:
     params["training"] = {algorithm: {"num_steps_sampled_before_learning_starts": 12,
                                       "train_batch_size_per_learner": 8}}  # fmt: skip
     params["model"] = {"fcnet_hiddens": [8]}
-    params.update(evaluation_seed=10000, evaluation_episodes=2, evaluation_reference=None,
+    params.update(stop={"training_iteration": 1}, checkpoint_frequency=1,
+                  evaluation_seed=10000, evaluation_episodes=3, evaluation_reference=None,
                   curve_seed=20000, curve_episodes=2, curve_interval=1)  # fmt: skip
     return params
 
 
+def run_trial(params: dict[str, Any], into: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``train_trial(params)``: its checkpoint copied to ``into``; (the algorithm, the
+    last report)."""
+    built, reports = [], []
+
+    def build(config: Any) -> Any:
+        built.append(config.build_algo())
+        return built[-1]
+
+    def keep(folder: str) -> Path:
+        shutil.copytree(folder, into)
+        return into
+
+    tune = SimpleNamespace(get_checkpoint=lambda: None,
+                           report=lambda metrics, checkpoint=None: reports.append(metrics),
+                           Checkpoint=SimpleNamespace(from_directory=keep))  # fmt: skip
+    monkeypatch.setattr(trainable, "build_in_trial_dir", build)
+    monkeypatch.setattr(trainable, "load_or_fit", lambda config, twin: FIT)
+    monkeypatch.setattr(trainable, "tune", tune)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    trainable.train_trial(params)
+    return built[0], reports[-1]
+
+
 @pytest.mark.parametrize("algorithm", ["SAC", "DQN"])
 def test_sac_and_dqn_train_and_evaluate_on_stacked_memory_observations(
-    algorithm: str, tmp_path: Path
+    algorithm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dim = 2 * frame_dim(CONFIG)
     assert dim == 2 * (2 * 6 + 1 + 2 + 1 + 2 + 1 + 3)
     params = params_for(algorithm)
-    algo = build_algorithm_config(params, RLlibDNTEnv).build_algo()
-    try:
-        assert algo.env_runner.env.single_observation_space.shape == (dim,)
-        result = algo.train()
-        assert result["learners"]["__all_modules__"]["num_env_steps_trained_lifetime"] > 0
-        ring = algo.local_replay_buffer
-        assert isinstance(ring, TransitionRing) and ring.obs.shape[1:] == (dim,)
-        module = algo.get_module()
-        first = next(v for k, v in module.state_dict().items() if k.endswith("weight"))
-        assert first.shape[1] == dim  # the encoder reads both frames
+    algo, report = run_trial(params, tmp_path / "checkpoint", monkeypatch)
+    assert algo.env_runner.env.single_observation_space.shape == (dim,)
+    ring = algo.local_replay_buffer
+    assert isinstance(ring, TransitionRing) and ring.obs.shape[1:] == (dim,) and len(ring) > 12
+    assert report["iteration"] == 1 and np.isfinite(report["curve/policy/diff_threshold"])
+    assert np.isfinite(report["learner/qf_loss"])  # the learner did update, on ring batches
 
-        env = DNTSyncEnv(CONFIG)  # what LearningCurve and evaluate_policy play in
-        curve = LearningCurve(params, env, FIT)(module)
-        assert np.isfinite(curve["curve/policy/diff_threshold"])
-        metrics, _ = evaluate_policy(module, params, env, FIT)
-        assert np.isfinite(metrics["eval/policy/mean_return"])
-
-        # evaluate --checkpoint: the module rebuilt from dnt_trial.json acts as the trained one
-        (tmp_path / TRIAL_FILE).write_text(json.dumps(params))
-        save_weights(module, tmp_path)
-        _, loaded, config = load_policy(tmp_path)
-        assert config == CONFIG
-        seen: list[tuple[int, int]] = []
-
-        def both(e: DNTSyncEnv, obs: np.ndarray) -> int:
-            seen.append((greedy_policy(module)(e, obs), loaded(e, obs)))
-            return seen[-1][0]
-
-        run_policy(env, both, "both", range(10000, 10002))
-        assert len(seen) == 2 * CONFIG.episode_length
-        assert all(a == b for a, b in seen)
-        with pytest.raises(ConfigError, match=r"frame_stack = 1 does not match the checkpoint's"):
-            load_policy(tmp_path, CONFIG.replace(frame_stack=1))
-    finally:
-        algo.stop()
+    # the checkpoint: the module reads both frames, and its greedy policy, rebuilt from
+    # dnt_trial.json (as evaluate --checkpoint does), scores what the trial's final
+    # evaluation scored on the same episodes
+    weights = torch.load(tmp_path / "checkpoint" / WEIGHTS_FILE, weights_only=True)
+    first = next(v for k, v in weights.items() if k.endswith("weight"))
+    assert first.shape[1] == dim
+    _, policy, config = load_policy(tmp_path / "checkpoint")
+    assert config == CONFIG
+    replayed = run_policy(DNTSyncEnv(config), policy, "policy", range(10000, 10003))
+    assert replayed.mean_return == pytest.approx(report["eval/policy/mean_return"], rel=1e-12)
+    with pytest.raises(ConfigError, match=r"frame_stack = 1 does not match the checkpoint's"):
+        load_policy(tmp_path / "checkpoint", CONFIG.replace(frame_stack=1))
