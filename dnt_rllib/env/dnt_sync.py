@@ -86,9 +86,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     users then take one more step to s_0.
 
     ## Episode End
-    Truncated after ``episode_length`` slots; with ``observation_mode`` 'timed' or
-    'decision' the state shows the slots left, so the episode *terminates* there instead
-    (nothing to bootstrap).
+    Truncated after ``episode_length`` slots; with ``observation_mode`` 'timed',
+    'decision' or 'memory' the state shows the slots left, so the episode *terminates*
+    there instead (nothing to bootstrap).
 
     ## Arguments
     ``config``: a :class:`~dnt_rllib.config.SystemConfig` or a dict of its fields.
