@@ -110,6 +110,7 @@ def part_costs(env: DNTSyncEnv, calls: int) -> dict[str, float]:
         env.slot,
         (env.user_positions - env._previous).reshape(1, -1),
         (gain[None], scale[None]),
+        (np.array([env.sync_requested]), env.dnt_history_true[None]),
     )
     return {
         "mobility (eq. 1)": per_call_us(

@@ -38,7 +38,9 @@ Check = Callable[[str, str, Any], Any]
 
 #: Fields that change what a policy sees, not what happens in an episode: runs that differ
 #: only in these share their episodes, and so their reference policies' scores.
-NOT_EPISODE_FIELDS = ("observation_mode", "twin_cache_dir")
+NOT_EPISODE_FIELDS = ("observation_mode", "frame_stack", "twin_cache_dir")
+#: Fields no cached result depends on (the twin, the threshold fit): cache keys leave them out.
+UNKEYED_FIELDS = ("twin_cache_dir", "frame_stack")
 #: The memory options (issue 17), added after results were cached: keys over "every field"
 #: (the threshold fit's) leave them out while they hold their defaults, so a config from
 #: before them keeps its key and cached results.
@@ -265,9 +267,16 @@ class SystemConfig:
     observation_mode: str = _f(
         "full",
         "'paper' (s_t only), 'full' (s_t, DNT state, slots since sync, I_n), 'timed' "
-        "('full' and the slots left; the episode then terminates at T) or 'decision' "
-        "('timed' and the slot's gap penalty and sync rate cost)",
-        _choice("full", "paper", "timed", "decision"),
+        "('full' and the slots left; the episode then terminates at T), 'decision' "
+        "('timed' and the slot's gap penalty and sync rate cost) or 'memory' ('decision' and "
+        "the last slot's sync request and which of the twin's last M states are true)",
+        _choice("full", "paper", "timed", "decision", "memory"),
+    )
+    frame_stack: int = _f(
+        1,
+        "k: the observation is the last k slots' observations, oldest first, padded at a reset "
+        "with the reset observation (gymnasium's FrameStackObservation, flattened); 1 = none",
+        lambda owner, name, v: v,  # checked in __post_init__: its range is [1, episode_length]
     )
     # --- digital twin (eqs. 6-12) ---
     twin: str = _f(
@@ -305,6 +314,12 @@ class SystemConfig:
             raise ConfigError(
                 f"SystemConfig.episode_length = {self.episode_length}: must exceed history = "
                 f"{self.history} to give the GRU twin training windows"
+            )
+        k = self.frame_stack
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.episode_length:
+            raise ConfigError(
+                f"SystemConfig.frame_stack = {short(k)}: must be an integer in [1, "
+                f"{self.episode_length}] (1: no stacking; at most episode_length)"
             )
         check_fits(self)
         if self.step_size >= self.area_size / 2:
@@ -349,13 +364,14 @@ class SystemConfig:
         return dataclasses.replace(self, **changes)
 
     def key_fields(self) -> dict[str, Any]:
-        """:meth:`to_dict` without the cache folder and without the memory options that hold
-        their defaults (:data:`MEMORY_FIELDS`): what a cache key over every field hashes."""
+        """:meth:`to_dict` without :data:`UNKEYED_FIELDS` (the cache folder, the frame stack)
+        and without the memory options that hold their defaults (:data:`MEMORY_FIELDS`): what
+        a cache key over every field hashes."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k != "twin_cache_dir" and not (k in MEMORY_FIELDS and v == defaults[k])
+            if k not in UNKEYED_FIELDS and not (k in MEMORY_FIELDS and v == defaults[k])
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,13 @@ import gymnasium as gym
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.env.observation import TIMED_MODES, Observer, observation_dim
+from dnt_rllib.env.observation import (
+    DECISION_MODES,
+    TIMED_MODES,
+    FrameStack,
+    Observer,
+    observation_dim,
+)
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import assign
 from dnt_rllib.physics.network import Network
@@ -59,7 +65,17 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     ``'full'``, then the slots left, 2(T − t)/T − 1. ``'decision'``: all of ``'timed'``,
     then what the threshold rule weighs — the gap penalty (1 − ε)/U ‖ŝ_t − s_t‖² a sync
     avoids and the rate ε(Σc_all − Σc_withheld) it costs (∞ where no RB meets γ) — each
-    as 1 − 2 exp(−x / 2).
+    as 1 − 2 exp(−x / 2). ``'memory'``: all of ``'decision'``, then what the BS remembers
+    of its own decisions, each +1 (yes) or −1 (no): whether it asked for a sync last slot
+    (in ``rb`` mode whichever RB it asked for), then for each of the twin's last M states
+    s'_{t−M} … s'_{t−1}, oldest first, whether it is a true state (a sync) rather than the
+    twin's prediction; the newest flag is whether the last slot synced, so a request
+    beside a −1 there was infeasible. At a reset the history was walked in sync (Starting
+    State), so every flag and the request are +1.
+
+    ``frame_stack`` = k > 1: the last k observations above side by side, oldest first
+    (k·dim entries), as gymnasium's ``FrameStackObservation(env, k)`` then
+    ``FlattenObservation`` give them: at a reset all k are the reset observation.
 
     ## Rewards
     r_t = ε Σ_u c_ut − (1 − ε)/U ‖s_t − s'_t‖² (eqs. 15, 17); the gap is 0 on a sync.
@@ -70,9 +86,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
     users then take one more step to s_0.
 
     ## Episode End
-    Truncated after ``episode_length`` slots; with ``observation_mode`` 'timed' or
-    'decision' the state shows the slots left, so the episode *terminates* there instead
-    (nothing to bootstrap).
+    Truncated after ``episode_length`` slots; with ``observation_mode`` 'timed',
+    'decision' or 'memory' the state shows the slots left, so the episode *terminates*
+    there instead (nothing to bootstrap).
 
     ## Arguments
     ``config``: a :class:`~dnt_rllib.config.SystemConfig` or a dict of its fields.
@@ -106,6 +122,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._loud: np.ndarray | None = None  # Markov interference state
         self._slot = 0
         self._since_sync = 0
+        self._requested = True  # a sync asked for in the last slot
+        self._true = np.ones(cfg.history, dtype=np.bool_)  # which history states are true
+        self._stack = FrameStack(1, cfg.frame_stack, self.observer.dim)
 
     @staticmethod
     def spaces(config: SystemConfig) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
@@ -132,9 +151,11 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._positions, self._velocity = net.move(rng, positions, velocity)
         self._slot = 0
         self._since_sync = 0
+        self._requested = True
+        self._true[:] = True
         self._loud = None
         self._draw_slot()
-        return self._observe(), {}
+        return self._stack.reset(self._observe()[None])[0], {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         cfg = self.config
@@ -165,6 +186,9 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         history = self._history[0]
         history[:-1] = history[1:]
         history[-1] = dnt_state
+        self._true[:-1] = self._true[1:]
+        self._true[-1] = synced
+        self._requested = requested
         self._since_sync = 0 if synced else self._since_sync + 1
         self._previous = self._positions
         self._positions, self._velocity = self.network.move(
@@ -174,7 +198,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         self._draw_slot()
         ended = self._slot >= cfg.episode_length
         timed = cfg.observation_mode in TIMED_MODES
-        return self._observe(), r, ended and timed, ended and not timed, info
+        obs = self._stack.push(self._observe()[None])[0]
+        return obs, r, ended and timed, ended and not timed, info
 
     # --- what a BS (and the greedy baseline) can compute before deciding ---
     def rate_matrix(self) -> np.ndarray:
@@ -234,6 +259,17 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
         return self._history[0]
 
     @property
+    def dnt_history_true(self) -> np.ndarray:
+        """Which of `dnt_history`'s states are true states s (a sync), oldest first (M,)."""
+        return self._true
+
+    @property
+    def sync_requested(self) -> bool:
+        """Whether the last slot's action asked for a sync (True after a reset: the history
+        was walked in sync)."""
+        return self._requested
+
+    @property
     def slot(self) -> int:
         """t: slots played in this episode."""
         return self._slot
@@ -256,7 +292,7 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._fading = channel.draw_fading(rng, cfg.fading, cfg.num_users)
 
     def _observe(self) -> np.ndarray:
-        """The twin's ŝ_t for this slot, then the agent's observation."""
+        """The twin's ŝ_t for this slot, then this slot's observation (one frame)."""
         self._prediction = self.twin.predict(self._history)[0]
         return self.observer(
             self._positions.reshape(1, -1),
@@ -265,7 +301,8 @@ class DNTSyncEnv(gym.Env[np.ndarray, np.int64]):
             self._interference[None],
             self._slot,
             (self._positions - self._previous).reshape(1, -1),
-            self._channel_batch() if self.config.observation_mode == "decision" else None,
+            self._channel_batch() if self.config.observation_mode in DECISION_MODES else None,
+            (np.array([self._requested]), self._true[None]),
         )[0]
 
     def _channel_batch(self) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,12 @@ it, and neither does the DNT's history after a stretch without syncs (the twin's
 then its own predictions). With it, the next state's conditional mean
 s_t + α(s_t − s_{t−1}) + (1 − α)μ_u is a function of the observation. The default layout
 (random walk) is unchanged.
+
+What a BS remembers of its own decisions (``'memory'``): whether it asked for a sync last
+slot, and which of the twin's last M states s'_{t−M} … s'_{t−1} are true states (a sync)
+rather than the twin's own predictions, each ±1. Two true states in a row hand the GRU a
+true velocity; the newest flag is whether the last slot synced (a request with a −1 there
+was infeasible). ``frame_stack`` k > 1 shows the last k such observations (`FrameStack`).
 """
 
 from __future__ import annotations
@@ -30,19 +36,28 @@ VELOCITY_SCALE_STEPS = 3.0
 #: (≈ 0.8 and 1.8) land near the middle of [−1, 1].
 DECISION_SCALE = 2.0
 #: Observation modes that show the slots left (the episode then terminates at T).
-TIMED_MODES = ("timed", "decision")
+TIMED_MODES = ("timed", "decision", "memory")
+#: Observation modes that show what the threshold rule weighs (the gap penalty, the sync cost).
+DECISION_MODES = ("decision", "memory")
 
 
-def observation_dim(config: SystemConfig) -> int:
-    """2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``, plus 2U (the displacement) with
-    Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to ``'full'``, and
-    ``'decision'`` two more (the gap penalty and the sync's rate cost)."""
+def frame_dim(config: SystemConfig) -> int:
+    """One slot's observation: 2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``, plus 2U
+    (the displacement) with Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to
+    ``'full'``, ``'decision'`` two more (the gap penalty and the sync's rate cost) and
+    ``'memory'`` 1 + M more (the last sync request, the twin's M true-state flags)."""
     d = config.state_dim
     mode = config.observation_mode
     if mode == "paper":
         return d
-    extra = (mode in TIMED_MODES) + 2 * (mode == "decision")
+    extra = (mode in TIMED_MODES) + 2 * (mode in DECISION_MODES)
+    extra += (1 + config.history) * (mode == "memory")
     return 2 * d + 1 + config.num_rbs + (d if observes_displacement(config) else 0) + extra
+
+
+def observation_dim(config: SystemConfig) -> int:
+    """What the env returns: ``frame_stack`` frames of :func:`frame_dim` entries."""
+    return config.frame_stack * frame_dim(config)
 
 
 def observes_displacement(config: SystemConfig) -> bool:
@@ -60,7 +75,7 @@ class Observer:
     def __init__(self, config: SystemConfig, max_sync_interference: float = np.inf) -> None:
         self.config = config
         self._max_sync_interference = max_sync_interference
-        self.dim = observation_dim(config)
+        self.dim = frame_dim(config)
         self._centre = np.tile(np.asarray(config.bs_position, dtype=np.float64), config.num_users)
         self._half = config.area_size / 2
         self._offset_scale = OFFSET_SCALE_STEPS * config.step_size
@@ -78,11 +93,14 @@ class Observer:
         slot: int,
         displacement: np.ndarray | None = None,
         channel: tuple[np.ndarray, np.ndarray] | None = None,
+        memory: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Observations (B, dim) float32 from s_t and ŝ_t (B, 2U), slots since the last sync
         (B,), the per-RB interference (B, N), the slot t (the same in every env) and
-        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility) and the channel terms
-        (h_u (B, U), y_n (B, N)) of c_un = B log2(1 + h_u y_n) (read only by ``'decision'``)."""
+        s_t − s_{t−1} (B, 2U; read only under Gauss–Markov mobility), the channel terms
+        (h_u (B, U), y_n (B, N)) of c_un = B log2(1 + h_u y_n) (read only by ``'decision'``
+        and ``'memory'``) and (read only by ``'memory'``) whether each env asked for a sync
+        last slot (B,) and which of its twin's last M states are true, oldest first (B, M)."""
         cfg = self.config
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
@@ -106,13 +124,23 @@ class Observer:
                     raise ValueError("Gauss–Markov observations need the displacement")
                 moved = obs[:, 2 * d + 1 + cfg.num_rbs : 3 * d + 1 + cfg.num_rbs]
                 np.divide(displacement, self._velocity_scale, out=moved, casting="same_kind")
+            at = 3 * d + 1 + cfg.num_rbs if self._displacement else 2 * d + 1 + cfg.num_rbs
             if cfg.observation_mode in TIMED_MODES:  # slots left (T − t), 2(T − t)/T − 1
-                at = 3 * d + 1 + cfg.num_rbs if self._displacement else 2 * d + 1 + cfg.num_rbs
                 obs[:, at] = (cfg.episode_length - slot) * self._since_scale - 1.0
-            if cfg.observation_mode == "decision":
+                at += 1
+            if cfg.observation_mode in DECISION_MODES:
                 if channel is None:
-                    raise ValueError("'decision' observations need the channel terms")
-                obs[:, -2:] = self.decision(states, predictions, channel, interference)
+                    raise ValueError(
+                        f"{cfg.observation_mode!r} observations need the channel terms"
+                    )
+                obs[:, at : at + 2] = self.decision(states, predictions, channel, interference)
+                at += 2
+            if cfg.observation_mode == "memory":
+                if memory is None:
+                    raise ValueError("'memory' observations need the sync requests and flags")
+                requested, true = memory
+                obs[:, at] = np.where(requested, 1.0, -1.0)
+                obs[:, at + 1 : at + 1 + cfg.history] = np.where(true, 1.0, -1.0)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
 
     def decision(
@@ -137,3 +165,35 @@ class Observer:
         cost = cfg.epsilon * (free - withheld)
         out = np.stack([penalty, np.where(np.isnan(cost), np.inf, cost)], axis=1)
         return 1.0 - 2.0 * np.exp(-out / DECISION_SCALE)
+
+
+class FrameStack:
+    """The last k observations of B envs side by side, oldest first: (B, k·dim).
+
+    What gymnasium's ``FrameStackObservation(env, k)`` (its default ``padding_type='reset'``)
+    followed by ``FlattenObservation`` returns for each env: at a reset all k frames are the
+    reset observation; each step drops the oldest frame and appends the new one. Every entry
+    is a copy of one frame's entry, so B envs give bit for bit the rows that B stacks of one
+    give. With k = 1 the observations pass through unchanged.
+    """
+
+    def __init__(self, size: int, k: int, dim: int) -> None:
+        self.k = k
+        self.dim = dim
+        self._frames = np.zeros((size, k * dim), dtype=np.float32)
+
+    def reset(self, obs: np.ndarray) -> np.ndarray:
+        """The stacks after a reset whose observations are ``obs`` (B, dim): k copies each."""
+        if self.k == 1:
+            return obs
+        self._frames[:] = np.tile(obs, self.k)
+        return self._frames.copy()
+
+    def push(self, obs: np.ndarray) -> np.ndarray:
+        """The stacks after a step whose observations are ``obs`` (B, dim)."""
+        if self.k == 1:
+            return obs
+        frames, dim = self._frames, self.dim
+        frames[:, :-dim] = frames[:, dim:]
+        frames[:, -dim:] = obs
+        return frames.copy()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.env.observation import Observer
+from dnt_rllib.env.observation import DECISION_MODES, Observer
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.allocation import assign
 from dnt_rllib.physics.network import Network
@@ -27,8 +27,9 @@ from dnt_rllib.twin import Twin
 
 
 class SlotBatch:
-    """The state of B episodes: s_t (and s_{t−1}, v_t), the DNT's history and ŝ_t,
-    interference (and its Markov state), counters.
+    """The state of B episodes: s_t (and s_{t−1}, v_t), the DNT's history (and which of its
+    states are true) and ŝ_t, interference (and its Markov state), the last sync requests,
+    counters.
 
     ``rng`` draws for all episodes at once; its owner (the env) sets it on a seeded reset.
     """
@@ -54,6 +55,8 @@ class SlotBatch:
         )
         self.slot = 0  # of every episode: they run in step
         self.since_sync = np.zeros(size, dtype=np.int64)
+        self.requested = np.ones(size, dtype=np.bool_)  # a sync asked for in the last slot
+        self.true_states = np.ones((size, cfg.history), dtype=np.bool_)  # history: true states
         self._all = np.arange(size)
 
     # --- what a BS can compute before deciding ---
@@ -99,6 +102,8 @@ class SlotBatch:
         self.positions, self.velocity = positions, velocity
         self.slot = 0
         self.since_sync[:] = 0
+        self.requested[:] = True
+        self.true_states[:] = True
         self.loud = None
         self._draw_slot()
 
@@ -135,6 +140,9 @@ class SlotBatch:
         # Advance: the DNT keeps s'_t (eq. 4), users move (eq. 1), the slot counts.
         self.history[:, :-1] = self.history[:, 1:]
         self.history[:, -1] = dnt_states
+        self.true_states[:, :-1] = self.true_states[:, 1:]
+        self.true_states[:, -1] = synced
+        self.requested = requested
         self.since_sync += 1
         self.since_sync[synced] = 0
         self.previous = self.positions
@@ -151,7 +159,8 @@ class SlotBatch:
         return self.observer(
             self.positions.reshape(b, -1), self.prediction, self.since_sync, self.interference,
             self.slot, (self.positions - self.previous).reshape(b, -1),
-            self.channel_terms() if self.config.observation_mode == "decision" else None,
+            self.channel_terms() if self.config.observation_mode in DECISION_MODES else None,
+            (self.requested, self.true_states),
         )  # fmt: skip
 
     # --- internals ---

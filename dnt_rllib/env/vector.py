@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env.dnt_sync import DNTSyncEnv
-from dnt_rllib.env.observation import TIMED_MODES
+from dnt_rllib.env.observation import TIMED_MODES, FrameStack
 from dnt_rllib.env.slots import SlotBatch
 from dnt_rllib.twin import Twin, make_twin
 
@@ -27,7 +27,8 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
     own numpy-vectorised envs: ``reset(seed=s)`` makes the whole batch reproducible. Every
     episode lasts T slots, so the envs' episodes start and end together. A batch of one
     plays what `DNTSyncEnv` plays with the same seed (bit for bit with the hold-last twin;
-    the GRU's batched float32 products may round differently).
+    the GRU's batched float32 products may round differently). With ``frame_stack`` k > 1
+    each env's observation is its last k, as `DNTSyncEnv` stacks them (`FrameStack`).
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}  # noqa: RUF012
@@ -45,6 +46,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space, self.single_action_space = DNTSyncEnv.spaces(cfg)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
+        self._stack = FrameStack(num_envs, cfg.frame_stack, self.slots.observer.dim)
         self._autoreset = False  # the envs' episodes ended at the last step
 
     def reset(
@@ -55,7 +57,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
             self.slots.rng = seeding.np_random(seed)[0]
         self.slots.begin()
         self._autoreset = False
-        return self.slots.observe(), {}
+        return self._stack.reset(self.slots.observe()), {}
 
     def step(
         self, actions: np.ndarray
@@ -68,7 +70,8 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         if self._autoreset:
             self.slots.begin()
             self._autoreset = False
-            return self.slots.observe(), np.zeros(n), terminated, np.zeros(n, np.bool_), {}
+            obs = self._stack.reset(self.slots.observe())
+            return obs, np.zeros(n), terminated, np.zeros(n, np.bool_), {}
         actions = np.asarray(actions)
         k = int(self.single_action_space.n)
         if (
@@ -82,7 +85,7 @@ class DNTSyncVectorEnv(gym.vector.VectorEnv):
         rewards, self._autoreset, info = self.slots.advance(actions)
         timed = self.slots.config.observation_mode in TIMED_MODES
         return (
-            self.slots.observe(),
+            self._stack.push(self.slots.observe()),
             rewards,
             np.full(n, self._autoreset and timed),
             np.full(n, self._autoreset and not timed),

@@ -57,6 +57,7 @@ from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import (
     ALGORITHMS,
     MODEL_SHAPE,
+    REPLAY_BUFFER,
     REPLAY_DEFAULTS,
     TRAINING_SETTINGS,
     check_model,
@@ -64,6 +65,7 @@ from dnt_rllib.pipeline.algorithms import (
     check_training,
 )
 from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
+from dnt_rllib.pipeline.replay import TransitionRing
 from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
     ConfigError,
@@ -226,6 +228,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
     _check_module_size(env, model, space)
+    _check_replay_size(env, training, replay, space, algorithm)
 
     stop = _mapping(raw.get("stop") or {"training_iteration": 100}, "stop")
     check_keys(f"{OWNER}.stop", stop, STOP_KEYS)
@@ -352,23 +355,78 @@ def _section_replay(values: Any) -> dict[str, Any]:
     return out
 
 
-def _check_module_size(
-    env: SystemConfig, model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]
-) -> None:
-    """The policy network at the largest searched sizes holds at most ``MAX_WEIGHTS``
-    weights: its input layer grows with ``num_users`` and ``num_rbs``."""
+def _largest_input(env: SystemConfig, space: dict[str, tuple[str, list[Any]]]) -> SystemConfig:
+    """``env`` at the searched values that make the observation longest: the largest
+    ``num_users``, ``num_rbs``, ``history`` and ``frame_stack`` and the longest
+    ``observation_mode``."""
     from dnt_rllib.env.observation import observation_dim
 
-    big: dict[str, int] = {}
-    for name in ("num_users", "num_rbs"):
+    big: dict[str, Any] = {}
+    for name in ("num_users", "num_rbs", "history", "frame_stack"):
         if f"env.{name}" in space:
             domain, args = space[f"env.{name}"]
             big[name] = args[1] - 1 if domain == "randint" else max(args)
     env = env.replace(**big) if big else env
-    outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
+    if "env.observation_mode" in space:
+        modes = space["env.observation_mode"][1]
+        env = max((env.replace(observation_mode=m) for m in modes), key=observation_dim)
+    return env
+
+
+def _input_fields(env: SystemConfig) -> str:
+    """The fields that set the observation's length, as ``name = value`` (``frame_stack``
+    only when it stacks)."""
     sizes = f"num_users = {env.num_users}, num_rbs = {env.num_rbs}"
+    return sizes + (f", frame_stack = {env.frame_stack}" if env.frame_stack > 1 else "")
+
+
+def _check_module_size(
+    env: SystemConfig, model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]
+) -> None:
+    """The policy network at the largest searched sizes holds at most ``MAX_WEIGHTS``
+    weights: its input layer grows with ``num_users``, ``num_rbs`` and ``frame_stack``."""
+    from dnt_rllib.env.observation import observation_dim
+
+    env = _largest_input(env, space)
+    outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
     check_network_size(f"{OWNER}.model", {**model, **model_extremes(space)},
-                       observation_dim(env), outputs, sizes)  # fmt: skip
+                       observation_dim(env), outputs, _input_fields(env))  # fmt: skip
+
+
+def _check_replay_size(
+    env: SystemConfig,
+    training: dict[str, dict[str, Any]],
+    replay: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    algorithm: str,
+) -> None:
+    """``replay.kind: fast`` allocates its ring of ``capacity`` transitions (o_t and o_{t+1}
+    each, stacked frames included) when training starts: at the largest searched capacity and
+    observation it must fit in this machine's memory, beside the process."""
+    from dnt_rllib.config import PROCESS_BYTES, physical_memory
+    from dnt_rllib.env.observation import observation_dim
+
+    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
+    if "fast" not in kinds:
+        return
+    algos = space["algorithm"][1] if "algorithm" in space else [algorithm]
+    buffers = [training.get(a, {}).get("replay_buffer_config") or {} for a in algos]
+    if "training.replay_buffer_config" in space:
+        buffers += space["training.replay_buffer_config"][1]
+    capacity = max(int(b.get("capacity", REPLAY_BUFFER["capacity"])) for b in buffers)
+    env = _largest_input(env, space)
+    dim = observation_dim(env)
+    need = PROCESS_BYTES + capacity * TransitionRing.slot_bytes(dim)
+    limit = physical_memory()
+    if need > limit:
+        fields = _input_fields(env)
+        names = [part.split(" = ")[0] for part in fields.split(", ")]
+        raise ConfigError(
+            f"{OWNER}.training: a replay ring of {capacity:,} transitions with observations "
+            f"of {dim:,} entries ({fields}) needs ~{need / 2**30:,.1f} GiB, more than this "
+            f"machine's {limit / 2**30:,.1f} GiB of memory; lower replay_buffer_config."
+            f"capacity, {', '.join(names[:-1])} or {names[-1]}"
+        )
 
 
 def _check_buffer_and_replay(

@@ -124,8 +124,14 @@ def check_weights_size(path: Path, module: Any, slack: int = 16 << 20) -> None:
 
 
 def check_spaces(config: SystemConfig, trained: SystemConfig) -> None:
-    """Refuse an evaluation config whose observation or action space is not the trained one's
-    (one line, naming the fields that set it)."""
+    """Refuse an evaluation config whose observation or action space is not the trained one's,
+    or whose observation has another layout (``observation_mode``, ``frame_stack``): one
+    line, naming the fields that set it."""
+    layout = ("observation_mode", "frame_stack")
+    if any(getattr(config, f) != getattr(trained, f) for f in layout):
+        mine, theirs = (", ".join(f"{f} = {getattr(c, f)}" for f in layout)
+                        for c in (config, trained))  # fmt: skip
+        raise ConfigError(f"--config: {mine} does not match the checkpoint's {theirs}")
     have, want = DNTSyncEnv.spaces(config), DNTSyncEnv.spaces(trained)
     if have[0].shape != want[0].shape:
         raise ConfigError(

@@ -54,6 +54,13 @@ class TransitionRing:
     def __len__(self) -> int:
         return self._size
 
+    @staticmethod
+    def slot_bytes(obs_dim: int) -> int:
+        """Bytes one slot of the ring holds with observations of ``obs_dim`` float32 entries:
+        o_t and o_{t+1}, then the int64 action, float64 reward, two flags and four int64
+        links and counters (`_allocate`)."""
+        return 2 * 4 * obs_dim + 8 + 8 + 2 + 4 * 8
+
     def _allocate(self, obs_dim: tuple[int, ...], action_dtype: np.dtype) -> None:
         cap = self.capacity
         self.obs = np.zeros((cap, *obs_dim), np.float32)

@@ -177,3 +177,42 @@ def test_nan_weights_are_refused_not_scored(tmp_path: Path, capsys: pytest.Captu
     code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"{name} holds NaN or infinite weights" in err
+
+
+def test_a_checkpoint_from_before_frame_stack_keeps_its_decision_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """issue 27: a 'decision' trial written before ``frame_stack`` and 'memory' existed (its
+    env has no ``frame_stack``) rebuilds the module it trained, on 'decision''s entries."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    params = trial_params()
+    env = {k: v for k, v in params["env"].items() if k != "frame_stack"}
+    params["env"] = {**env, "observation_mode": "decision"}
+    save_weights(build_module(params), folder)
+    (folder / TRIAL_FILE).write_text(json.dumps(params))
+    first = next(v for v in torch.load(folder / WEIGHTS_FILE, weights_only=True).values())
+    u, n = params["env"]["num_users"], params["env"]["num_rbs"]
+    assert first.shape[-1] == 2 * u + 2 * u + 1 + n + 1 + 2  # s, ŝ − s, since, I_n, left, 2
+    code, out, err = run_eval(capsys, "--checkpoint", str(folder))
+    assert code == 0, err
+    assert "| SAC (seed 0) |" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"frame_stack": 2}, "frame_stack = 2 does not match the checkpoint's"),
+        ({"observation_mode": "memory"}, "observation_mode = memory, frame_stack = 1 does not"),
+    ],
+)
+def test_another_observation_layout_than_the_checkpoints_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, change: dict, says: str
+) -> None:
+    ckpt = make_checkpoint(tmp_path / "c")
+    params = json.loads((ckpt / TRIAL_FILE).read_text())
+    net = tmp_path / "net.yaml"
+    net.write_text(yaml.safe_dump({**params["env"], **change}))
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt), "--config", str(net))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert says in err

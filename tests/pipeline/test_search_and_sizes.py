@@ -64,6 +64,24 @@ BAD: list[tuple[dict[str, Any], str]] = [
      "2,000,041 inputs (num_users = 10, num_rbs = 2000000), hidden [256, 256] hold 512 M"),
     ({"search_space": {"env.num_rbs": {"grid": [6, 100_000]}}}, "100,041 inputs"),
     ({"env": {"num_rbs": 10_000_000, "twin": "hold"}}, "10,000,041 inputs"),
+    # issue 27: frame_stack's range, and the stacked input counted at the largest search point
+    ({"env": {"frame_stack": 0}},
+     "experiment.env: SystemConfig.frame_stack = 0: must be an integer in [1, 30]"),
+    ({"search_space": {"env.frame_stack": {"grid": [1, 40]}}},
+     "search_space.env.frame_stack: SystemConfig.frame_stack = 40: must be an integer in [1, 30]"),
+    ({"search_space": {"env.frame_stack": {"randint": [1, 9]},
+                       "env.episode_length": {"grid": [6, 30]}}},
+     "the point frame_stack = 8, episode_length = 6 is not a valid network"),
+    # U = 100, 'memory': 200 + 200 + 1 + 6 + 1 + 2 + 1 + 5 = 416 entries a frame, × 30 frames;
+    # 12,480 × 8,192 + 8,192 × 2 weights
+    ({"env": {"num_users": 100, "twin": "hold", "observation_mode": "memory"},
+      "model": {"fcnet_hiddens": [8192]}, "search_space": {"env.frame_stack": {"grid": [1, 30]}}},
+     "12,480 inputs (num_users = 100, num_rbs = 6, frame_stack = 30), hidden [8192] hold 102 M"),
+    # the longest searched observation_mode: 'memory' × 10 frames, not 'paper''s 200 × 10
+    ({"env": {"num_users": 100, "twin": "hold", "frame_stack": 10},
+      "model": {"fcnet_hiddens": [8192]},
+      "search_space": {"env.observation_mode": {"choice": ["paper", "memory"]}}},
+     "4,160 inputs (num_users = 100, num_rbs = 6, frame_stack = 10), hidden [8192] hold 34 M"),
 ]  # fmt: skip
 
 
@@ -83,6 +101,14 @@ def test_refused_with_one_line(raw: dict[str, Any], says: str) -> None:
         {"search_space": {"algorithm": {"choice": ["SAC", "DQN"]}}},
         {"model": {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"}},
         {"name": "sac-2"},
+        {
+            "env": {"observation_mode": "memory"},
+            "search_space": {"env.frame_stack": {"grid": [1, 30]}},
+        },
+        {
+            "env": {"num_users": 100, "twin": "hold", "observation_mode": "memory"},
+            "model": {"fcnet_hiddens": [8192]},
+        },  # 416 × 8,192 + 8,192 × 2 weights: 3.4 M
     ],
 )
 def test_accepted(raw: dict[str, Any]) -> None:
@@ -109,6 +135,32 @@ def test_memory_limit_names_the_phase_and_its_fields() -> None:
         r"episode's per-RB draws \(the tapes\) needs ~89.8 GiB",
     ):
         check_fits(SystemConfig(num_rbs=10**8, twin="hold"), limit=64 * 2**30)
+
+
+def test_the_replay_ring_counts_the_stacked_observation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10⁷ transitions of 'memory' observations at U = 10 (20 + 20 + 1 + 6 + 1 + 2 + 1 + 5 =
+    56 entries a frame): o_t and o_{t+1} as float32 and 50 bytes of the rest per slot, beside
+    0.4 GiB of process. 30 frames: 10⁷ × (8 × 1,680 + 50) B = 125.6 GiB + 0.4, refused on a
+    16 GiB machine; one frame: 10⁷ × (8 × 56 + 50) B = 4.6 GiB + 0.4, accepted. RLlib's
+    buffer (``replay.kind: rllib``) is not our ring and is not counted."""
+    from dnt_rllib import config
+
+    monkeypatch.setattr(config, "physical_memory", lambda: 16 * 2**30)
+    raw = {"algorithm": "SAC", "env": {"twin": "hold", "observation_mode": "memory"},
+           "training": {"SAC": {"replay_buffer_config": {"capacity": 10_000_000}}}}  # fmt: skip
+    parse_experiment(raw)
+    stacked = {**raw, "env": {**raw["env"], "frame_stack": 30}}
+    with pytest.raises(ConfigError) as err:
+        parse_experiment(stacked)
+    assert str(err.value) == (
+        "experiment.training: a replay ring of 10,000,000 transitions with observations of "
+        "1,680 entries (num_users = 10, num_rbs = 6, frame_stack = 30) needs ~126.0 GiB, more "
+        "than this machine's 16.0 GiB of memory; lower replay_buffer_config.capacity, "
+        "num_users, num_rbs or frame_stack"
+    )
+    with pytest.raises(ConfigError, match="frame_stack = 30"):  # searched: its largest value
+        parse_experiment({**raw, "search_space": {"env.frame_stack": {"grid": [1, 30]}}})
+    parse_experiment({**stacked, "replay": {"kind": "rllib"}})
 
 
 def test_pretraining_is_counted_with_the_gru_twin_only() -> None:

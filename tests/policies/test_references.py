@@ -195,15 +195,17 @@ def test_lookahead_futures_continue_the_memory_options_from_the_present() -> Non
 
 def test_fit_key_holds_the_memory_options_and_keeps_the_keys_from_before_them() -> None:
     """Each memory option off its default gives another fit; at the defaults the key is the
-    one computed before the options existed (SHA-256 over the other fields), so cached fits
-    stay valid."""
+    one computed before the options (and ``frame_stack``) existed (SHA-256 over the other
+    fields), so cached fits stay valid. ``frame_stack`` never enters the key: the rule does
+    not read the observation."""
     import hashlib
 
     from dnt_rllib.config import MEMORY_FIELDS
     from dnt_rllib.policies.threshold import FIT_VERSION, fit_key
 
     cfg = SystemConfig(twin="hold")
-    before = {k: v for k, v in cfg.to_dict().items() if k not in (*MEMORY_FIELDS, "twin_cache_dir")}
+    later = (*MEMORY_FIELDS, "twin_cache_dir", "frame_stack")
+    before = {k: v for k, v in cfg.to_dict().items() if k not in later}
     blob = json.dumps({"config": before, "version": FIT_VERSION}, sort_keys=True)
     assert fit_key(cfg) == hashlib.sha256(blob.encode()).hexdigest()[:16]
     changed = {"interference_model": "markov", "interference_loud_share": 0.5,
@@ -212,6 +214,7 @@ def test_fit_key_holds_the_memory_options_and_keeps_the_keys_from_before_them() 
     assert set(changed) == set(MEMORY_FIELDS)
     keys = {fit_key(cfg.replace(**{name: value})) for name, value in changed.items()}
     assert len(keys) == len(changed) and fit_key(cfg) not in keys
+    assert fit_key(cfg.replace(frame_stack=3)) == fit_key(cfg)
 
 
 def test_ceiling_check_finds_no_shortfall_where_the_dp_is_exact(
