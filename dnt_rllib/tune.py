@@ -5,7 +5,8 @@
     python -m dnt_rllib.tune --config tune_configs/sweep.yaml --address auto   # a Ray cluster
 
 The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
-GRU twins the experiment needs are trained first (once, cached). Each trial reports per
+GRU twins the experiment needs are trained first (once, cached), then the threshold rule of
+every network is fitted, in parallel as Ray tasks (once, cached). Each trial reports per
 iteration and ends with an evaluation against the baselines; the best checkpoint of every
 trial is tagged on its MLflow run. Open the results with ``mlflow ui --backend-store-uri
 sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
@@ -132,24 +133,54 @@ class TrialNamer:
         return "_".join([*parts, f"s{cfg['seed']}", trial.trial_id])
 
 
-def pretrain_twins(exp: ExperimentConfig) -> None:
-    """Train (or find cached) the GRU twin of every env the grid names, and fit its
-    threshold rule, before any trial (trials load both from the cache)."""
-    from threadpoolctl import threadpool_limits
-
-    from dnt_rllib.policies import load_or_fit
-    from dnt_rllib.twin import make_twin
-
+def grid_networks(exp: ExperimentConfig) -> list[Any]:
+    """The env config of every network the grid names (cache folder made absolute)."""
     env_grid = {
         key.split(".", 1)[1]: values
         for key, (domain, values) in exp.search_space.items()
         if key.startswith("env.") and domain in ("grid", "choice")
     }
     cache = str(Path(exp.env.twin_cache_dir).resolve())
-    for combo in itertools.product(*env_grid.values()):
-        config = exp.env.replace(twin_cache_dir=cache, **dict(zip(env_grid, combo, strict=True)))
+    return [
+        exp.env.replace(twin_cache_dir=cache, **dict(zip(env_grid, combo, strict=True)))
+        for combo in itertools.product(*env_grid.values())
+    ]
+
+
+def pretrain_twins(exp: ExperimentConfig) -> None:
+    """Train (or find cached) the GRU twin of every network the grid names, before Ray
+    starts (a sweep over ε, γ or N shares one twin; each shows its progress bar)."""
+    from threadpoolctl import threadpool_limits
+
+    from dnt_rllib.twin import make_twin
+
+    for config in grid_networks(exp):
         with threadpool_limits(1):
-            print(load_or_fit(config, make_twin(config)).describe())
+            make_twin(config)
+
+
+def fit_thresholds(exp: ExperimentConfig) -> None:
+    """Fit the threshold rule of every network the grid names that has no cached fit, as
+    Ray tasks of one CPU each, in parallel (on a cluster, over its nodes: the cache folder
+    must then be shared, docs/cluster.md), with a bar of the fits done; then print each.
+    A trial loads its fit from the cache."""
+    import ray
+    from tqdm import tqdm
+
+    from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
+
+    networks = {fit_key(c): c for c in grid_networks(exp)}
+    missing = [c for c in networks.values() if not fit_path(c).is_file()]
+    if missing:
+        task = ray.remote(num_cpus=1)(load_or_fit)  # a light import in the worker
+        pending = [task.remote(c) for c in missing]
+        with tqdm(total=len(pending), desc="threshold fits", unit="fit") as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                ray.get(done)
+                bar.update(len(done))
+    for config in networks.values():
+        print(load_or_fit(config).describe())
 
 
 def check_rllib(exp: ExperimentConfig) -> None:
@@ -355,6 +386,13 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
             check_resources(exp, ray.cluster_resources(), "the cluster now")
         except ConfigError as err:
             print(f"note: {err}; trials wait until nodes with them join", file=sys.stderr)
+    try:
+        fit_thresholds(exp)
+    except ray.exceptions.RayTaskError as err:
+        cause = err.cause if isinstance(err.cause, ConfigError | TwinCheckpointError) else err
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        print(f"error: threshold fit: {first[:300]}", file=sys.stderr)
+        return 2
     trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
     if resume:

@@ -159,10 +159,15 @@ def fit_key(config: SystemConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def fit_path(config: SystemConfig) -> Path:
+    """Where the fit for ``config`` is cached: ``<twin cache dir>/threshold-<key>.json``."""
+    return (Path(config.twin_cache_dir) / f"threshold-{fit_key(config)}.json").resolve()
+
+
 def load_or_fit(config: SystemConfig, twin: Twin | None = None) -> ThresholdFit:
-    """The cached fit for ``config`` (``<twin cache dir>/threshold-<key>.json``), fitted once
-    under a file lock if missing."""
-    path = (Path(config.twin_cache_dir) / f"threshold-{fit_key(config)}.json").resolve()
+    """The cached fit for ``config`` (:func:`fit_path`), fitted once under a file lock if
+    missing."""
+    path = fit_path(config)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
