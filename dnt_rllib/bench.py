@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## the references' evaluation on {args.evaluation} episodes, one core")
         print("| part | s |\n|---|---|")
         for name, seconds in costs.items():
-            print(f"| {name} | {seconds:.2f} |")
+            print(f"| {name} | {seconds:.3g} |")
         return 0
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)

@@ -116,3 +116,18 @@ def test_bench_learner_writes_both_paths_and_the_floor(tmp_path: Path) -> None:
         assert figures_[key] > 0, figures_
     assert "replay.kind rllib" in out and "replay.kind fast" in out, out
     assert "episode_replay_buffer" not in out  # labels, not raw function names
+
+
+def test_bench_evaluation_times_every_part_of_a_trials_evaluation(tmp_path: Path) -> None:
+    out = bench(tmp_path, "--evaluation", "4", twin="hold")
+    assert "the references' evaluation on 4 episodes" in out
+    parts = dict(re.findall(r"^\| (.+?) \| ([0-9.e+-]+) \|$", out, flags=re.M))
+    assert set(parts) == {
+        "threshold fit (300 tuning episodes)",
+        "13 rules stepped in the env (old path)",
+        "tapes of the episodes",
+        "13 rules replayed on the tapes",
+        "ceiling: its DP",
+        "ceiling: played in the env",
+    }
+    assert all(float(s) > 0 for s in parts.values())
