@@ -1,4 +1,4 @@
-"""Train SAC / DQN with Ray Tune, every trial tracked in MLflow.
+"""Train SAC / DQN / PPO with Ray Tune, every trial tracked in MLflow.
 
     python -m dnt_rllib.tune --config tune_configs/sac.yaml
     python -m dnt_rllib.tune --config tune_configs/paper_compare.yaml --resume

@@ -395,3 +395,86 @@ def test_ray_that_cannot_start_or_join_is_one_line(
     exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
     one_error(capsys, tune_cli.run(exp, False, "auto"), "--address auto: cannot start or join")
     assert list(tmp_path.iterdir()) == []
+
+
+#: (YAML after ``env: {twin: hold}``, what the one line says): PPO's values and the
+#: recurrent models' combinations, refused before Ray (issue 27, 2).
+RECURRENT_FAULTS: list[tuple[str, str]] = [
+    ("algorithm: SAC\nmodel: {use_lstm: true}",
+     "experiment.model.use_lstm = true with algorithm = SAC: RLlib's SAC module passes no "
+     "recurrent state"),
+    ("algorithm: PPO\nmodel: {use_lstm: true}\n"
+     "search_space: {algorithm: {grid: [PPO, SAC]}}",
+     "experiment.search_space: the point algorithm = 'SAC': model.use_lstm = true with "
+     "algorithm = SAC"),
+    ("algorithm: SAC\nsearch_space: {model.use_lstm: {grid: [false, true]}}",
+     "the point algorithm = 'SAC', model.use_lstm = True: model.use_lstm = true with"),
+    ("algorithm: DQN\nmodel: {use_lstm: true}",
+     "experiment.replay.kind = 'fast' with DQN and model.use_lstm = true: the ring buffer "
+     "samples single transitions"),
+    ("algorithm: DQN\nmodel: {use_lstm: true}\nreplay: {kind: rllib}\n"
+     "training: {DQN: {n_step: 3}}",
+     "experiment.training.DQN.n_step = 3 with model.use_lstm = true: RLlib samples "
+     "sequences 1-step only"),
+    ("algorithm: DQN\nmodel: {use_lstm: true, max_seq_len: 8}\nreplay: {kind: rllib}\n"
+     "training: {DQN: {burn_in_len: 8}}",
+     "experiment.training.DQN.burn_in_len = 8 with model.max_seq_len = 8: the burn-in must "
+     "be shorter"),
+    ("algorithm: DQN\nmodel: {use_lstm: true}\nreplay: {kind: rllib}\n"
+     "training: {DQN: {replay_buffer_config: {type: PrioritizedEpisodeReplayBuffer}}}",
+     "replay_buffer_config.type = 'PrioritizedEpisodeReplayBuffer' with model.use_lstm"),
+    ("algorithm: DQN\ntraining: {DQN: {burn_in_len: 2}}",
+     "experiment.training.DQN.burn_in_len = 2 with model.use_lstm = false"),
+    ("algorithm: DQN\nmodel: {use_lstm: 'yes'}",
+     "experiment.model.use_lstm = 'yes': must be true or false"),
+    ("algorithm: PPO\nmodel: {use_lstm: true, lstm_cell_size: 0}",
+     "experiment.model.lstm_cell_size = 0: must be an integer in [1, 8192]"),
+    ("algorithm: PPO\nmodel: {use_lstm: true, max_seq_len: 0}",
+     "experiment.model.max_seq_len = 0: must be an integer in [1, 1000]"),
+    ("algorithm: PPO\nmodel: {use_lstm: true, lstm_cell_size: 8192, fcnet_hiddens: [8192]}",
+     "experiment.model: layers [8192, LSTM 8192] hold 537 M weights per network, more than "
+     "20.0 M; lower width, depth, fcnet_hiddens or lstm_cell_size"),
+    ("algorithm: PPO\nmodel: {lstm_use_prev_action: true}",
+     "experiment.model.lstm_use_prev_action: not a model setting of this project"),
+    ("algorithm: PPO\ntraining: {PPO: {clip_param: 0}}",
+     "experiment.training.PPO.clip_param = 0: must be a number > 0"),
+    ("algorithm: PPO\ntraining: {PPO: {lambda_: 1.5}}",
+     "experiment.training.PPO.lambda_ = 1.5: must be a number in [0, 1]"),
+    ("algorithm: PPO\ntraining: {PPO: {num_epochs: 0}}",
+     "experiment.training.PPO.num_epochs = 0: must be an integer >= 1"),
+    ("algorithm: PPO\ntraining: {PPO: {entropy_coeff: -0.1}}",
+     "experiment.training.PPO.entropy_coeff = -0.1: must be a number >= 0"),
+    ("algorithm: PPO\ntraining: {PPO: {entropy_coeff: [[5, 0.1]]}}",
+     "experiment.training.PPO.entropy_coeff = [[5, 0.1]]: must be a number >= 0 or a "
+     "schedule"),
+    ("algorithm: PPO\ntraining: {PPO: {use_kl_loss: 1}}",
+     "experiment.training.PPO.use_kl_loss = 1: must be true or false"),
+    ("algorithm: PPO\ntraining: {PPO: {minibatch_size: 4096}}",
+     "experiment.training.PPO.minibatch_size = 4096: must be <= train_batch_size_per_learner "
+     "(2048)"),
+    ("algorithm: PPO\nsearch_space: {training.minibatch_size: {grid: [64, 4096]}}",
+     "the point algorithm = 'PPO', training.minibatch_size = 4096: "
+     "training.PPO.minibatch_size = 4096: must be <="),
+    ("algorithm: PPO\ntraining: {PPO: {use_critic: false}}",
+     "experiment.training.PPO.use_critic: an RLlib PPO setting this project does not accept"),
+    ("algorithm: PPO\ntraining: {PPO: {tau: 0.1}}",
+     "experiment.training.PPO.tau: not a PPO training setting"),
+    ("algorithm: PPO\ntraining: {PPO: {learner_class: builtins.exec}}",
+     "experiment.training.PPO.learner_class: not accepted: RLlib would resolve its value"),
+    ("algorithm: PPO\nsearch_space: {algorithm: {grid: [PPO, SAC]},"
+     " training.num_epochs: {grid: [1, 5]}}",
+     "experiment.search_space.training.num_epochs: an RLlib SAC setting this project does "
+     "not accept"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(RECURRENT_FAULTS)))
+def test_recurrent_and_ppo_faults_are_one_line_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, case: int
+) -> None:
+    yaml_text, says = RECURRENT_FAULTS[case]
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text(f"env: {{twin: hold}}\n{yaml_text}\n")
+    one_error(capsys, tune_main(["--config", "exp.yaml"]), says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]

@@ -1,9 +1,14 @@
-"""RLlib SAC and DQN (new API stack) with the paper's hyper-parameters, built from a trial.
+"""RLlib SAC, DQN and PPO (new API stack) with the paper's hyper-parameters, built from a trial.
 
 Table I: actor / critic learning rates λ_π = 1e-4, λ_Q = 1e-3, discount β = 0.8 (RLlib's
 ``gamma``), temperature α = 0.05. RLlib's SAC has no "fixed α" switch; ``alpha_lr = 0``
 keeps α at ``initial_alpha`` (Adam with a zero step), which is eq. (13) as written. DQN is
-"similar" (§IV): the same network sizes, discount and learning rate as SAC's critic.
+"similar" (§IV): the same network sizes, discount and learning rate as SAC's critic. PPO is
+not in the paper: cleanrl's ``ppo.py`` settings with the paper's discount.
+
+``model: {use_lstm: true}`` wraps the policy network in an LSTM (RLlib's recurrent encoder:
+``fcnet_hiddens`` before it, ``head_fcnet_hiddens`` after it) for DQN and PPO; RLlib's SAC
+module passes no recurrent state, so SAC with an LSTM is refused (:func:`check_together`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.dqn import DQNConfig
+from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -30,9 +36,15 @@ from dnt_rllib.validation import (
     short,
 )
 
-ALGORITHMS: dict[str, type[AlgorithmConfig]] = {"SAC": SACConfig, "DQN": DQNConfig}
+ALGORITHMS: dict[str, type[AlgorithmConfig]] = {
+    "SAC": SACConfig,
+    "DQN": DQNConfig,
+    "PPO": PPOConfig,
+}
+#: The algorithms that learn from a replay buffer (the ``replay`` section is theirs).
+OFF_POLICY = ("SAC", "DQN")
 
-#: Both algorithms' replay buffer: RLlib's new stack needs an episode buffer.
+#: SAC's and DQN's replay buffer: RLlib's new stack needs an episode buffer.
 REPLAY_BUFFER = {"type": "EpisodeReplayBuffer", "capacity": 100_000}
 
 PAPER_TRAINING: dict[str, dict[str, Any]] = {
@@ -59,6 +71,20 @@ PAPER_TRAINING: dict[str, dict[str, Any]] = {
         "num_steps_sampled_before_learning_starts": 1_000,
         "replay_buffer_config": REPLAY_BUFFER,
     },
+    "PPO": {  # not in the paper: cleanrl's ppo.py, with the paper's discount β
+        "lr": 3e-4,
+        "gamma": 0.8,  # β
+        "lambda_": 0.95,  # GAE
+        "clip_param": 0.2,
+        "use_kl_loss": False,  # the clipped objective alone
+        "entropy_coeff": 0.01,
+        "vf_loss_coeff": 0.5,
+        "vf_clip_param": 1e6,  # RLlib's 10 zeroes the value loss's gradient at returns ~10^2
+        "grad_clip": 0.5,  # of the global norm
+        "train_batch_size_per_learner": 2048,
+        "minibatch_size": 256,
+        "num_epochs": 10,
+    },
 }
 PAPER_MODEL: dict[str, Any] = {"fcnet_hiddens": [256, 256], "fcnet_activation": "relu"}
 
@@ -67,7 +93,7 @@ MAX_LAYER = 8192
 #: ``model`` keys of our own: ``fcnet_hiddens = [width] * depth`` (searchable as numbers).
 MODEL_SHAPE = {"width": Range(1, MAX_LAYER), "depth": Range(1, 16)}
 ACTIVATIONS = ("relu", "tanh", "elu", "swish", "silu", "linear")
-#: The ``DefaultModelConfig`` fields accepted: layer sizes, activations, layer norms.
+#: The ``DefaultModelConfig`` fields accepted: layer sizes, activations, layer norms, the LSTM.
 MODEL_FIELDS = (
     "fcnet_hiddens",
     "fcnet_activation",
@@ -75,7 +101,13 @@ MODEL_FIELDS = (
     "head_fcnet_hiddens",
     "head_fcnet_activation",
     "head_fcnet_use_layernorm",
+    "use_lstm",
+    "lstm_cell_size",
+    "max_seq_len",
 )
+#: The LSTM's integer fields: its cell size, and the sequences the learner trains on (slots).
+LSTM_SIZES = {"lstm_cell_size": Range(1, MAX_LAYER), "max_seq_len": Range(1, 1000)}
+
 #: Most weights of one network, input and output layers included (2 × 4096 wide: 16.8 M);
 #: SAC holds five such networks, and Adam two more copies of the trained ones.
 MAX_WEIGHTS = 20_000_000
@@ -122,6 +154,7 @@ _COMMON: dict[str, Setting] = {
     "grad_clip_by": Setting("choice", choices=("value", "norm", "global_norm")),
     "replay_buffer_config": Setting("buffer"),
 }
+_PPO_COMMON = ("gamma", "train_batch_size_per_learner", "grad_clip", "grad_clip_by")
 #: The ``training.<ALGO>`` keys this project accepts; everything else is refused.
 TRAINING_SETTINGS: dict[str, dict[str, Setting]] = {
     "SAC": {
@@ -141,6 +174,22 @@ TRAINING_SETTINGS: dict[str, dict[str, Setting]] = {
         "epsilon": Setting("schedule", Range(0.0, 1.0)),
         "adam_epsilon": Setting("float", Range(0.0, None, lo_open=True)),
         "td_error_loss_fn": Setting("choice", choices=("huber", "mse")),
+        "burn_in_len": Setting("int", Range(0, None)),  # with use_lstm: slots not learned on
+    },
+    "PPO": {
+        **{k: _COMMON[k] for k in _PPO_COMMON},
+        "lr": Setting("float", Range(0.0, None)),
+        "lambda_": Setting("float", Range(0.0, 1.0)),
+        "clip_param": Setting("float", Range(0.0, None, lo_open=True)),
+        "vf_clip_param": Setting("float", Range(0.0, None, lo_open=True)),
+        "vf_loss_coeff": Setting("float", Range(0.0, None)),
+        "entropy_coeff": Setting("schedule", Range(0.0, None)),
+        "use_kl_loss": Setting("bool"),
+        "kl_coeff": Setting("float", Range(0.0, None)),
+        "kl_target": Setting("float", Range(0.0, None, lo_open=True)),
+        "minibatch_size": Setting("int", Range(1, None)),
+        "num_epochs": Setting("int", Range(1, None)),
+        "shuffle_batch_per_epoch": Setting("bool"),
     },
 }
 
@@ -264,11 +313,15 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     for key in values:
         if key in MODEL_SHAPE:
             check_int(owner, key, values[key], MODEL_SHAPE[key])
+        elif key in LSTM_SIZES:
+            check_int(owner, key, values[key], LSTM_SIZES[key])
+        elif key == "use_lstm":
+            check_bool(owner, key, values[key])
         elif key in known and key not in MODEL_FIELDS:
             raise ConfigError(
                 f"{owner}.{key}: not a model setting of this project (it passes RLlib layer "
-                "sizes, activations and layer norms only; initializers RLlib resolves by "
-                f"name); accepted: {accepted}"
+                "sizes, activations, layer norms and the LSTM's size only; initializers "
+                f"RLlib resolves by name); accepted: {accepted}"
             )
         elif key not in MODEL_FIELDS:
             raise ConfigError(
@@ -302,6 +355,66 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
+def check_together(
+    algorithm: str, model: dict[str, Any], training: dict[str, Any], replay: str
+) -> None:
+    """Refuse settings that are wrong only together, in one line naming them (the caller
+    says where they come from): an LSTM for SAC (RLlib's SAC module passes no recurrent
+    state); for DQN with an LSTM, anything but RLlib's ``EpisodeReplayBuffer`` (the only one
+    that samples sequences, with burn-in), ``n_step`` > 1 (sequences are sampled 1-step)
+    and a burn-in as long as the sequences; a burn-in without an LSTM; a PPO minibatch
+    larger than its train batch. ``training`` holds the algorithm's effective settings
+    (the paper's, then the trial's)."""
+    lstm = bool(model.get("use_lstm", False))
+    if algorithm == "SAC" and lstm:
+        raise ConfigError(
+            "model.use_lstm = true with algorithm = SAC: RLlib's SAC module passes no "
+            "recurrent state between slots; use DQN or PPO for an LSTM (or env.frame_stack)"
+        )
+    if algorithm == "PPO":
+        batch, mini = training["train_batch_size_per_learner"], training["minibatch_size"]
+        if mini > batch:
+            raise ConfigError(
+                f"training.PPO.minibatch_size = {mini}: must be <= train_batch_size_per_learner "
+                f"({batch}), the batch its minibatches are cut from"
+            )
+    if algorithm != "DQN":
+        return
+    burn_in = training.get("burn_in_len", 0)
+    if not lstm:
+        if burn_in:
+            raise ConfigError(
+                f"training.DQN.burn_in_len = {burn_in} with model.use_lstm = false: a burn-in "
+                "warms an LSTM's state; set model.use_lstm: true or burn_in_len: 0"
+            )
+        return
+    if replay == "fast":
+        raise ConfigError(
+            "replay.kind = 'fast' with DQN and model.use_lstm = true: the ring buffer samples "
+            "single transitions, an LSTM learns on sequences (RLlib's EpisodeReplayBuffer, "
+            "with burn-in); set replay: {kind: rllib}"
+        )
+    buffer = training.get("replay_buffer_config", {}).get("type", REPLAY_BUFFER["type"])
+    if buffer != "EpisodeReplayBuffer":
+        raise ConfigError(
+            f"training.DQN.replay_buffer_config.type = {short(buffer)} with model.use_lstm = "
+            "true: it samples single transitions; use 'EpisodeReplayBuffer' (sequences)"
+        )
+    n_step = training.get("n_step", 1)
+    if n_step != 1:
+        raise ConfigError(
+            f"training.DQN.n_step = {n_step} with model.use_lstm = true: RLlib samples "
+            "sequences 1-step only; set n_step: 1"
+        )
+    seq = model.get("max_seq_len", DefaultModelConfig.max_seq_len)
+    if burn_in >= seq:
+        raise ConfigError(
+            f"training.DQN.burn_in_len = {burn_in} with model.max_seq_len = {seq}: the "
+            "burn-in must be shorter than the sequences it starts (DQN learns on the "
+            "max_seq_len − burn_in_len slots after it)"
+        )
+
+
 def check_network_size(
     owner: str, values: dict[str, Any], inputs: int = 1, outputs: int = 1, sizes: str = ""
 ) -> None:
@@ -311,13 +424,25 @@ def check_network_size(
     model = model_config(values)
     hidden = [*model["fcnet_hiddens"], *(model.get("head_fcnet_hiddens") or [])]
     weights = sum(a * b for a, b in itertools.pairwise([inputs, *hidden, outputs]))
+    lstm = model.get("use_lstm", False)
+    if lstm:  # fcnet_hiddens → LSTM (4 gates on [input, h]) → the head
+        cell = model.get("lstm_cell_size", DefaultModelConfig.lstm_cell_size)
+        head = model.get("head_fcnet_hiddens") or []
+        before = [inputs, *model["fcnet_hiddens"]]
+        weights = (sum(a * b for a, b in itertools.pairwise(before))
+                   + 4 * cell * (before[-1] + cell)
+                   + sum(a * b for a, b in itertools.pairwise([cell, *head, outputs])))  # fmt: skip
     if weights > MAX_WEIGHTS:
-        shape = f"{inputs:,} inputs ({sizes}), hidden {short(hidden)}" if sizes else short(hidden)
+        layers = short(hidden)
+        if lstm:  # e.g. [256, 256, LSTM 256]
+            parts = [*map(str, model["fcnet_hiddens"]), f"LSTM {cell}", *map(str, head)]
+            layers = f"[{', '.join(parts)}]"
+        shape = f"{inputs:,} inputs ({sizes}), hidden {layers}" if sizes else layers
+        names = [part.split(" = ")[0] for part in sizes.split(", ") if sizes]
+        names += ["width", "depth", "fcnet_hiddens", *(["lstm_cell_size"] * bool(lstm))]
         raise ConfigError(
             f"{owner}: layers {shape} hold {weights / 1e6:,.0f} M weights per network, more "
-            f"than {MAX_WEIGHTS / 1e6:.1f} M; lower "
-            + "".join(f"{part.split(' = ')[0]}, " for part in sizes.split(", ") if sizes)
-            + "width, depth or fcnet_hiddens"
+            f"than {MAX_WEIGHTS / 1e6:.1f} M; lower {', '.join(names[:-1])} or {names[-1]}"
         )
 
 
@@ -354,17 +479,28 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
     """The RLlib config of one trial: paper defaults, then the trial's overrides.
 
     ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
-    they existed): one learner, on the trial process's CPU. ``replay.kind: fast`` builds
-    the algorithm class of :mod:`dnt_rllib.pipeline.fast_replay` (same losses and
-    schedules, batches straight from a ring buffer); ``rllib`` RLlib's own.
+    they existed): one learner, on the trial process's CPU. For SAC and DQN,
+    ``replay.kind: fast`` builds the algorithm class of :mod:`dnt_rllib.pipeline.fast_replay`
+    (same losses and schedules, batches straight from a ring buffer); ``rllib`` RLlib's own.
+    PPO has no replay. DQN with an LSTM gets :mod:`dnt_rllib.pipeline.recurrent_dqn`'s
+    module (RLlib's, exploring on vector envs).
     """
     from dnt_rllib.pipeline.fast_replay import FAST_CLASSES
 
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
-    # a buffer config without a type stays an EpisodeReplayBuffer (RLlib's default type is
-    # the prioritised one, which replay.kind = fast refuses)
-    training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
+    if algorithm in OFF_POLICY:
+        # a buffer config without a type stays an EpisodeReplayBuffer (RLlib's default type
+        # is the prioritised one, which replay.kind = fast refuses)
+        training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
+    model = model_config(params["model"])
+    module = {}
+    if algorithm == "DQN" and model.get("use_lstm"):
+        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+        from dnt_rllib.pipeline.recurrent_dqn import RecurrentDQNTorchRLModule
+
+        module["rl_module_spec"] = RLModuleSpec(module_class=RecurrentDQNTorchRLModule)
     reward = reward_config(params.get("reward", {}))
     env_config = {
         **params["env"],
@@ -372,7 +508,8 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
         "reward_scale": reward["scale"],
         "reward_baseline": reward["baseline"],
     }
-    algo_class = FAST_CLASSES[algorithm] if replay_kind(params) == "fast" else None
+    fast = algorithm in OFF_POLICY and replay_kind(params) == "fast"
+    algo_class = FAST_CLASSES[algorithm] if fast else None
     config = (
         ALGORITHMS[algorithm](algo_class=algo_class)
         .environment(env, env_config=env_config)
@@ -387,7 +524,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
             num_gpus_per_learner=params.get("num_gpus_per_learner", 0),
         )
         .training(**training)
-        .rl_module(model_config=model_config(params["model"]))
+        .rl_module(model_config=model, **module)
         .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
         .debugging(seed=params["seed"], log_level="ERROR")
     )

@@ -3,14 +3,14 @@
 Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples)::
 
     name: sac                       # Tune experiment folder and default MLflow experiment
-    algorithm: SAC                  # SAC or DQN (or search over it, see search_space)
+    algorithm: SAC                  # SAC, DQN or PPO (or search over it, see search_space)
     training:                       # per algorithm: RLlib AlgorithmConfig.training() kwargs,
       SAC: {actor_lr: 1.0e-4}       #   over the paper's defaults (pipeline/algorithms.py)
-    model: {fcnet_hiddens: [256, 256]}   # RLlib DefaultModelConfig fields
+    model: {fcnet_hiddens: [256, 256]}   # RLlib DefaultModelConfig fields (use_lstm: DQN, PPO)
     env: {epsilon: 0.987}           # SystemConfig fields
     seed: 0                         # trial seed (RLlib's, and the env runners' base seed)
     reward: {scale: 1.0, baseline: false}   # the learner's signal only (RLlibDNTEnv)
-    replay: {kind: fast}            # fast: our ring buffer, batches straight to the learner
+    replay: {kind: fast}            # SAC, DQN: our ring buffer, batches straight to the learner
                                     #   (pipeline/fast_replay.py); rllib: EpisodeReplayBuffer
     search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K,
       seed: {grid: [0, 1, 2]}       #   model.K (DefaultModelConfig, width, depth), reward.K
@@ -56,12 +56,16 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import (
     ALGORITHMS,
+    LSTM_SIZES,
     MODEL_SHAPE,
+    OFF_POLICY,
+    PAPER_TRAINING,
     REPLAY_BUFFER,
     REPLAY_DEFAULTS,
     TRAINING_SETTINGS,
     check_model,
     check_network_size,
+    check_together,
     check_training,
 )
 from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
@@ -227,6 +231,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     replay = _section_replay(raw.get("replay") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
+    _check_together(training, model, replay, space, algorithm)
     _check_module_size(env, model, space)
     _check_replay_size(env, training, replay, space, algorithm)
 
@@ -389,8 +394,11 @@ def _check_module_size(
 
     env = _largest_input(env, space)
     outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
-    check_network_size(f"{OWNER}.model", {**model, **model_extremes(space)},
-                       observation_dim(env), outputs, _input_fields(env))  # fmt: skip
+    lstm = space["model.use_lstm"][1] if "model.use_lstm" in space else [model.get("use_lstm")]
+    for use_lstm in dict.fromkeys(lstm):  # with and without the LSTM, when searched
+        check_network_size(f"{OWNER}.model", {**model, **model_extremes(space),
+                           "use_lstm": bool(use_lstm)}, observation_dim(env), outputs,
+                           _input_fields(env))  # fmt: skip
 
 
 def _check_replay_size(
@@ -407,9 +415,9 @@ def _check_replay_size(
     from dnt_rllib.env.observation import observation_dim
 
     kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
-    if "fast" not in kinds:
+    algos = [a for a in _algorithms(space, algorithm) if a in OFF_POLICY]
+    if "fast" not in kinds or not algos:
         return
-    algos = space["algorithm"][1] if "algorithm" in space else [algorithm]
     buffers = [training.get(a, {}).get("replay_buffer_config") or {} for a in algos]
     if "training.replay_buffer_config" in space:
         buffers += space["training.replay_buffer_config"][1]
@@ -437,10 +445,9 @@ def _check_buffer_and_replay(
 ) -> None:
     """``replay.kind: fast`` samples uniformly: refuse it with a prioritised buffer."""
     kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
-    algos = space["algorithm"][1] if "algorithm" in space else [algorithm]
     if "fast" not in kinds:
         return
-    for algo in dict.fromkeys(algos):
+    for algo in [a for a in _algorithms(space, algorithm) if a in OFF_POLICY]:
         buffers = [training.get(algo, {}).get("replay_buffer_config") or {}]
         if "training.replay_buffer_config" in space:
             buffers += space["training.replay_buffer_config"][1]
@@ -450,6 +457,55 @@ def _check_buffer_and_replay(
                 "'PrioritizedEpisodeReplayBuffer': replay.kind = fast samples uniformly; "
                 "set replay: {kind: rllib} for a prioritised buffer"
             )
+
+
+def _algorithms(space: dict[str, tuple[str, list[Any]]], algorithm: str) -> list[str]:
+    """Every algorithm a trial may run, in order, once each."""
+    return list(dict.fromkeys(space["algorithm"][1] if "algorithm" in space else [algorithm]))
+
+
+#: The keys :func:`check_together` reads, and whether a searched value's ends stand for it
+#: (numbers: its checks are monotone in each) or every value must be tried.
+TOGETHER_KEYS = {"model.use_lstm": False, "model.max_seq_len": True, "replay.kind": False,
+                 "training.burn_in_len": True, "training.n_step": True,
+                 "training.minibatch_size": True, "training.train_batch_size_per_learner": True,
+                 "training.replay_buffer_config": False}  # fmt: skip
+
+
+def _check_together(
+    training: dict[str, dict[str, Any]],
+    model: dict[str, Any],
+    replay: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    algorithm: str,
+) -> None:
+    """:func:`check_together` at every point the search can reach (every algorithm, a
+    number's ends, every other value): SAC with an LSTM, DQN's LSTM on the fast replay
+    path, a PPO minibatch above its batch, … are refused before any trial meets them."""
+    searched = [key for key in TOGETHER_KEYS if key in space]
+    options = []
+    for key in searched:
+        domain, args = space[key]
+        values = [args[0], args[1] - 1] if domain == "randint" else list(args)
+        options.append([min(values), max(values)] if TOGETHER_KEYS[key] else values)
+    for algo in _algorithms(space, algorithm):
+        for combo in itertools.product(*options):
+            point = dict(zip(searched, combo, strict=True))
+            values: dict[str, dict[str, Any]] = {"model": {}, "training": {}, "replay": {}}
+            for key, value in point.items():
+                section, name = key.split(".", 1)
+                values[section][name] = value
+            mine = {**model, **values["model"]}
+            effective = {**PAPER_TRAINING[algo], **training.get(algo, {}), **values["training"]}
+            kind = values["replay"].get("kind", replay["kind"])
+            try:
+                check_together(algo, mine, effective, kind)
+            except ConfigError as err:
+                if not point and "algorithm" not in space:
+                    raise ConfigError(f"{OWNER}.{err}") from None
+                shown = ", ".join(f"{k} = {short(v)}" for k, v in
+                                  {"algorithm": algo, **point}.items())  # fmt: skip
+                raise ConfigError(f"{OWNER}.search_space: the point {shown}: {err}") from None
 
 
 def _section_scheduling(
@@ -658,9 +714,10 @@ def _check_env_corners(space: dict[str, tuple[str, list[Any]]], env: SystemConfi
 
 
 def model_extremes(space: dict[str, tuple[str, list[Any]]]) -> dict[str, int]:
-    """The largest ``model.width`` and ``model.depth`` the search space can sample."""
+    """The largest ``model.width``, ``model.depth`` and ``model.lstm_cell_size`` the search
+    space can sample."""
     out: dict[str, int] = {}
-    for name in ("width", "depth"):
+    for name in ("width", "depth", "lstm_cell_size"):
         if f"model.{name}" in space:
             domain, args = space[f"model.{name}"]
             out[name] = args[1] - 1 if domain == "randint" else max(args)
@@ -681,7 +738,7 @@ def _is_int_key(key: str, algorithm: str, training: dict) -> bool:
             for settings in TRAINING_SETTINGS.values()
             if name in settings
         )
-    return section == "model" and name in MODEL_SHAPE
+    return section == "model" and name in {*MODEL_SHAPE, *LSTM_SIZES}
 
 
 def _check_domain(

@@ -24,6 +24,7 @@ from ray.tune import Callback
 
 from dnt_rllib.config import NOT_EPISODE_FIELDS
 from dnt_rllib.pipeline.algorithms import (
+    OFF_POLICY,
     PAPER_TRAINING,
     model_config,
     replay_kind,
@@ -88,7 +89,8 @@ def runs_url(tracking_uri: str, experiment_id: str) -> str:
 
 
 def trial_params(config: dict[str, Any]) -> dict[str, str]:
-    """Flat MLflow params of a trial: the effective algorithm settings, env fields, seed…
+    """Flat MLflow params of a trial: the effective algorithm settings (its algorithm's
+    only: no SAC keys on a DQN or PPO run), env fields, seed…
 
     Values longer than MLflow allows are truncated with a visible marker, never dropped.
     """
@@ -100,7 +102,8 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     flat.update({f"training.{k}": v for k, v in training.items()})
     flat.update({f"model.{k}": v for k, v in model_config(config["model"]).items()})
     flat.update({f"reward.{k}": v for k, v in reward_config(config.get("reward", {})).items()})
-    flat["replay.kind"] = replay_kind(config)
+    if algorithm in OFF_POLICY:  # PPO has no replay
+        flat["replay.kind"] = replay_kind(config)
     for key in (
         "num_env_runners",
         "num_envs_per_env_runner",

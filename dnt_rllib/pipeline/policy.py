@@ -29,18 +29,60 @@ TRIAL_KEYS = ("algorithm", "seed", "env", "training", "model")
 
 
 def greedy_policy(module: Any) -> Policy:
-    """argmax of the module's action logits (SAC) or Q-values (DQN), one observation at a time."""
+    """The module's greedy action, one observation at a time: argmax of its action logits
+    (SAC, PPO) or Q-values (DQN). A recurrent module (``use_lstm``) gets
+    :class:`RecurrentGreedy`, which carries its state from slot to slot."""
+    if module.is_stateful():
+        return RecurrentGreedy(module)
     from ray.rllib.core import Columns
 
     def policy(env: DNTSyncEnv, obs: np.ndarray) -> int:
         batch = {Columns.OBS: torch.from_numpy(np.asarray(obs, dtype=np.float32)[None])}
         with torch.no_grad():
             out = module.forward_inference(batch)
-        if Columns.ACTIONS in out:
-            return int(out[Columns.ACTIONS][0])
-        return int(torch.argmax(out[Columns.ACTION_DIST_INPUTS], dim=-1)[0])
+        return _greedy_action(out)
 
     return policy
+
+
+def _greedy_action(out: dict[str, Any]) -> int:
+    """The action of the (first) row of a module's inference output."""
+    from ray.rllib.core import Columns
+
+    if Columns.ACTIONS in out:
+        return int(out[Columns.ACTIONS].reshape(-1)[0])
+    logits = out[Columns.ACTION_DIST_INPUTS]  # (1, actions), or (1, 1, actions) with a state
+    return int(torch.argmax(logits.reshape(-1, logits.shape[-1])[0]))
+
+
+class RecurrentGreedy:
+    """The greedy action of a recurrent module, whose state runs through an episode: the
+    module's initial state at the episode's first slot (``env.slot == 0``, whatever was
+    played before), then each slot's output state as the next slot's input, as RLlib's env
+    runners thread it. Call it once per slot, as :func:`dnt_rllib.evaluation.run_policy`
+    does."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.state: Any = None
+
+    def initial_state(self) -> Any:
+        """The module's initial state with a batch axis of 1 (as ``STATE_IN`` takes it)."""
+        import tree  # dm-tree, RLlib's
+
+        return tree.map_structure(lambda s: s[None], self.module.get_initial_state())
+
+    def __call__(self, env: DNTSyncEnv, obs: np.ndarray) -> int:
+        from ray.rllib.core import Columns
+
+        if env.slot == 0 or self.state is None:
+            self.state = self.initial_state()
+        obs_bt = torch.from_numpy(np.asarray(obs, dtype=np.float32)[None, None])  # (B, T)
+        with torch.no_grad():
+            out = self.module.forward_inference({Columns.OBS: obs_bt,
+                                                 Columns.STATE_IN: self.state})  # fmt: skip
+        self.state = out[Columns.STATE_OUT]
+        return _greedy_action(out)
 
 
 def save_weights(module: Any, folder: str | Path) -> Path:
@@ -68,7 +110,14 @@ def build_module(params: dict[str, Any]) -> Any:
 
 def read_trial(root: Path) -> dict[str, Any]:
     """The checked parameters in ``root/dnt_trial.json`` (one-line ConfigError otherwise)."""
-    from dnt_rllib.pipeline.algorithms import ALGORITHMS, check_model, check_training
+    from dnt_rllib.pipeline.algorithms import (
+        ALGORITHMS,
+        PAPER_TRAINING,
+        check_model,
+        check_together,
+        check_training,
+        replay_kind,
+    )
 
     where = f"--checkpoint {root}: {TRIAL_FILE}"
     try:
@@ -80,8 +129,9 @@ def read_trial(root: Path) -> dict[str, Any]:
     missing = [k for k in TRIAL_KEYS if k not in params]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}; needs {', '.join(TRIAL_KEYS)}")
+    names = ", ".join(ALGORITHMS)
     if params["algorithm"] not in ALGORITHMS:
-        raise ConfigError(f"{where}: algorithm = {short(params['algorithm'])}: must be SAC or DQN")
+        raise ConfigError(f"{where}: algorithm = {short(params['algorithm'])}: must be {names}")
     if not isinstance(params["env"], dict) or not isinstance(params["training"], dict):
         raise ConfigError(f"{where}: env and training must be JSON objects")
     try:
@@ -89,8 +139,11 @@ def read_trial(root: Path) -> dict[str, Any]:
         check_model(f"{TRIAL_FILE}.model", params["model"])
         for algo, values in params["training"].items():
             if algo not in ALGORITHMS or not isinstance(values, dict):
-                raise ConfigError(f"training.{algo}: must be SAC or DQN settings")
+                raise ConfigError(f"training.{key_text(algo)}: must be settings of {names}")
             check_training(algo, f"{TRIAL_FILE}.training.{algo}", values)
+        algo = params["algorithm"]
+        training = {**PAPER_TRAINING[algo], **params["training"].get(algo, {})}
+        check_together(algo, params["model"], training, replay_kind(params))
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return params

@@ -1,12 +1,13 @@
-"""One Tune trial: build SAC or DQN, train to the stop criteria, checkpoint, evaluate.
+"""One Tune trial: build SAC, DQN or PPO, train to the stop criteria, checkpoint, evaluate.
 
 The function runs inside the trial's Ray actor. It restores from Tune's latest checkpoint
 when there is one (a resumed experiment or a retried trial), reports flat metrics each
 iteration, checkpoints every ``checkpoint_frequency`` iterations and at the end. Every
-``curve_interval`` iterations the deterministic policy plays the fixed learning-curve
-episodes, paired with the threshold rule there; at the end it plays the evaluation
-episodes beside the baselines, ``threshold`` and ``ceiling``, and the per-episode returns
-are saved beside the final checkpoint (:data:`EVALUATION_FILE`).
+``curve_interval`` iterations the deterministic policy (a recurrent one with its state
+carried through each episode) plays the fixed learning-curve episodes, paired with the
+threshold rule there; at the end it plays the evaluation episodes beside the baselines,
+``threshold`` and ``ceiling``, and the per-episode returns are saved beside the final
+checkpoint (:data:`EVALUATION_FILE`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_paper_sac_yaml_has_the_paper_hyperparameters() -> None:
     ("raw", "message"),
     [
         ({}, "experiment.algorithm: missing"),
-        ({"algorithm": "PPO"}, "experiment.algorithm = 'PPO': must be one of 'SAC', 'DQN'"),
+        ({"algorithm": "A2C"}, "experiment.algorithm = 'A2C': must be one of 'SAC', 'DQN', 'PPO'"),
         ({"algorithm": "SAC", "epochs": 3}, "experiment: unknown field 'epochs'"),
         (
             {"algorithm": "SAC", "env": {"epsilon": 1.5}},

@@ -60,7 +60,7 @@ def run_eval(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("algorithm", ["SAC", "DQN"])
+@pytest.mark.parametrize("algorithm", ["SAC", "DQN", "PPO"])
 def test_relative_checkpoint_evaluates_without_unpickling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, algorithm: str
 ) -> None:
@@ -113,6 +113,27 @@ def test_bad_trial_file_is_one_line(
     code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: --checkpoint") and TRIAL_FILE in err and says in err
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "model", "says"),
+    [
+        ("SAC", {"use_lstm": True}, "model.use_lstm = true with algorithm = SAC"),
+        ("DQN", {"use_lstm": True}, "replay.kind = 'fast' with DQN and model.use_lstm = true"),
+        ("PPO", {"use_lstm": 1}, "model.use_lstm = 1: must be true or false"),
+    ],
+)
+def test_a_trial_file_no_trial_could_have_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, algorithm: str, model: dict, says: str
+) -> None:
+    """An LSTM where RLlib's module would get no state (SAC) or no sequences (DQN on the
+    fast replay path): refused as the YAML is, before any module is built."""
+    ckpt = make_checkpoint(tmp_path / "c", algorithm)
+    params = json.loads((ckpt / TRIAL_FILE).read_text())
+    (ckpt / TRIAL_FILE).write_text(json.dumps({**params, "model": model}))
+    code, _, err = run_eval(capsys, "--checkpoint", str(ckpt))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: --checkpoint {ckpt}: {TRIAL_FILE}") and says in err
 
 
 def test_missing_checkpoint_says_no_such_folder(

@@ -302,3 +302,54 @@ def test_decision_observation_shows_what_the_threshold_rule_weighs(action_mode: 
         obs_timed, *_ = timed.step(action)
         obs_vec, *_ = vec.step(np.array([action]))
     assert seen_cost
+
+
+def test_a_search_over_dqn_ppo_and_the_lstm_builds_every_trial() -> None:
+    """Tune expands the space into trials that each build: the LSTM where the point says so
+    (DQN on RLlib's replay, PPO), a searched training key in each algorithm's settings."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    from dnt_rllib.pipeline.policy import build_module
+
+    exp = parse_experiment({
+        "algorithm": "PPO", "replay": {"kind": "rllib"}, "env": HOLD,
+        "model": {"fcnet_hiddens": [16], "lstm_cell_size": 8},
+        "search_space": {"algorithm": {"grid": ["DQN", "PPO"]},
+                         "model.use_lstm": {"grid": [False, True]},
+                         "training.gamma": {"choice": [0.8, 0.95]}},
+    })  # fmt: skip
+    trials = [params for _, params in generate_variants(param_space(exp))]
+    assert sorted((p["algorithm"], p["model"]["use_lstm"]) for p in trials) == [
+        ("DQN", False), ("DQN", True), ("PPO", False), ("PPO", True)]  # fmt: skip
+    for params in trials:
+        assert params["training"][params["algorithm"]]["gamma"] in (0.8, 0.95)
+        build_algorithm_config(params, RLlibDNTEnv).validate()
+        assert build_module(params).is_stateful() is params["model"]["use_lstm"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"algorithm": "PPO", "search_space": {"model.lstm_cell_size": {"uniform": [8, 64]}}},
+         "experiment.search_space.model.lstm_cell_size.uniform: model.lstm_cell_size takes "
+         "integers"),
+        ({"algorithm": "DQN", "replay": {"kind": "rllib"}, "model": {"use_lstm": True},
+          "search_space": {"model.max_seq_len": {"randint": [2, 9]},
+                           "training.burn_in_len": {"grid": [0, 4]}}},
+         "experiment.search_space: the point algorithm = 'DQN', model.max_seq_len = 2, "
+         "training.burn_in_len = 4: training.DQN.burn_in_len = 4 with model.max_seq_len = 2"),
+        ({"algorithm": "DQN", "model": {"use_lstm": True},
+          "search_space": {"replay.kind": {"grid": ["rllib", "fast"]}}},
+         "experiment.search_space: the point algorithm = 'DQN', replay.kind = 'fast': "
+         "replay.kind = 'fast' with DQN"),
+        ({"algorithm": "PPO", "model": {"fcnet_hiddens": [4096]},
+          "search_space": {"model.use_lstm": {"grid": [False, True]},
+                           "model.lstm_cell_size": {"choice": [8, 2048]}}},
+         "experiment.model: layers 20 inputs (num_users = 4, num_rbs = 3), hidden "
+         "[4096, LSTM 2048] hold 50 M weights"),
+    ],
+)  # fmt: skip
+def test_searched_lstm_settings_are_checked_at_every_point(raw: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_experiment({**raw, "env": HOLD})
+    assert str(err.value).startswith(says), str(err.value)
