@@ -353,3 +353,17 @@ def test_searched_lstm_settings_are_checked_at_every_point(raw: dict[str, Any], 
     with pytest.raises(ConfigError) as err:
         parse_experiment({**raw, "env": HOLD})
     assert str(err.value).startswith(says), str(err.value)
+
+
+def test_a_training_grid_with_the_algorithm_searched_is_refused() -> None:
+    # Each algorithm's settings held a copy of the grid and Tune crossed the copies: 2
+    # algorithms × a 2-point γ grid ran 8 trials, each point twice, not 4.
+    raw = {"name": "x", "algorithm": "SAC",
+           "search_space": {"algorithm": {"grid": ["SAC", "DQN"]},
+                            "training.gamma": {"grid": [0.9, 0.95]}}}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"search_space\.training\.gamma: a grid over a "):
+        parse_experiment(raw)
+    raw["search_space"]["training.gamma"] = {"choice": [0.9, 0.95]}
+    parse_experiment(raw)  # one draw per trial
+    raw["search_space"] = {"training.gamma": {"grid": [0.9, 0.95]}}
+    parse_experiment(raw)  # one algorithm: one copy
