@@ -232,8 +232,11 @@ def test_smoke_spreads_trials_over_two_nodes(cluster: LocalCluster, tmp_path: Pa
 
 
 def test_experiment_survives_losing_the_worker_node(cluster: LocalCluster, tmp_path: Path) -> None:
-    # 20 s of training per trial (the clock survives a restore), so the worker dies mid-trial.
-    config = smoke_config(tmp_path, name="failover", stop={"time_total_s": 20})
+    # 20 s of training per trial (the clock survives a restore), so the worker dies mid-trial:
+    # two SAC trials (3–4 s an iteration; smoke's DQN samples 1,000 steps, 20 s or more, in
+    # its first iteration, and would be done before its first checkpoint shows)
+    config = smoke_config(tmp_path, name="failover", stop={"time_total_s": 20},
+                          search_space={"seed": {"grid": [0, 1]}})  # fmt: skip
     proc = tune_cli(cluster, tmp_path, config)
     storage = tmp_path / "shared" / "ray_results" / "failover"
     try:
