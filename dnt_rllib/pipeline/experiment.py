@@ -672,13 +672,6 @@ def _section_search(
         space[key] = (domain, list(args))
     algos = list(dict.fromkeys(space.get("algorithm", ("grid", [algorithm]))[1]))
     for key, (domain, args) in space.items():
-        if key.startswith("training.") and domain == "grid" and len(algos) > 1:
-            # each algorithm's settings would hold its own copy of the grid, and Tune would
-            # run every combination of the copies: each point once per other copy's value
-            raise ConfigError(
-                f"{OWNER}.search_space.{key}: a grid over a training setting needs one "
-                "algorithm; with algorithm searched use choice, or one experiment per algorithm"
-            )
         if key.startswith("training."):
             samples = [args[0], args[1] - 1] if domain == "randint" else args
             for algo in algos:  # a searched key goes to every algorithm's settings
@@ -686,6 +679,14 @@ def _section_search(
                     check_training(
                         algo, f"{OWNER}.search_space.training", {key.split(".", 1)[1]: value}
                     )
+            if domain == "grid" and len(algos) > 1:
+                # each algorithm's settings would hold its own copy of the grid, and Tune
+                # would run every combination of the copies: each point once per other copy
+                raise ConfigError(
+                    f"{OWNER}.search_space.{key}: a grid over a training setting needs one "
+                    "algorithm; with algorithm searched use choice, or one experiment per "
+                    "algorithm"
+                )
     _check_env_corners(space, env)
     if {"model.width", "model.depth"} & space.keys():  # the widest and deepest together
         check_model(f"{OWNER}.search_space", model_extremes(space))
