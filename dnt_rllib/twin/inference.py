@@ -61,6 +61,10 @@ def one_blas_thread() -> Any:
     return _blas.limit(limits=1)
 
 
+#: Most values of the shared twin's per-call temporaries (its cell's W-terms of eqs. 6–8
+#: for all M steps): a larger batch of users is predicted in chunks of rows.
+CHUNK_VALUES = 1 << 22
+
 #: The weight names of :class:`~dnt_rllib.twin.gru.SharedGRUPredictor`'s ``state_dict``.
 SHARED_WEIGHT_NAMES = (*(f"cell.{name}" for name in WEIGHT_NAMES), "user_bias")
 
@@ -220,6 +224,14 @@ class NumpySharedGRUTwin:
             raise ValueError(f"history has state dimension {d}, the twin expects {self.state_dim}")
         users = d // 2
         per_user = history.reshape(batch, steps, users, 2).transpose(0, 2, 1, 3)
-        out = self.cell.predict(per_user.reshape(batch * users, steps, 2)).reshape(batch, d)
+        per_user = per_user.reshape(batch * users, steps, 2)
+        # in chunks of rows: the cell's temporaries are rows × M × 3N^h, U times a joint
+        # GRU's for the same batch, and a batch of thousands of histories at large U would
+        # otherwise need gigabytes
+        chunk = max(1, CHUNK_VALUES // (steps * 3 * self.hidden))
+        out = np.empty((batch * users, 2))
+        for i in range(0, batch * users, chunk):
+            out[i : i + chunk] = self.cell.predict(per_user[i : i + chunk])
+        out = out.reshape(batch, d)
         out += self._offset
         return out

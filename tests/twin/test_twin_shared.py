@@ -86,6 +86,19 @@ def test_numpy_path_matches_torch(hidden: int) -> None:
     assert exact.shape == (32, CONFIG.state_dim) and exact.dtype == np.float64
 
 
+def test_a_large_batch_is_predicted_in_chunks_equal_to_one_call(monkeypatch) -> None:
+    """Chunks of 7 rows (of 4 users × 9 histories) give the torch float64 predictions."""
+    import dnt_rllib.twin.inference as inference
+
+    model = random_shared(CONFIG.num_users, 8, seed=5)
+    norm = Normalisation.from_config(CONFIG)
+    h = histories(CONFIG, 9)
+    monkeypatch.setattr(inference, "CHUNK_VALUES", 7 * CONFIG.history * 3 * 8)
+    twin = NumpySharedGRUTwin(weights_of(model), norm, CONFIG.history, dtype=np.float64)
+    reference = TorchGRUTwin(model.double(), norm).predict(h)
+    np.testing.assert_allclose(twin.predict(h), reference, rtol=0, atol=1e-10)
+
+
 def test_numpy_path_adds_each_users_offset_in_metres() -> None:
     """Zero cell output weights leave s_t + Δl·(b^o + b_u) (eq. 10 mapped to metres)."""
     model = random_shared(CONFIG.num_users, 8)
