@@ -112,12 +112,14 @@ def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
     arrays as the code builds them; 2–17 % above the measured peak RSS at U = 10 to 1,000
     (docs/speed.md, "Memory")."""
     u, t, m, h = config.num_users, config.episode_length, config.history, config.gru_hidden
+    copies = 4 if config.twin == "gru_shared" else 3
     out = {
         # the threshold fit replays REPLAY_ROWS episode rows at once: their states s_t
-        # (T × 2U), the DNT's history and its window copies (3 × M × 2U)
+        # (T × 2U), the DNT's history and its window copies (3 × M × 2U; the shared twin
+        # copies the histories once more, user by user, and predicts them in chunks)
         "evaluation (the threshold rule's batched replay)": (
             "num_users, episode_length, history",
-            PROCESS_BYTES + REPLAY_ROWS * 16.0 * u * (t + 3 * m),
+            PROCESS_BYTES + REPLAY_ROWS * 16.0 * u * (t + copies * m),
         ),
         # an episode's per-RB draws (interference, SINR scale, sort order), as a list and
         # then as arrays, when its tape is recorded
