@@ -275,13 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with threadpool_limits(1):
         report("hold-last twin", DNTSyncEnv(config.replace(twin="hold")), args.steps)
-        hold = config.twin == "hold"  # else the GRU twin too (trained once, cached)
+        hold = config.twin == "hold"  # else the config's GRU twin too (trained once, cached)
+        gru = "shared GRU" if config.twin == "gru_shared" else "GRU"
         if not hold:
-            report("GRU twin", DNTSyncEnv(config.replace(twin="gru")), args.steps)
-        envs = DNTSyncVectorEnv(VECTOR_ENVS, config.replace(twin="hold" if hold else "gru"))
+            report(f"{gru} twin", DNTSyncEnv(config), args.steps)
+        envs = DNTSyncVectorEnv(VECTOR_ENVS, config)
         rate = vector_steps_per_second(envs, args.steps)
         print(
-            f"\n## {'hold-last' if hold else 'GRU'} twin, vector env of {VECTOR_ENVS} (one "
+            f"\n## {'hold-last' if hold else gru} twin, vector env of {VECTOR_ENVS} (one "
             f"batched twin call per step, as RLlib runs it): {rate:,.0f} env steps/s "
             f"({1e6 / rate:.1f} µs/env step)"
         )

@@ -98,6 +98,12 @@ def physical_memory() -> int:
 #: Peak RSS of a process that has imported torch, numpy, scipy and this package and run a
 #: small twin pretraining or evaluation (U = 10): 0.37–0.41 GiB measured (docs/speed.md).
 PROCESS_BYTES = 0.4 * 2**30
+#: User-trajectories (network trajectories × U) the shared GRU twin trains on at most: the
+#: paper's 2,000 trajectories of U = 10 users, so its data, memory and pretraining time stay
+#: flat in U (see :attr:`SystemConfig.twin_training_trajectories`).
+SHARED_USER_TRAJECTORIES = 20_000
+#: Fewest trajectories the GRU twin trains on (``twin_trajectories``' lower bound).
+MIN_TRAJECTORIES = 10
 #: Episode rows of one batched replay of the threshold rule's candidates (its fit).
 REPLAY_ROWS = 6_000
 
@@ -108,12 +114,14 @@ def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
     arrays as the code builds them; 2–17 % above the measured peak RSS at U = 10 to 1,000
     (docs/speed.md, "Memory")."""
     u, t, m, h = config.num_users, config.episode_length, config.history, config.gru_hidden
+    copies = 4 if config.twin == "gru_shared" else 3
     out = {
         # the threshold fit replays REPLAY_ROWS episode rows at once: their states s_t
-        # (T × 2U), the DNT's history and its window copies (3 × M × 2U)
+        # (T × 2U), the DNT's history and its window copies (3 × M × 2U; the shared twin
+        # copies the histories once more, user by user, and predicts them in chunks)
         "evaluation (the threshold rule's batched replay)": (
             "num_users, episode_length, history",
-            PROCESS_BYTES + REPLAY_ROWS * 16.0 * u * (t + 3 * m),
+            PROCESS_BYTES + REPLAY_ROWS * 16.0 * u * (t + copies * m),
         ),
         # an episode's per-RB draws (interference, SINR scale, sort order), as a list and
         # then as arrays, when its tape is recorded
@@ -122,11 +130,18 @@ def memory_estimate(config: SystemConfig) -> dict[str, tuple[str, float]]:
             PROCESS_BYTES + 32.0 * t * config.num_rbs,
         ),
     }
-    if config.twin == "gru":
+    if config.twin != "hold":
         # per user and trajectory: its T states (16 T bytes), the (T − M) windows of M + 1
-        # states (16 (T − M)(M + 1)), normalised (the same again) and as float32 (half)
-        data = float(config.twin_trajectories) * u * (16.0 * t + 40.0 * max(t - m, 0) * (m + 1))
-        weights = 4.0 * 4 * 3 * h * (2 * u + h + 2) + 8.0 * 3 * h * (2 * u + h + 2)
+        # states (16 (T − M)(M + 1)), normalised (the same again) and as float32 (half); the
+        # shared twin also copies them into user-windows (float32) with their user (int64),
+        # on at most SHARED_USER_TRAJECTORIES / U trajectories, and its cell reads 2
+        # coordinates, not 2U
+        shared = config.twin == "gru_shared"
+        per_window = 40.0 * (m + 1) + (8.0 * m + 16.0 if shared else 0.0)
+        windows = per_window * max(t - m, 0)
+        data = float(config.twin_training_trajectories) * u * (16.0 * t + windows)
+        d = 2 if shared else 2 * u
+        weights = 4.0 * 4 * 3 * h * (d + h + 2) + 8.0 * 3 * h * (d + h + 2) + 32.0 * u * shared
         total = PROCESS_BYTES + data + weights  # named by its larger part
         if data >= weights:
             out["twin pretraining (its trajectories and training windows)"] = (
@@ -281,13 +296,16 @@ class SystemConfig:
     # --- digital twin (eqs. 6-12) ---
     twin: str = _f(
         "gru",
-        "DNT predictor: 'gru' (pretrained, cached) or 'hold' (last state)",
-        _choice("gru", "hold"),
+        "DNT predictor: 'gru' (the paper's joint GRU over s, pretrained, cached), "
+        "'gru_shared' (one GRU cell shared by all users, for large U) or 'hold' (last state)",
+        _choice("gru", "gru_shared", "hold"),
     )
     history: int = _f(5, "M: DNT states the twin reads", _int(AT_LEAST_ONE))
     gru_hidden: int = _f(128, "N^h: GRU hidden units", _int(AT_LEAST_ONE))
     twin_trajectories: int = _f(
-        2000, "trajectories simulated to train the GRU twin", _int(Range(10, None))
+        2000,
+        "trajectories simulated to train the GRU twin (gru_shared: at most ⌈20,000 / U⌉)",
+        _int(Range(MIN_TRAJECTORIES, None)),
     )
     twin_learning_rate: float = _f(
         1e-3,
@@ -310,7 +328,7 @@ class SystemConfig:
             raise ConfigError(
                 f"SystemConfig.stay_prob_range = {[lo, hi]}: must be [low, high] with low <= high"
             )
-        if self.twin == "gru" and self.episode_length <= self.history:
+        if self.twin != "hold" and self.episode_length <= self.history:
             raise ConfigError(
                 f"SystemConfig.episode_length = {self.episode_length}: must exceed history = "
                 f"{self.history} to give the GRU twin training windows"
@@ -390,6 +408,16 @@ class SystemConfig:
     def area_high(self) -> tuple[float, float]:
         half = self.area_size / 2
         return (self.bs_position[0] + half, self.bs_position[1] + half)
+
+    @property
+    def twin_training_trajectories(self) -> int:
+        """Trajectories the GRU twin is trained on: ``twin_trajectories``; for
+        ``gru_shared`` at most ⌈:data:`SHARED_USER_TRAJECTORIES` / U⌉ (and at least 10),
+        since each trajectory gives its shared cell U user-trajectories."""
+        if self.twin != "gru_shared":
+            return self.twin_trajectories
+        needed = max(-(-SHARED_USER_TRAJECTORIES // self.num_users), MIN_TRAJECTORIES)
+        return min(self.twin_trajectories, needed)
 
     @property
     def state_dim(self) -> int:

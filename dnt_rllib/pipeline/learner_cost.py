@@ -266,7 +266,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)
     threadpool_limits(1)
     config = config.replace(twin_cache_dir=str(Path(config.twin_cache_dir).resolve()))
-    if config.twin == "gru":
+    if config.twin != "hold":
         make_twin(config)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     ray.init(

@@ -179,7 +179,7 @@ def main(
     torch.set_num_threads(1)
     # Remote runners have other working directories: pin the twin cache, train it once here.
     config = config.replace(twin_cache_dir=str(Path(config.twin_cache_dir).resolve()))
-    if config.twin == "gru":
+    if config.twin != "hold":
         make_twin(config)
     ray.init(
         address="local",  # a private instance, never another process's cluster

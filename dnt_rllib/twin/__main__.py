@@ -1,5 +1,8 @@
 """Command line of the GRU twin: pretrain it into the cache, and evaluate it (Fig. 2).
 
+The twin is the config's: the joint GRU (``twin: gru``, also for a 'hold' config) or the
+shared cell (``twin: gru_shared``).
+
     python -m dnt_rllib.twin train    [--config cfg.yaml] [--out DIR] [--cache-dir DIR] [--force]
     python -m dnt_rllib.twin evaluate [--config cfg.yaml] [--out DIR] [--episodes 1000] [--seed 0]
 
@@ -73,7 +76,8 @@ def run_train(args: argparse.Namespace, config: SystemConfig) -> int:
     ckpt = load_checkpoint(path, config, check_training=True)
     info = ckpt.meta["training"]
     status = "trained" if result is not None else "already cached"
-    print(f"GRU twin {status}: {path}")
+    kind = "shared GRU twin" if ckpt.kind == "gru_shared" else "GRU twin"
+    print(f"{kind} {status}: {path}")
     print(
         f"  best epoch {info['best_epoch']} of {info['epochs_run']}, "
         f"{info['seconds']:.1f} s; validation eq. (11) loss {info['val_loss']:.5f} "

@@ -1,14 +1,15 @@
 """The twin cache: one pretrained GRU twin per network, trained once, shared by every process.
 
 Anything that needs the GRU twin for a config (the env, a Tune trial, the evaluation) calls
-:func:`load_or_train`. The file is ``<cache dir>/gru-<key>.pt``, where the key hashes the
-fields that decide the twin — the model and mobility fields (the mobility model and its
-memory only when they are not the random walk, so random-walk keys are unchanged), the
-training settings, the move probabilities, the package version and the checkpoint format —
-and nothing else (not the cache folder, nor RL-only fields such as ε, N, interference and
-its model, γ or the action and observation modes). The folder is ``cache_dir`` if given,
-else ``config.twin_cache_dir`` (relative paths resolve against the current working
-directory).
+:func:`load_or_train`. The file is ``<cache dir>/gru-<key>.pt`` (``gru_shared-<key>.pt`` for
+the shared twin), where the key hashes the fields that decide the twin — the model and
+mobility fields (the mobility model and its memory only when they are not the random walk,
+so random-walk keys are unchanged), the training settings, the move probabilities, the
+package version and the checkpoint format, which differs between the joint and the shared
+GRU, so their keys never collide — and nothing else (not the cache folder, nor RL-only
+fields such as ε, N, interference and its model, γ or the action and observation modes). The
+folder is ``cache_dir`` if given, else ``config.twin_cache_dir`` (relative paths resolve
+against the current working directory).
 
 Concurrency: a missing twin is trained under ``filelock.FileLock(<file>.lock)``; the winner
 writes a temporary file in the same folder and ``os.replace``-s it into place, so a reader
@@ -31,15 +32,16 @@ from filelock import FileLock
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import (
-    FORMAT,
+    KINDS,
     MOBILITY_FIELDS,
     MODEL_FIELDS,
     TRAINING_FIELDS,
     config_meta,
     load_checkpoint,
     save_checkpoint,
+    twin_format,
 )
-from dnt_rllib.twin.inference import NumpyGRUTwin
+from dnt_rllib.twin.inference import NumpyGRUTwin, NumpySharedGRUTwin
 
 if TYPE_CHECKING:
     from dnt_rllib.twin.train import TrainResult
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 #: Config fields in the cache key (besides the move probabilities, version and format).
 KEY_FIELDS = (*MODEL_FIELDS, *MOBILITY_FIELDS, *TRAINING_FIELDS)
 
-_memo: dict[Path, NumpyGRUTwin] = {}
+_memo: dict[Path, NumpyGRUTwin | NumpySharedGRUTwin] = {}
 _memo_lock = threading.Lock()
 
 
@@ -66,15 +68,19 @@ def cache_key(config: SystemConfig) -> str:
     payload: dict[str, Any] = {k: meta[k] for k in MODEL_FIELDS}
     payload.update({k: meta[k] for k in MOBILITY_FIELDS if k in meta})  # not random walk
     payload.update(meta["training"])
-    payload.update(move_probs=meta["move_probs"], version=meta["package_version"], format=FORMAT)
+    payload.update(
+        move_probs=meta["move_probs"], version=meta["package_version"], format=meta["format"]
+    )
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def cache_path(config: SystemConfig, cache_dir: str | Path | None = None) -> Path:
-    """Where the twin for ``config`` lives: ``<cache dir>/gru-<key>.pt`` (absolute)."""
+    """Where the twin for ``config`` lives: ``<cache dir>/<kind>-<key>.pt`` (absolute), the
+    kind 'gru' or 'gru_shared'."""
     folder = Path(cache_dir if cache_dir is not None else config.twin_cache_dir)
-    return (folder / f"gru-{cache_key(config)}.pt").resolve()
+    kind = KINDS[twin_format(config)][0]
+    return (folder / f"{kind}-{cache_key(config)}.pt").resolve()
 
 
 def ensure_checkpoint(
@@ -98,7 +104,7 @@ def ensure_checkpoint(
             return path, None
         from dnt_rllib.twin.train import train_twin
 
-        log.info("training the GRU twin for %s", path.name)
+        log.info("training the GRU twin %s", path.name)
         result = train_twin(config, progress=progress)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
@@ -116,8 +122,9 @@ def ensure_checkpoint(
 
 def load_or_train(
     config: SystemConfig, cache_dir: str | Path | None = None, *, progress: bool = True
-) -> NumpyGRUTwin:
-    """The numpy GRU twin for ``config`` from the cache, trained once if missing.
+) -> NumpyGRUTwin | NumpySharedGRUTwin:
+    """The numpy GRU twin for ``config`` (joint or shared) from the cache, trained once if
+    missing.
 
     Raises :class:`~dnt_rllib.twin.checkpoint.TwinCheckpointError` if the cached file is
     corrupt or does not match ``config`` (the key covers every checked field, so that means

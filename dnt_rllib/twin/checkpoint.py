@@ -1,9 +1,12 @@
 """GRU twin checkpoints: weights plus the metadata that make them valid, saved and loaded safely.
 
 A checkpoint is a ``torch.save`` file of one plain dict: ``"weights"`` (name → tensor, the
-:class:`~dnt_rllib.twin.gru.GRUPredictor` state dict) and ``"meta"`` (str, int, float and
-lists only). It is read with ``torch.load(..., weights_only=True)``, which refuses any pickled
-object other than tensors and plain containers, so a checkpoint from elsewhere cannot run code.
+:class:`~dnt_rllib.twin.gru.GRUPredictor` state dict, or the
+:class:`~dnt_rllib.twin.gru.SharedGRUPredictor` one for ``twin: gru_shared``) and ``"meta"``
+(str, int, float and lists only). ``meta["format"]`` names the kind: :data:`FORMAT` (the
+joint GRU) or :data:`SHARED_FORMAT` (the shared one). It is read with
+``torch.load(..., weights_only=True)``, which refuses any pickled object other than tensors
+and plain containers, so a checkpoint from elsewhere cannot run code.
 
 ``meta`` records what the twin is valid for: U, M, N^h, Δl, the area, the network seed and the
 move probabilities it was trained on (and, for Gauss–Markov users, the mobility model and
@@ -25,10 +28,22 @@ import numpy as np
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics.network import Network
 from dnt_rllib.twin.data import Normalisation
-from dnt_rllib.twin.inference import WEIGHT_NAMES, NumpyGRUTwin
+from dnt_rllib.twin.inference import (
+    SHARED_WEIGHT_NAMES,
+    WEIGHT_NAMES,
+    NumpyGRUTwin,
+    NumpySharedGRUTwin,
+)
 
-#: Identifies the file layout; bump when ``meta`` or the weight names change.
+#: Identifies the file layout of the joint GRU; bump when ``meta`` or the weight names change.
 FORMAT = "dnt_rllib.twin.gru/1"
+#: The same for the shared GRU (``twin: gru_shared``).
+SHARED_FORMAT = "dnt_rllib.twin.gru_shared/1"
+#: Format → (the ``twin`` value it serves, its weight names, its numpy twin).
+KINDS: dict[str, tuple[str, tuple[str, ...], type]] = {
+    FORMAT: ("gru", WEIGHT_NAMES, NumpyGRUTwin),
+    SHARED_FORMAT: ("gru_shared", SHARED_WEIGHT_NAMES, NumpySharedGRUTwin),
+}
 
 #: Config fields a twin must agree on to be valid at all (the model and the mobility).
 MODEL_FIELDS = (
@@ -52,6 +67,12 @@ MOBILITY_FIELDS = ("mobility_model", "mobility_memory")
 TRAINING_FIELDS = ("episode_length", "twin_trajectories", "twin_learning_rate", "twin_max_epochs")
 
 
+def twin_format(config: SystemConfig) -> str:
+    """The checkpoint format of ``config``'s GRU twin: :data:`SHARED_FORMAT` for
+    ``gru_shared``, else :data:`FORMAT` (a 'hold' config's twin CLI trains the joint GRU)."""
+    return SHARED_FORMAT if config.twin == "gru_shared" else FORMAT
+
+
 class TwinCheckpointError(ValueError):
     """A twin checkpoint is missing, unreadable, malformed or made for another config."""
 
@@ -68,9 +89,15 @@ class Checkpoint:
     def norm(self) -> Normalisation:
         return Normalisation.from_dict(self.meta["norm"])
 
-    def twin(self, dtype: type[np.floating] = np.float32) -> NumpyGRUTwin:
+    @property
+    def kind(self) -> str:
+        """The ``twin`` value the weights are for: 'gru' or 'gru_shared'."""
+        return KINDS[self.meta["format"]][0]
+
+    def twin(self, dtype: type[np.floating] = np.float32) -> NumpyGRUTwin | NumpySharedGRUTwin:
         """The numpy inference twin over these weights."""
-        return NumpyGRUTwin(self.weights, self.norm, int(self.meta["history"]), dtype=dtype)
+        numpy_twin = KINDS[self.meta["format"]][2]
+        return numpy_twin(self.weights, self.norm, int(self.meta["history"]), dtype=dtype)
 
     def torch_state(self) -> dict[str, Any]:
         """The weights as a torch state dict (imports torch)."""
@@ -93,7 +120,7 @@ def config_meta(config: SystemConfig, move_probs: np.ndarray | None = None) -> d
     """The metadata a checkpoint for ``config`` must carry (without training results)."""
     if move_probs is None:
         move_probs = Network.from_config(config).move_probs
-    meta: dict[str, Any] = {"format": FORMAT, "package_version": package_version()}
+    meta: dict[str, Any] = {"format": twin_format(config), "package_version": package_version()}
     meta.update({k: _plain(getattr(config, k)) for k in MODEL_FIELDS})
     if config.mobility_model != "random_walk":
         meta.update({k: getattr(config, k) for k in MOBILITY_FIELDS})
@@ -109,7 +136,8 @@ def save_checkpoint(
     config: SystemConfig,
     training_info: dict[str, float | int] | None = None,
 ) -> Path:
-    """Write ``weights`` (a GRUPredictor state dict) with the metadata of ``config`` to ``path``.
+    """Write ``weights`` (the state dict of ``config``'s GRU: a GRUPredictor or, for
+    ``gru_shared``, a SharedGRUPredictor) with the metadata of ``config`` to ``path``.
 
     Not atomic by itself: the cache writes to a temporary name and renames.
     """
@@ -118,7 +146,7 @@ def save_checkpoint(
     meta = config_meta(config)
     meta["training"].update(training_info or {})
     state = {}
-    for name in WEIGHT_NAMES:
+    for name in KINDS[meta["format"]][1]:
         value = weights[name]
         tensor = value.detach().cpu() if isinstance(value, torch.Tensor) else torch.tensor(value)
         state[name] = tensor.to(torch.float32).clone().contiguous()
@@ -164,15 +192,16 @@ def _unpack(path: Path, raw: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]
     meta = raw.get("meta")
     if not isinstance(meta, dict):
         raise bad("no 'meta' dict")
-    if meta.get("format") != FORMAT:
-        raise bad(f"format {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("format") not in KINDS:
+        raise bad(f"format {meta.get('format')!r}, expected {FORMAT!r} or {SHARED_FORMAT!r}")
+    _, names, numpy_twin = KINDS[meta["format"]]
     for key in (*MODEL_FIELDS, "move_probs", "norm", "training", "package_version"):
         if key not in meta:
             raise bad(f"meta has no {key!r}")
     if not isinstance(meta["norm"], dict) or not isinstance(meta["training"], dict):
         raise bad("meta 'norm' and 'training' must be dicts")
     weights: dict[str, np.ndarray] = {}
-    for name in WEIGHT_NAMES:
+    for name in names:
         tensor = raw["weights"].get(name)
         if not isinstance(tensor, torch.Tensor):
             raise bad(f"no weight {name!r}")
@@ -181,7 +210,7 @@ def _unpack(path: Path, raw: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]
             raise bad(f"weight {name!r} is not finite")
         weights[name] = array
     try:
-        NumpyGRUTwin(weights, Normalisation.from_dict(meta["norm"]), int(meta["history"]))
+        numpy_twin(weights, Normalisation.from_dict(meta["norm"]), int(meta["history"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise bad(str(exc)) from None
     return weights, meta
@@ -217,6 +246,8 @@ def check_meta(
             f"checkpoint, {want!r} in the config"
         )
 
+    if meta["format"] != expected["format"]:
+        raise differs("twin", KINDS[meta["format"]][0], KINDS[expected["format"]][0])
     if meta["package_version"] != expected["package_version"]:
         raise differs("package_version", meta["package_version"], expected["package_version"])
     for name in MODEL_FIELDS:

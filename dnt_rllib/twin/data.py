@@ -120,12 +120,13 @@ def simulate(config: SystemConfig, count: int, stream: int, seed: int = 0) -> np
 
 
 def training_data(config: SystemConfig) -> tuple[Windows, Windows]:
-    """(train, validation) windows for ``config``: ``twin_trajectories`` trajectories of T slots."""
+    """(train, validation) windows for ``config``: ``twin_training_trajectories`` trajectories of
+    T slots (``twin_trajectories``, fewer for the shared twin at large U)."""
     if config.episode_length <= config.history:
         raise ConfigError(
             f"SystemConfig.episode_length = {config.episode_length}: must exceed history = "
             f"{config.history} to give the GRU twin training windows"
         )
-    trajectories = simulate(config, config.twin_trajectories, TRAIN_DATA_STREAM)
+    trajectories = simulate(config, config.twin_training_trajectories, TRAIN_DATA_STREAM)
     train, val = split_trajectories(trajectories, config.network_seed)
     return make_windows(train, config.history), make_windows(val, config.history)

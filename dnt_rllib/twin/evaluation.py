@@ -175,6 +175,7 @@ class TwinEvaluation:
     k_bayes: np.ndarray  # (K, U) free-space Bayes error, :func:`free_bayes_mse`
     k_starts: int
     mobility: str = "random_walk"
+    twin: str = "gru"  # 'gru' (joint) or 'gru_shared'
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -240,6 +241,7 @@ def evaluate_twin(
         k_bayes=k_free,
         k_starts=len(start_state),
         mobility=config.mobility_model,
+        twin="gru_shared" if config.twin == "gru_shared" else "gru",
         extras={"episodes": episodes, "seed": seed, "trajectory_length": length},
     )
     return evaluation, trajectories
@@ -250,7 +252,12 @@ def format_report(ev: TwinEvaluation) -> str:
     model = "random walk (eq. 1)"
     if ev.mobility == "gauss_markov":
         model = "Gauss–Markov: Bayes = s_t + α v_t + (1 − α) μ_u, v_t = s_t − s_{t−1}"
+    kind = {
+        "gru": "the joint GRU over the whole state s (gru)",
+        "gru_shared": "one GRU cell shared by all users, with per-user offsets (gru_shared)",
+    }
     lines = [
+        f"Twin: {kind.get(ev.twin, ev.twin)}",
         f"Mobility: {model}",
         f"One-step MSE per user [m², mean over x and y], {ev.window_count} windows; "
         f"'away' = last position >= {ONE_STEP_MARGIN:g}·Δl from every wall",

@@ -14,6 +14,11 @@ can output a constant mean move. h_0 = 0, and the M input states are read oldest
 Eq. (10)'s output is in normalised displacement coordinates (see
 :class:`~dnt_rllib.twin.data.Normalisation`); :class:`TorchGRUTwin` maps it back to area
 coordinates. The numpy twin (:mod:`dnt_rllib.twin.inference`) evaluates the same equations.
+
+:class:`SharedGRUPredictor` (``twin: gru_shared``) applies one such cell, with state
+dimension 2, to every user's own M positions, and adds a learned per-user offset b_u to
+eq. (10): users move independently, so the cell's size and its training data do not grow
+with U, and b_u carries what the cell cannot see in M states, the user's mean move.
 """
 
 from __future__ import annotations
@@ -77,3 +82,34 @@ class TorchGRUTwin:
     def predict(self, history: np.ndarray) -> np.ndarray:
         history = np.asarray(history, dtype=np.float64)
         return self.norm.predictions(self.outputs(history), history[:, -1, :])
+
+
+class SharedGRUPredictor(nn.Module):
+    """One :class:`GRUPredictor` cell (state dimension 2) shared by all U users, eqs. (6)–(10)
+    per user, plus a per-user offset b_u in eq. (10): (batch, M, 2U) → (batch, 2U).
+
+    User u's output is ``cell(x_u) + b_u``, where x_u (M, 2) is u's own normalised
+    positions: the (batch, M, 2U) history is read as (batch·U, M, 2), a batch of users.
+    Parameters: ``cell.*`` (the :class:`GRUPredictor` weights for state dimension 2) and
+    ``user_bias`` (U × 2, b_u, zero at initialisation).
+    """
+
+    def __init__(self, num_users: int, hidden: int) -> None:
+        super().__init__()
+        self.num_users = num_users
+        self.hidden = hidden
+        self.cell = GRUPredictor(2, hidden)
+        self.user_bias = nn.Parameter(torch.zeros(num_users, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Eqs. (6)–(10) for each user of (batch, M, 2U) normalised histories."""
+        batch, steps, dim = x.shape
+        users = dim // 2
+        per_user = x.reshape(batch, steps, users, 2).transpose(1, 2).reshape(-1, steps, 2)
+        out = self.cell(per_user).reshape(batch, users, 2) + self.user_bias
+        return out.reshape(batch, dim)
+
+    def forward_users(self, x: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """The same for one user per row: x (n, M, 2) normalised positions of users
+        ``users`` (n,) → (n, 2). Training feeds user-windows this way."""
+        return self.cell(x) + self.user_bias[users]

@@ -17,6 +17,10 @@ in the default float32 to ~4e-6 m of torch's float32 run (N^h = 128, a 100 m are
 costs ~35 µs at batch 1 and ~105 µs at batch 8 (float32; float64 ~45 and ~235 µs) against
 ~290 µs for torch at batch 1; it is single-threaded (BLAS stays on one thread at these
 sizes), so Ray workers sharing a machine do not oversubscribe it.
+
+:class:`NumpySharedGRUTwin` is the shared twin (``twin: gru_shared``): the same
+:class:`NumpyGRUTwin` over the cell's weights (state dimension 2), called on the
+(batch·U, M, 2) histories of the users, plus the offsets Δl·b_u.
 """
 
 from __future__ import annotations
@@ -55,6 +59,14 @@ def one_blas_thread() -> Any:
     if all(lib.get_num_threads() == 1 for lib in _blas.lib_controllers):
         return nullcontext()
     return _blas.limit(limits=1)
+
+
+#: Most values of the shared twin's per-call temporaries (its cell's W-terms of eqs. 6–8
+#: for all M steps): a larger batch of users is predicted in chunks of rows.
+CHUNK_VALUES = 1 << 22
+
+#: The weight names of :class:`~dnt_rllib.twin.gru.SharedGRUPredictor`'s ``state_dict``.
+SHARED_WEIGHT_NAMES = (*(f"cell.{name}" for name in WEIGHT_NAMES), "user_bias")
 
 
 def weight_shapes(state_dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
@@ -160,4 +172,66 @@ class NumpyGRUTwin:
             h *= half
         out = history[:, -1, :] + self._b_out  # eq. (10), mapped back to area coordinates
         out += h @ self._w_out
+        return out
+
+
+class NumpySharedGRUTwin:
+    """A :class:`~dnt_rllib.twin.base.Twin` for the shared GRU: :class:`NumpyGRUTwin` over the
+    cell (state dimension 2) applied to each user's positions, plus Δl·b_u (eq. 10's offset).
+
+    ``weights`` maps :data:`SHARED_WEIGHT_NAMES` to arrays; ``norm`` is the normalisation
+    over the whole state (2U), the same for every user; ``predict`` takes (batch, M, 2U) raw
+    area coordinates and returns a new (batch, 2U) float64 array.
+    """
+
+    def __init__(
+        self,
+        weights: Mapping[str, np.ndarray],
+        norm: Normalisation,
+        history: int,
+        dtype: type[np.floating] = np.float32,
+    ) -> None:
+        bias = np.asarray(weights["user_bias"], dtype=np.float64)
+        if bias.ndim != 2 or bias.shape[1] != 2:
+            raise ValueError(f"GRU weight user_bias has shape {bias.shape}, expected (U, 2)")
+        self.num_users = len(bias)
+        self.state_dim = d = 2 * self.num_users
+        if norm.centre.shape != (d,) or norm.half.shape != (d,):
+            raise ValueError(f"normalisation does not have the state dimension {d}")
+        centre, half = norm.centre.reshape(-1, 2), norm.half.reshape(-1, 2)
+        if not (np.all(centre == centre[0]) and np.all(half == half[0])):
+            raise ValueError("normalisation differs between users; the shared twin needs one")
+        self.norm = norm
+        self.history = history
+        self.cell = NumpyGRUTwin(
+            {name: weights[f"cell.{name}"] for name in WEIGHT_NAMES},
+            Normalisation(centre=centre[0], half=half[0], step=norm.step),
+            history,
+            dtype=dtype,
+        )
+        if self.cell.state_dim != 2:
+            raise ValueError(f"shared GRU cell has state dimension {self.cell.state_dim}, not 2")
+        self.hidden = self.cell.hidden
+        self.dtype = self.cell.dtype
+        self._offset = norm.step * bias.reshape(-1)  # Δl·b_u, user-major like a state
+
+    def predict(self, history: np.ndarray) -> np.ndarray:
+        """Next states (batch, 2U) from raw histories (batch, M, 2U): the cell on each user's
+        (M, 2) positions, eqs. (6)–(10), plus Δl·b_u."""
+        history = np.asarray(history, dtype=np.float64)
+        batch, steps, d = history.shape
+        if d != self.state_dim:
+            raise ValueError(f"history has state dimension {d}, the twin expects {self.state_dim}")
+        users = d // 2
+        per_user = history.reshape(batch, steps, users, 2).transpose(0, 2, 1, 3)
+        per_user = per_user.reshape(batch * users, steps, 2)
+        # in chunks of rows: the cell's temporaries are rows × M × 3N^h, U times a joint
+        # GRU's for the same batch, and a batch of thousands of histories at large U would
+        # otherwise need gigabytes
+        chunk = max(1, CHUNK_VALUES // (steps * 3 * self.hidden))
+        out = np.empty((batch * users, 2))
+        for i in range(0, batch * users, chunk):
+            out[i : i + chunk] = self.cell.predict(per_user[i : i + chunk])
+        out = out.reshape(batch, d)
+        out += self._offset
         return out
