@@ -56,7 +56,7 @@ def rollout(
     twin, the cost of a replay, then runs on far fewer rows than R.
     """
     rows, length, _ = states.shape
-    group = np.arange(rows) if episodes is None else np.unique(episodes, return_inverse=True)[1]
+    group = None if episodes is None else np.unique(episodes, return_inverse=True)[1]
     weight = (1.0 - epsilon) / num_users
     history = np.array(history, dtype=np.float64)
     rewards = np.empty((rows, length))
@@ -65,11 +65,12 @@ def rollout(
     gaps = np.empty((rows, length))
     for t in range(length):
         state = states[:, t]
-        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
-        if len(first) < rows:
-            prediction = twin.predict(history[first])[inverse]
-        else:
+        if group is None:  # no `episodes` (lookahead's futures): every row its own
             prediction = twin.predict(history)
+        else:  # rows of one episode that decided alike so far share one prediction
+            _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+            shared = len(first) < rows
+            prediction = twin.predict(history[first])[inverse] if shared else twin.predict(history)
         diff = state - prediction
         gaps[:, t] = np.einsum("ri,ri->r", diff, diff)
         penalty = weight * gaps[:, t]
@@ -83,5 +84,6 @@ def rollout(
         )
         history[:, :-1] = history[:, 1:]
         history[:, -1] = np.where(sync[:, None], state, prediction)
-        group = np.unique(2 * group + sync, return_inverse=True)[1]
+        if group is not None:
+            group = np.unique(2 * group + sync, return_inverse=True)[1]
     return Rollout(rewards, synced, gaps, requested)
