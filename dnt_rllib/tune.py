@@ -6,7 +6,8 @@
 
 The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
 GRU twins the experiment needs are trained first (once, cached), then the threshold rule of
-every network is fitted, in parallel as Ray tasks (once, cached). Each trial reports per
+every network is fitted and the references (baselines, threshold, ceiling) are played on its
+curve and evaluation episodes, in parallel as Ray tasks (once, cached). Each trial reports per
 iteration and ends with an evaluation against the baselines; the best checkpoint of every
 trial is tagged on its MLflow run. Open the results with ``mlflow ui --backend-store-uri
 sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
@@ -159,28 +160,41 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
             make_twin(config)
 
 
-def fit_thresholds(exp: ExperimentConfig) -> None:
-    """Fit the threshold rule of every network the grid names that has no cached fit, as
-    Ray tasks of one CPU each, in parallel (on a cluster, over its nodes: the cache folder
-    must then be shared, docs/cluster.md), with a bar of the fits done; then print each.
-    A trial loads its fit from the cache."""
+def prepare_references(exp: ExperimentConfig) -> None:
+    """Fit the threshold rule of every network the grid names, then play its references on
+    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.pipeline.references`):
+    each missing piece a Ray task of one CPU, all in parallel (on a cluster, over its nodes:
+    the cache folder must then be shared, docs/cluster.md), with a bar each; then print each
+    fit. A trial loads both from the cache and plays only its own policy."""
+    from dnt_rllib.pipeline.references import play_network, references_path
+    from dnt_rllib.pipeline.trainable import seeds_of
+    from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
+
+    networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
+    run_tasks("threshold fits", load_or_fit, [(c,) for c in networks if not fit_path(c).is_file()])
+    ranges = [r for kind in ("curve", "evaluation") if (r := seeds_of(exp.trial_base(), kind))]
+    missing = [(c, [r]) for c in networks for r in ranges
+               if not references_path(c, load_or_fit(c), r).is_file()]  # fmt: skip
+    run_tasks("references", play_network, missing)
+    for config in networks:
+        print(load_or_fit(config).describe())
+
+
+def run_tasks(desc: str, function: Any, calls: list[tuple[Any, ...]]) -> None:
+    """``function(*args)`` for each of ``calls`` as Ray tasks of one CPU, with a bar of
+    those done (nothing shown when there are none)."""
     import ray
     from tqdm import tqdm
 
-    from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
-
-    networks = {fit_key(c): c for c in grid_networks(exp)}
-    missing = [c for c in networks.values() if not fit_path(c).is_file()]
-    if missing:
-        task = ray.remote(num_cpus=1)(load_or_fit)  # a light import in the worker
-        pending = [task.remote(c) for c in missing]
-        with tqdm(total=len(pending), desc="threshold fits", unit="fit") as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                ray.get(done)
-                bar.update(len(done))
-    for config in networks.values():
-        print(load_or_fit(config).describe())
+    if not calls:
+        return
+    task = ray.remote(num_cpus=1)(function)  # a light import in the worker
+    pending = [task.remote(*args) for args in calls]
+    with tqdm(total=len(pending), desc=desc, unit="task") as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)
+            bar.update(len(done))
 
 
 def check_rllib(exp: ExperimentConfig) -> None:
@@ -387,11 +401,11 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         except ConfigError as err:
             print(f"note: {err}; trials wait until nodes with them join", file=sys.stderr)
     try:
-        fit_thresholds(exp)
+        prepare_references(exp)
     except ray.exceptions.RayTaskError as err:
         cause = err.cause if isinstance(err.cause, ConfigError | TwinCheckpointError) else err
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        print(f"error: threshold fit: {first[:300]}", file=sys.stderr)
+        print(f"error: threshold fit or references: {first[:300]}", file=sys.stderr)
         return 2
     trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
