@@ -160,36 +160,56 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
             make_twin(config)
 
 
-def prepare_references(exp: ExperimentConfig) -> None:
+def prepare_references(exp: ExperimentConfig) -> list[Any]:
     """Fit the threshold rule of every network the grid names, then play its references on
-    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.pipeline.references`):
+    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.pipeline.references`),
     each missing piece a Ray task of one CPU, all in parallel (on a cluster, over its nodes:
-    the cache folder must then be shared, docs/cluster.md), with a bar each; then print each
-    fit. A trial loads both from the cache and plays only its own policy."""
+    the cache folder must then be shared, docs/cluster.md); print each fit. Waits, with a
+    bar, for the fits and the curve episodes' references, which a trial reads as it starts;
+    returns the evaluation episodes' tasks still running, which a trial reads at its end
+    (waiting on their file lock if it gets there first)."""
     from dnt_rllib.pipeline.references import play_network, references_path
     from dnt_rllib.pipeline.trainable import seeds_of
     from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
 
     networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
-    run_tasks("threshold fits", load_or_fit, [(c,) for c in networks if not fit_path(c).is_file()])
-    ranges = [r for kind in ("curve", "evaluation") if (r := seeds_of(exp.trial_base(), kind))]
-    missing = [(c, [r]) for c in networks for r in ranges
-               if not references_path(c, load_or_fit(c), r).is_file()]  # fmt: skip
-    run_tasks("references", play_network, missing)
+    unfitted = [(c,) for c in networks if not fit_path(c).is_file()]
+    wait_for("threshold fits", start_tasks(load_or_fit, unfitted))
+
+    def missing(kind: str) -> list[tuple[Any, ...]]:
+        seeds = seeds_of(exp.trial_base(), kind)
+        return [(c, [seeds]) for c in networks
+                if seeds and not references_path(c, load_or_fit(c), seeds).is_file()]  # fmt: skip
+
+    curve = start_tasks(play_network, missing("curve"))
+    evaluation = start_tasks(play_network, missing("evaluation"))
+    wait_for("references (curve episodes)", curve)
     for config in networks:
         print(load_or_fit(config).describe())
+    if evaluation:
+        print(f"references (evaluation episodes): {len(evaluation)} Ray task(s) running beside "
+              "the trials")  # fmt: skip
+    return evaluation
 
 
-def run_tasks(desc: str, function: Any, calls: list[tuple[Any, ...]]) -> None:
-    """``function(*args)`` for each of ``calls`` as Ray tasks of one CPU, with a bar of
-    those done (nothing shown when there are none)."""
+def start_tasks(function: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """``function(*args)`` for each of ``calls`` as a Ray task of one CPU."""
+    import ray
+
+    if not calls:
+        return []
+    task = ray.remote(num_cpus=1)(function)  # a light import in the worker
+    return [task.remote(*args) for args in calls]
+
+
+def wait_for(desc: str, pending: list[Any]) -> None:
+    """Wait for Ray tasks with a bar of those done (nothing shown when there are none);
+    a task's error is raised here."""
     import ray
     from tqdm import tqdm
 
-    if not calls:
+    if not pending:
         return
-    task = ray.remote(num_cpus=1)(function)  # a light import in the worker
-    pending = [task.remote(*args) for args in calls]
     with tqdm(total=len(pending), desc=desc, unit="task") as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -401,7 +421,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         except ConfigError as err:
             print(f"note: {err}; trials wait until nodes with them join", file=sys.stderr)
     try:
-        prepare_references(exp)
+        background = prepare_references(exp)  # the evaluation episodes' tasks
     except ray.exceptions.RayTaskError as err:
         cause = err.cause if isinstance(err.cause, ConfigError | TwinCheckpointError) else err
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -449,6 +469,8 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         results = tuner.fit()
     finally:
         interrupted = watch.happened()
+    if background:  # the tasks' references, held until the trials are done
+        ray.wait(background, num_returns=len(background), timeout=0)
     code = summarise(results, exp, interrupted=interrupted)
     if interrupted:
         print(

@@ -38,10 +38,13 @@ def test_each_network_of_the_grid_is_fitted_once_in_a_ray_task(
         "evaluation": {"episodes": 6, "seed": 10000, "curve_episodes": 4, "curve_seed": 20000},
     })  # fmt: skip
     assert [c.epsilon for c in grid_networks(exp)] == [0.9, 0.99]
-    prepare_references(exp)
+    background = prepare_references(exp)
     out, err = capsys.readouterr()
     assert "threshold fits: 100%" in err and "2/2" in err  # the bar of the fits done
-    assert "references: 100%" in err and "4/4" in err  # 2 networks × (curve, evaluation)
+    assert "references (curve episodes): 100%" in err  # waited for: a trial reads them first
+    assert "2 Ray task(s) running beside the trials" in out  # the evaluation episodes'
+    assert len(background) == 2
+    ray.get(background)
     assert out.count("threshold rule: a =") == 2
     for epsilon in (0.9, 0.99):
         cfg = SystemConfig(**{**env, "epsilon": epsilon})
@@ -58,7 +61,7 @@ def test_each_network_of_the_grid_is_fitted_once_in_a_ray_task(
             refs = load_or_play(DNTSyncEnv(cfg), fit, seeds)  # read, not played again
             assert path.stat().st_mtime_ns == mtime
             assert len(refs.summaries[0].returns) == len(seeds)
-    prepare_references(exp)  # cached: no task, no bar, the same two lines
+    assert prepare_references(exp) == []  # cached: no task, no bar, the same two lines
     out, err = capsys.readouterr()
-    assert "threshold fits" not in err and "references" not in err
+    assert "threshold fits" not in err and "references" not in err + out
     assert out.count("threshold rule: a =") == 2
