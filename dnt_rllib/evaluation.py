@@ -227,8 +227,19 @@ def evaluate_policies(
     reference: str | None = None,
     on_episode: Callable[[], None] | None = None,
 ) -> Evaluation:
+    """Every policy on the same seeded episodes (:func:`play_policies`), compared paired
+    (:func:`judge`)."""
+    return judge(*play_policies(env, policies, seeds, on_episode), reference)
+
+
+def play_policies(
+    env: DNTSyncEnv,
+    policies: dict[str, Policy],
+    seeds: range,
+    on_episode: Callable[[], None] | None = None,
+) -> tuple[list[Summary], list[str]]:
     """Every policy on the same seeded episodes, ``free_sync`` beside them when ``ceiling``
-    runs, all compared paired (:func:`compare`).
+    runs: their summaries (not yet compared) and notes on the ceiling's replay.
 
     The non-learned rules play on the episodes' tapes in one batched replay
     (:mod:`~dnt_rllib.policies.on_tapes`); the ceiling is planned on the same tapes; a
@@ -262,9 +273,17 @@ def evaluate_policies(
             f"ceiling: planned − replayed return per episode: mean {error.mean():+.4f}, "
             f"largest |·| {np.abs(error).max():.4f}"
         )
-        notes += ceiling_warnings(summaries)
+    return summaries, notes
+
+
+def judge(
+    summaries: Sequence[Summary], notes: Sequence[str], reference: str | None = None
+) -> Evaluation:
+    """Summaries of one set of episodes compared paired (:func:`compare`), with a warning
+    when ``ceiling`` ran and is not on top (:func:`ceiling_warnings`)."""
+    warnings = ceiling_warnings(summaries) if any(s.policy == "ceiling" for s in summaries) else []
     compared, ref = compare(summaries, reference)
-    return Evaluation(compared, ref, notes)
+    return Evaluation(compared, ref, [*notes, *warnings])
 
 
 def ceiling_warnings(summaries: Sequence[Summary]) -> list[str]:

@@ -6,7 +6,8 @@
 
 The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
 GRU twins the experiment needs are trained first (once, cached), then the threshold rule of
-every network is fitted, in parallel as Ray tasks (once, cached). Each trial reports per
+every network is fitted and the references (baselines, threshold, ceiling) are played on its
+curve and evaluation episodes, in parallel as Ray tasks (once, cached). Each trial reports per
 iteration and ends with an evaluation against the baselines; the best checkpoint of every
 trial is tagged on its MLflow run. Open the results with ``mlflow ui --backend-store-uri
 sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
@@ -159,28 +160,61 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
             make_twin(config)
 
 
-def fit_thresholds(exp: ExperimentConfig) -> None:
-    """Fit the threshold rule of every network the grid names that has no cached fit, as
-    Ray tasks of one CPU each, in parallel (on a cluster, over its nodes: the cache folder
-    must then be shared, docs/cluster.md), with a bar of the fits done; then print each.
-    A trial loads its fit from the cache."""
+def prepare_references(exp: ExperimentConfig) -> list[Any]:
+    """Fit the threshold rule of every network the grid names, then play its references on
+    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.pipeline.references`),
+    each missing piece a Ray task of one CPU, all in parallel (on a cluster, over its nodes:
+    the cache folder must then be shared, docs/cluster.md); print each fit. Waits, with a
+    bar, for the fits and the curve episodes' references, which a trial reads as it starts;
+    returns the evaluation episodes' tasks still running, which a trial reads at its end
+    (waiting on their file lock if it gets there first)."""
+    from dnt_rllib.pipeline.references import play_network, references_path
+    from dnt_rllib.pipeline.trainable import seeds_of
+    from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
+
+    networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
+    unfitted = [(c,) for c in networks if not fit_path(c).is_file()]
+    wait_for("threshold fits", start_tasks(load_or_fit, unfitted))
+
+    def missing(kind: str) -> list[tuple[Any, ...]]:
+        seeds = seeds_of(exp.trial_base(), kind)
+        return [(c, [seeds]) for c in networks
+                if seeds and not references_path(c, load_or_fit(c), seeds).is_file()]  # fmt: skip
+
+    curve = start_tasks(play_network, missing("curve"))
+    evaluation = start_tasks(play_network, missing("evaluation"))
+    wait_for("references (curve episodes)", curve)
+    for config in networks:
+        print(load_or_fit(config).describe())
+    if evaluation:
+        print(f"references (evaluation episodes): {len(evaluation)} Ray task(s) running beside "
+              "the trials")  # fmt: skip
+    return evaluation
+
+
+def start_tasks(function: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """``function(*args)`` for each of ``calls`` as a Ray task of one CPU."""
+    import ray
+
+    if not calls:
+        return []
+    task = ray.remote(num_cpus=1)(function)  # a light import in the worker
+    return [task.remote(*args) for args in calls]
+
+
+def wait_for(desc: str, pending: list[Any]) -> None:
+    """Wait for Ray tasks with a bar of those done (nothing shown when there are none);
+    a task's error is raised here."""
     import ray
     from tqdm import tqdm
 
-    from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
-
-    networks = {fit_key(c): c for c in grid_networks(exp)}
-    missing = [c for c in networks.values() if not fit_path(c).is_file()]
-    if missing:
-        task = ray.remote(num_cpus=1)(load_or_fit)  # a light import in the worker
-        pending = [task.remote(c) for c in missing]
-        with tqdm(total=len(pending), desc="threshold fits", unit="fit") as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                ray.get(done)
-                bar.update(len(done))
-    for config in networks.values():
-        print(load_or_fit(config).describe())
+    if not pending:
+        return
+    with tqdm(total=len(pending), desc=desc, unit="task") as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)
+            bar.update(len(done))
 
 
 def check_rllib(exp: ExperimentConfig) -> None:
@@ -387,11 +421,11 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         except ConfigError as err:
             print(f"note: {err}; trials wait until nodes with them join", file=sys.stderr)
     try:
-        fit_thresholds(exp)
+        background = prepare_references(exp)  # the evaluation episodes' tasks
     except ray.exceptions.RayTaskError as err:
         cause = err.cause if isinstance(err.cause, ConfigError | TwinCheckpointError) else err
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        print(f"error: threshold fit: {first[:300]}", file=sys.stderr)
+        print(f"error: threshold fit or references: {first[:300]}", file=sys.stderr)
         return 2
     trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
@@ -435,6 +469,8 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         results = tuner.fit()
     finally:
         interrupted = watch.happened()
+    if background:  # the tasks' references, held until the trials are done
+        ray.wait(background, num_returns=len(background), timeout=0)
     code = summarise(results, exp, interrupted=interrupted)
     if interrupted:
         print(

@@ -7,7 +7,8 @@ iteration, checkpoints every ``checkpoint_frequency`` iterations and at the end.
 carried through each episode) plays the fixed learning-curve episodes, paired with the
 threshold rule there; at the end it plays the evaluation episodes beside the baselines,
 ``threshold`` and ``ceiling``, and the per-episode returns are saved beside the final
-checkpoint (:data:`EVALUATION_FILE`).
+checkpoint (:data:`EVALUATION_FILE`). The references' results on both sets of episodes
+come from their cache (:mod:`~dnt_rllib.pipeline.references`), played once per network.
 """
 
 from __future__ import annotations
@@ -25,22 +26,16 @@ from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import (
-    Evaluation,
-    Summary,
-    best_periodic,
-    evaluate_policies,
-    paired,
-    run_policy,
-)
+from dnt_rllib.evaluation import Evaluation, Summary, best_periodic, judge, paired, run_policy
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
 from dnt_rllib.pipeline.experiment import SEARCH_METRIC
 from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
 from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
 from dnt_rllib.pipeline.quiet import quiet_ray_logs
+from dnt_rllib.pipeline.references import load_or_play
 from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
-from dnt_rllib.policies import TRIAL_PERIODS, ThresholdFit, load_or_fit, reference_policies
+from dnt_rllib.policies import ThresholdFit, load_or_fit
 
 STATE_FILE = "progress.json"
 
@@ -106,8 +101,10 @@ def evaluate_policy(
     """The greedy trained policy, the baselines, ``threshold`` and ``ceiling`` on the same
     seeded episodes, compared paired: (metrics, the per-episode record for JSON)."""
     seeds = seeds_of(params, "evaluation")
-    policies = {"policy": greedy_policy(module), **reference_policies(env, TRIAL_PERIODS, fit)}
-    result = evaluate_policies(env, policies, seeds, params.get("evaluation_reference"))
+    references = load_or_play(env, fit, seeds)
+    played = run_policy(env, greedy_policy(module), "policy", seeds)
+    result = judge([played, *references.summaries], references.notes,
+                   params.get("evaluation_reference"))  # fmt: skip
     by_label = labelled(result)
     threshold = by_label["threshold"].returns
     metrics: dict[str, Any] = {}
@@ -145,9 +142,8 @@ class LearningCurve:
         self.lines: dict[str, float] = {}
         if not self.seeds:  # curve_episodes: 0 turns the curve off
             return
-        lines = labelled(
-            evaluate_policies(env, reference_policies(env, TRIAL_PERIODS, fit), self.seeds)
-        )
+        references = load_or_play(env, fit, self.seeds)
+        lines = labelled(judge(references.summaries, references.notes))
         self.threshold = lines["threshold"].returns
         self.lines = {f"curve/{k}/mean_return": lines[k].mean_return for k in CURVE_LABELS}
 

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from dnt_rllib.config import REPLAY_ROWS, SystemConfig
 from dnt_rllib.env import DNTSyncEnv
@@ -32,6 +29,7 @@ from dnt_rllib.physics.sync import NO_RB
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import Tapes, record_tapes, slot_rates
 from dnt_rllib.twin import Twin, make_twin
+from dnt_rllib.twin.cache import load_or_write_json
 
 #: Seeds of the episodes the rule is fitted on; every evaluation refuses them.
 TUNING_SEEDS = range(900_000, 900_300)
@@ -168,17 +166,12 @@ def load_or_fit(config: SystemConfig, twin: Twin | None = None) -> ThresholdFit:
     """The cached fit for ``config`` (:func:`fit_path`), fitted once under a file lock if
     missing."""
     path = fit_path(config)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
-            if not path.is_file():
-                fit = fit_threshold(config, twin if twin is not None else make_twin(config))
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-                with os.fdopen(fd, "w") as fh:
-                    json.dump({**asdict(fit), "config": config.to_dict()}, fh, indent=2)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-    values = json.loads(path.read_text())
+
+    def fit() -> dict[str, object]:
+        found = fit_threshold(config, twin if twin is not None else make_twin(config))
+        return {**asdict(found), "config": config.to_dict()}
+
+    values = load_or_write_json(path, fit)
     return ThresholdFit(
         a=float(values["a"]),
         b=float(values["b"]),

@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,23 @@ def usual_file_mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def load_or_write_json(path: Path, make: Callable[[], Any]) -> Any:
+    """The JSON at ``path``; if missing, ``make()`` written there once under
+    ``<path>.lock`` (a temporary file ``os.replace``-d into place, readable by all), so that
+    processes sharing the folder compute it once and never read half a file."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if not path.is_file():
+                record = make()
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(record, fh, indent=1)
+                os.chmod(tmp, usual_file_mode())
+                os.replace(tmp, path)
+    return json.loads(path.read_text())
 
 
 def cache_key(config: SystemConfig) -> str:

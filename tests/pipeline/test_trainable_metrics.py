@@ -1,6 +1,7 @@
 """The trial's episode metrics: episode-weighted means over the last ~100 episodes."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -33,19 +34,18 @@ def test_means_are_weighted_by_episodes_and_cover_about_100() -> None:
     assert 100 <= out["episodes_in_window"] < 120
 
 
-def test_learning_curve_off_plays_nothing() -> None:
+def test_learning_curve_off_plays_nothing(tmp_path: Path) -> None:
     from dnt_rllib import DNTSyncEnv, SystemConfig
     from dnt_rllib.pipeline.trainable import LearningCurve
-    from dnt_rllib.policies import ThresholdRule
+    from dnt_rllib.policies import ThresholdFit
 
-    class Fit:
-        rule = ThresholdRule(1.0, 0.0)
-
-    env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=4))
+    fit = ThresholdFit(a=1.0, b=0.0, tuning_seeds=(0, 9), tuning_return=0.0, greedy_return=0.0)
+    env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=4, twin_cache_dir=str(tmp_path)))
     params = {"curve_seed": 20_000, "curve_episodes": 0, "curve_interval": 2}
-    curve = LearningCurve(params, env, Fit())  # type: ignore[arg-type]
+    curve = LearningCurve(params, env, fit)
     assert not curve.due(1, done=True) and curve.lines == {}
-    on = LearningCurve({**params, "curve_episodes": 3}, env, Fit())  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())  # nothing played, nothing cached
+    on = LearningCurve({**params, "curve_episodes": 3}, env, fit)
     assert on.due(1, done=False) and not on.due(3, done=False) and on.due(4, done=False)
     assert len(on.threshold) == 3 and set(on.lines) == {
         f"curve/{k}/mean_return"
