@@ -175,17 +175,18 @@ def prepare_references(exp: ExperimentConfig) -> list[Any]:
     networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
     unfitted = [(c,) for c in networks if not fit_path(c).is_file()]
     wait_for("threshold fits", start_tasks(load_or_fit, unfitted))
+    fits = [load_or_fit(c) for c in networks]  # cached now: read once each
 
     def missing(kind: str) -> list[tuple[Any, ...]]:
         seeds = seeds_of(exp.trial_base(), kind)
-        return [(c, [seeds]) for c in networks
-                if seeds and not references_path(c, load_or_fit(c), seeds).is_file()]  # fmt: skip
+        return [(c, seeds) for c, fit in zip(networks, fits, strict=True)
+                if seeds and not references_path(c, fit, seeds).is_file()]  # fmt: skip
 
     curve = start_tasks(play_network, missing("curve"))
     evaluation = start_tasks(play_network, missing("evaluation"))
     wait_for("references (curve episodes)", curve)
-    for config in networks:
-        print(load_or_fit(config).describe())
+    for fit in fits:
+        print(fit.describe())
     if evaluation:
         print(f"references (evaluation episodes): {len(evaluation)} Ray task(s) running beside "
               "the trials")  # fmt: skip

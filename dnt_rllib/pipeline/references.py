@@ -70,10 +70,8 @@ def load_or_play(env: DNTSyncEnv, fit: ThresholdFit, seeds: range) -> References
     return References(summaries, list(record["notes"]))
 
 
-def play_network(config: SystemConfig, seed_ranges: list[range]) -> None:
-    """Fit (or load) the network's threshold rule and play the references on each range:
-    the Ray task ``tune`` runs per network."""
+def play_network(config: SystemConfig, seeds: range) -> None:
+    """Load the network's threshold fit (fitted once if missing) and play the references on
+    ``seeds``: the Ray task ``tune`` runs per network and seed range."""
     env = DNTSyncEnv(config)
-    fit = load_or_fit(config, env.twin)
-    for seeds in seed_ranges:
-        load_or_play(env, fit, seeds)
+    load_or_play(env, load_or_fit(config, env.twin), seeds)
