@@ -23,12 +23,11 @@ from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.evaluate import MAX_EPISODES, MAX_LOOKAHEAD
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, Policy, load_or_fit
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int
-
-MAX_EPISODES, MAX_LOOKAHEAD = 100_000, 256
 
 
 def run_lengths(synced: np.ndarray) -> np.ndarray:
