@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -103,8 +104,10 @@ def run_policy(
     name: str,
     seeds: Iterable[int],
     on_episode: Callable[[], None] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> Summary:
-    """Roll ``policy`` out on one episode per seed and summarise.
+    """Roll ``policy`` out on one episode per seed and summarise; ``on_step`` sees each
+    slot's ``info``, ``on_episode`` is called after each episode.
 
     A policy with a ``start_episode(seed)`` method (one that plans with the episode's
     future, such as ``ceiling``) is told each seed before its episode.
@@ -125,6 +128,8 @@ def run_policy(
             syncs += info["synced"]
             infeasible += info["infeasible_sync"]
             slots += 1
+            if on_step is not None:
+                on_step(info)
             done = terminated or truncated
         returns.append(total)
         if on_episode is not None:

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluate import MAX_EPISODES, MAX_LOOKAHEAD
-from dnt_rllib.evaluation import check_seeds
+from dnt_rllib.evaluation import check_seeds, run_policy
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, Policy, load_or_fit
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int
@@ -61,20 +61,11 @@ def sync_runs(policy: str, episodes: list[np.ndarray]) -> SyncRuns:
 
 
 def play_synced(env: DNTSyncEnv, policy: Policy, seeds: Iterable[int]) -> list[np.ndarray]:
-    """Each episode's ``info["synced"]`` per slot, played as ``run_policy`` plays it."""
-    start = getattr(policy, "start_episode", None)
-    out = []
-    for seed in seeds:
-        if start is not None:
-            start(int(seed))
-        obs, _ = env.reset(seed=int(seed))
-        flags, done = [], False
-        while not done:
-            obs, _, terminated, truncated, info = env.step(policy(env, obs))
-            flags.append(bool(info["synced"]))
-            done = terminated or truncated
-        out.append(np.asarray(flags))
-    return out
+    """Each episode's ``info["synced"]`` per slot, played by :func:`run_policy`."""
+    episodes: list[list[bool]] = [[]]
+    run_policy(env, policy, "", seeds, on_episode=lambda: episodes.append([]),
+               on_step=lambda info: episodes[-1].append(bool(info["synced"])))  # fmt: skip
+    return [np.asarray(flags, dtype=bool) for flags in episodes[:-1]]
 
 
 def main(argv: list[str] | None = None) -> int:
