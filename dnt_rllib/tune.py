@@ -60,7 +60,7 @@ def param_space(exp: ExperimentConfig) -> dict[str, Any]:
         value = domains[domain](values)
         if key in ("algorithm", "seed"):
             space[key] = value
-        elif key.split(".", 1)[0] in ("env", "model", "reward", "replay"):
+        elif key.split(".", 1)[0] in ("env", "model", "reward", "replay", "learner"):
             section, name = key.split(".", 1)
             space[section][name] = value
         else:

@@ -415,6 +415,24 @@ def check_together(
         )
 
 
+def check_learner(algorithm: str, kind: str, model: dict[str, Any], num_learners: int) -> None:
+    """``learner.kind: lean`` trains one non-recurrent SAC or DQN module in one process:
+    refuse it, in one line, with an LSTM or with more than one learner actor."""
+    if kind != "lean" or algorithm not in OFF_POLICY:
+        return
+    if model.get("use_lstm", False):
+        raise ConfigError(
+            f"learner.kind = 'lean' with {algorithm} and model.use_lstm = true: the lean "
+            "learner trains non-recurrent modules; set learner: {kind: rllib}"
+        )
+    if num_learners > 1:
+        raise ConfigError(
+            f"learner.kind = 'lean' with resources.num_learners = {num_learners}: the lean "
+            "learner updates one module in one process (no DDP); set num_learners <= 1 or "
+            "learner: {kind: rllib}"
+        )
+
+
 def check_network_size(
     owner: str, values: dict[str, Any], inputs: int = 1, outputs: int = 1, sizes: str = ""
 ) -> None:
@@ -468,11 +486,20 @@ def reward_config(values: dict[str, Any]) -> dict[str, Any]:
 
 #: The experiment's ``replay`` section when it has none: the batch-native ring buffer.
 REPLAY_DEFAULTS: dict[str, Any] = {"kind": "fast"}
+#: The experiment's ``learner`` section when it has none: RLlib's SAC/DQN learner (the lean
+#: one, :mod:`dnt_rllib.pipeline.lean_learner`, becomes the default once its learning A/B
+#: holds: docs/speed.md).
+LEARNER_DEFAULTS: dict[str, Any] = {"kind": "rllib"}
 
 
 def replay_kind(params: dict[str, Any]) -> str:
     """The trial's replay path; trials saved before ``replay`` existed ran RLlib's."""
     return str(params.get("replay", {"kind": "rllib"}).get("kind", REPLAY_DEFAULTS["kind"]))
+
+
+def learner_kind(params: dict[str, Any]) -> str:
+    """The trial's SAC/DQN learner; trials saved before ``learner`` existed ran RLlib's."""
+    return str(params.get("learner", LEARNER_DEFAULTS).get("kind", LEARNER_DEFAULTS["kind"]))
 
 
 def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
@@ -481,11 +508,14 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
     ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
     they existed): one learner, on the trial process's CPU. For SAC and DQN,
     ``replay.kind: fast`` builds the algorithm class of :mod:`dnt_rllib.pipeline.fast_replay`
-    (same losses and schedules, batches straight from a ring buffer); ``rllib`` RLlib's own.
+    (same losses and schedules, batches straight from a ring buffer); ``rllib`` RLlib's own;
+    ``learner.kind: lean`` trains with :mod:`dnt_rllib.pipeline.lean_learner`'s learner
+    (the same losses and steps, less bookkeeping per update), ``rllib`` with RLlib's.
     PPO has no replay. DQN with an LSTM gets :mod:`dnt_rllib.pipeline.recurrent_dqn`'s
     module (RLlib's, exploring on vector envs).
     """
     from dnt_rllib.pipeline.fast_replay import FAST_CLASSES
+    from dnt_rllib.pipeline.lean_learner import LEAN_CLASSES
 
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
@@ -501,6 +531,8 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
         from dnt_rllib.pipeline.recurrent_dqn import RecurrentDQNTorchRLModule
 
         module["rl_module_spec"] = RLModuleSpec(module_class=RecurrentDQNTorchRLModule)
+    lean = algorithm in OFF_POLICY and learner_kind(params) == "lean"
+    learner = {"learner_class": LEAN_CLASSES[algorithm]} if lean else {}
     reward = reward_config(params.get("reward", {}))
     env_config = {
         **params["env"],
@@ -522,6 +554,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
         .learners(
             num_learners=params.get("num_learners", 0),
             num_gpus_per_learner=params.get("num_gpus_per_learner", 0),
+            **learner,
         )
         .training(**training)
         .rl_module(model_config=model, **module)

@@ -12,6 +12,8 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
     reward: {scale: 1.0, baseline: false}   # the learner's signal only (RLlibDNTEnv)
     replay: {kind: fast}            # SAC, DQN: our ring buffer, batches straight to the learner
                                     #   (pipeline/fast_replay.py); rllib: EpisodeReplayBuffer
+    learner: {kind: rllib}          # SAC, DQN: RLlib's learner; lean: the same losses and
+                                    #   steps, less bookkeeping (pipeline/lean_learner.py)
     search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K,
       seed: {grid: [0, 1, 2]}       #   model.K (DefaultModelConfig, width, depth), reward.K
       env.epsilon: {grid: [0.9, 0.987]}   # domains: grid, choice, uniform, loguniform, randint
@@ -56,6 +58,7 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluation import check_seeds
 from dnt_rllib.pipeline.algorithms import (
     ALGORITHMS,
+    LEARNER_DEFAULTS,
     LSTM_SIZES,
     MODEL_SHAPE,
     OFF_POLICY,
@@ -63,12 +66,14 @@ from dnt_rllib.pipeline.algorithms import (
     REPLAY_BUFFER,
     REPLAY_DEFAULTS,
     TRAINING_SETTINGS,
+    check_learner,
     check_model,
     check_network_size,
     check_together,
     check_training,
 )
 from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
+from dnt_rllib.pipeline.lean_learner import LEARNER_KINDS
 from dnt_rllib.pipeline.replay import TransitionRing
 from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
@@ -106,6 +111,7 @@ TOP_KEYS = {
     "search_alg",
     "time_budget_s",
     "replay",
+    "learner",
 }
 STOP_KEYS = {"num_env_steps_sampled_lifetime", "training_iteration", "time_total_s"}
 EVALUATION_KEYS = {
@@ -133,6 +139,7 @@ SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
 REPLAY_KEYS = {"kind"}
+LEARNER_KEYS = {"kind"}
 #: Trial and search seeds: numpy's legacy seeding (RLlib's, Optuna's) takes < 2^32, and
 #: RLlib adds env runner and env offsets to the trial seed.
 SEEDS = Range(0, 2**31 - 1)
@@ -168,6 +175,7 @@ class ExperimentConfig:
     curve_interval: int
     reward: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] = field(default_factory=lambda: dict(REPLAY_DEFAULTS))
+    learner: dict[str, Any] = field(default_factory=lambda: dict(LEARNER_DEFAULTS))
     scheduler: dict[str, Any] | None = None
     search_alg: dict[str, Any] | None = None
     time_budget_s: int | None = None
@@ -205,6 +213,7 @@ class ExperimentConfig:
             "curve_interval": self.curve_interval,
             "reward": dict(self.reward),
             "replay": dict(self.replay),
+            "learner": dict(self.learner),
         }
 
 
@@ -229,6 +238,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     seed = check_int(OWNER, "seed", raw.get("seed", 0), SEEDS)
     reward = _section_reward(raw.get("reward") or {})
     replay = _section_replay(raw.get("replay") or {})
+    learner = _section_learner(raw.get("learner") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
     _check_together(training, model, replay, space, algorithm)
@@ -249,6 +259,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     check_keys(f"{OWNER}.evaluation", ev, EVALUATION_KEYS)
     evaluation = _section_evaluation(ev)
     max_conc = res.get("max_concurrent_trials")
+    _check_learner(learner, model, space, algorithm, _section_learners(res)["num_learners"])
     scheduler, search_alg = _section_scheduling(raw, stop, space, evaluation)
 
     return ExperimentConfig(
@@ -287,6 +298,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         **evaluation,
         reward=reward,
         replay=replay,
+        learner=learner,
         scheduler=scheduler,
         search_alg=search_alg,
         time_budget_s=None
@@ -358,6 +370,34 @@ def _section_replay(values: Any) -> dict[str, Any]:
     if "kind" in values:
         out["kind"] = check_choice(owner, "kind", values["kind"], REPLAY_KINDS)
     return out
+
+
+def _section_learner(values: Any) -> dict[str, Any]:
+    values = _mapping(values, "learner")
+    owner = f"{OWNER}.learner"
+    check_keys(owner, values, LEARNER_KEYS)
+    out = dict(LEARNER_DEFAULTS)
+    if "kind" in values:
+        out["kind"] = check_choice(owner, "kind", values["kind"], LEARNER_KINDS)
+    return out
+
+
+def _check_learner(
+    learner: dict[str, Any],
+    model: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    algorithm: str,
+    num_learners: int,
+) -> None:
+    """:func:`check_learner` for every algorithm, learner kind and LSTM switch searched."""
+    kinds = space["learner.kind"][1] if "learner.kind" in space else [learner["kind"]]
+    lstms = space["model.use_lstm"][1] if "model.use_lstm" in space else [None]
+    for algo, kind, lstm in itertools.product(_algorithms(space, algorithm), kinds, lstms):
+        mine = model if lstm is None else {**model, "use_lstm": lstm}
+        try:
+            check_learner(algo, kind, mine, num_learners)
+        except ConfigError as err:
+            raise ConfigError(f"{OWNER}.{err}") from None
 
 
 def _largest_input(env: SystemConfig, space: dict[str, tuple[str, list[Any]]]) -> SystemConfig:
@@ -803,10 +843,13 @@ def _check_search_value(
         _section_reward({key.split(".", 1)[1]: value})
     elif key.startswith("replay."):
         _section_replay({key.split(".", 1)[1]: value})
+    elif key.startswith("learner."):
+        _section_learner({key.split(".", 1)[1]: value})
     else:
         raise ConfigError(
             f"{owner}: unknown search key; allowed: algorithm, seed, env.<field>, "
-            "training.<key>, model.<field>, reward.scale, reward.baseline, replay.kind"
+            "training.<key>, model.<field>, reward.scale, reward.baseline, replay.kind, "
+            "learner.kind"
         )
 
 

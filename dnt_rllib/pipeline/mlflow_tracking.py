@@ -26,6 +26,7 @@ from dnt_rllib.config import NOT_EPISODE_FIELDS
 from dnt_rllib.pipeline.algorithms import (
     OFF_POLICY,
     PAPER_TRAINING,
+    learner_kind,
     model_config,
     replay_kind,
     reward_config,
@@ -102,8 +103,9 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     flat.update({f"training.{k}": v for k, v in training.items()})
     flat.update({f"model.{k}": v for k, v in model_config(config["model"]).items()})
     flat.update({f"reward.{k}": v for k, v in reward_config(config.get("reward", {})).items()})
-    if algorithm in OFF_POLICY:  # PPO has no replay
+    if algorithm in OFF_POLICY:  # PPO has no replay, and RLlib's learner
         flat["replay.kind"] = replay_kind(config)
+        flat["learner.kind"] = learner_kind(config)
     for key in (
         "num_env_runners",
         "num_envs_per_env_runner",

@@ -113,9 +113,11 @@ def read_trial(root: Path) -> dict[str, Any]:
     from dnt_rllib.pipeline.algorithms import (
         ALGORITHMS,
         PAPER_TRAINING,
+        check_learner,
         check_model,
         check_together,
         check_training,
+        learner_kind,
         replay_kind,
     )
 
@@ -144,6 +146,7 @@ def read_trial(root: Path) -> dict[str, Any]:
         algo = params["algorithm"]
         training = {**PAPER_TRAINING[algo], **params["training"].get(algo, {})}
         check_together(algo, params["model"], training, replay_kind(params))
+        check_learner(algo, learner_kind(params), params["model"], params.get("num_learners", 0))
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return params
