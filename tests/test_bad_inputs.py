@@ -434,6 +434,14 @@ RECURRENT_FAULTS: list[tuple[str, str]] = [
     ("algorithm: PPO\nmodel: {use_lstm: true, lstm_cell_size: 8192, fcnet_hiddens: [8192]}",
      "experiment.model: layers [8192, LSTM 8192] hold 537 M weights per network, more than "
      "20.0 M; lower width, depth, fcnet_hiddens or lstm_cell_size"),
+    ("algorithm: PPO\nmodel: {lstm_cell_size: 64}",
+     "experiment.model.lstm_cell_size = 64 with model.use_lstm = false: it sizes the LSTM (an "
+     "integer in [1, 8192] with model.use_lstm: true) and would be ignored"),
+    ("algorithm: DQN\nmodel: {use_lstm: false, max_seq_len: 20}",
+     "experiment.model.max_seq_len = 20 with model.use_lstm = false: it sizes the LSTM (an "
+     "integer in [1, 1000] with model.use_lstm: true)"),
+    ("algorithm: PPO\nsearch_space: {model.lstm_cell_size: {grid: [32, 64]}}",
+     "experiment.search_space.model.lstm_cell_size with model.use_lstm = false"),
     ("algorithm: PPO\nmodel: {lstm_use_prev_action: true}",
      "experiment.model.lstm_use_prev_action: not a model setting of this project"),
     ("algorithm: PPO\ntraining: {PPO: {clip_param: 0}}",

@@ -232,6 +232,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
     _check_together(training, model, replay, space, algorithm)
+    _check_lstm_fields(model, space)
     _check_module_size(env, model, space)
     _check_replay_size(env, training, replay, space, algorithm)
 
@@ -383,6 +384,23 @@ def _input_fields(env: SystemConfig) -> str:
     only when it stacks)."""
     sizes = f"num_users = {env.num_users}, num_rbs = {env.num_rbs}"
     return sizes + (f", frame_stack = {env.frame_stack}" if env.frame_stack > 1 else "")
+
+
+def _check_lstm_fields(model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]) -> None:
+    """``lstm_cell_size`` and ``max_seq_len`` size the LSTM: refused, set or searched, when no
+    point of the experiment has ``model.use_lstm: true`` (RLlib would ignore them)."""
+    lstm = space["model.use_lstm"][1] if "model.use_lstm" in space else [model.get("use_lstm")]
+    if True in lstm:
+        return
+    for name, rng in LSTM_SIZES.items():
+        searched = f"search_space.model.{name}" if f"model.{name}" in space else None
+        where = f"model.{name} = {short(model[name])}" if name in model else searched
+        if where is not None:
+            raise ConfigError(
+                f"{OWNER}.{where} with model.use_lstm = false: it sizes the LSTM (an integer "
+                f"{rng.describe()} with model.use_lstm: true) and would be ignored; set "
+                f"model.use_lstm: true, or drop {name}"
+            )
 
 
 def _check_module_size(
