@@ -274,10 +274,15 @@ def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
         ("bench", ["--config", str(tmp_path / "none.yaml")], "none.yaml: no such file"),
         ("bench", ["--config", str(tmp_path / "file")], "must be a YAML mapping"),
         ("bench", ["--learner", "--json", under + ".json"], "is a file, so no folder can be"),
+        ("bench", ["--evaluation", "0"], "--evaluation = 0: must be an integer in [2, 100000]"),
+        ("bench", ["--evaluation", "4", "--learner"], "--learner and --evaluation: one at a"),
+        ("bench", ["--json", "x.json"], "--json: applies only with --learner; it would be"),
+        ("bench", ["--learner", "--steps", "5"], "--steps: applies only without --rllib"),
+        ("bench", ["--rllib-rounds", "2"], "--rllib-rounds: applies only with --rllib"),
     ]
 
 
-@pytest.mark.parametrize("case", range(17))
+@pytest.mark.parametrize("case", range(22))
 def test_bad_flags_are_one_line_before_work(
     tmp_path: Path, capsys: pytest.CaptureFixture, case: int
 ) -> None:
@@ -291,6 +296,32 @@ def test_bad_flags_are_one_line_before_work(
     cli, argv, says = _flag_cases(tmp_path)[case]
     one_error(capsys, clis[cli](argv), says)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_bench_learner_json_in_a_new_folder_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--json no/such/dir/x.json`` passes the check before the work (the folder can be
+    made) and gets the figures after it: the folder is made, the measurement is not lost."""
+    import json
+
+    import ray
+
+    import dnt_rllib.pipeline.learner_cost as cost
+    from dnt_rllib.bench import main as bench_main
+
+    measured = {"update_ms": 2.0, "step_ms": 3.0, "updates": 5, "shares": {"x": 1.0},
+                "obs_dim": 4, "num_actions": 2, "batch": 8}  # fmt: skip
+    monkeypatch.setattr(cost, "measure_path", lambda config, replay, seconds: measured)
+    monkeypatch.setattr(cost, "torch_floor_ms", lambda *args: 1.0)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: None)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.yaml").write_text("twin: hold\n")
+    argv = ["--config", "net.yaml", "--learner", "--json", "no/such/dir/x.json"]
+    assert bench_main(argv) == 0, capsys.readouterr().err
+    figures = json.loads((tmp_path / "no/such/dir/x.json").read_text())
+    assert figures["ms_per_update"] == 2.0 and figures["floor_ms_per_update"] == 1.0
 
 
 def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
