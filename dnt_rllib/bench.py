@@ -30,6 +30,7 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
 from dnt_rllib.physics.allocation import allocate, assign
 from dnt_rllib.physics.reward import reward
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.validation import (
     ConfigError,
     Range,
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         check_args(args)
+        check_cache_dir(config)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

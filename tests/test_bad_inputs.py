@@ -253,6 +253,34 @@ def test_a_long_value_is_cut_in_the_error_line(
     assert len(line) < 200
 
 
+@pytest.mark.parametrize(
+    "cli", ["tune", "evaluate", "sync_runs", "ceiling_check", "bench", "twin", "twin --cache-dir"]
+)
+def test_a_twin_cache_under_a_file_is_one_line_before_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, cli: str
+) -> None:
+    """Twins, threshold fits and references are cached in ``twin_cache_dir``: under a file it
+    was a traceback (sync_runs, ceiling_check, bench after its first measurement, twin)."""
+    from dnt_rllib.sync_runs import main as sync_main
+
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "net.yaml").write_text("twin: hold\nepisode_length: 20\ntwin_cache_dir: file/c\n")
+    (tmp_path / "exp.yaml").write_text(
+        "algorithm: SAC\nenv: {twin: hold, twin_cache_dir: file/c}\n"
+    )
+    runs = {
+        **_clis(),
+        "sync_runs": lambda path: sync_main(["--config", path, "--episodes", "2"]),
+        "twin --cache-dir": lambda path: twin_main(["train", "--cache-dir", "file/c"]),
+    }
+    says = "--cache-dir file/c" if cli == "twin --cache-dir" else "twin_cache_dir = file/c"
+    yaml_file = "exp.yaml" if cli == "tune" else "net.yaml"
+    one_error(capsys, runs[cli](yaml_file), says, "file is a file, so no folder can be made there")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "file", "net.yaml"]
+
+
 def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
     (tmp_path / "file").write_text("x")
     under = str(tmp_path / "file" / "out")
