@@ -30,6 +30,7 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
 from dnt_rllib.physics.allocation import allocate, assign
 from dnt_rllib.physics.reward import reward
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.validation import (
     ConfigError,
     Range,
@@ -186,15 +187,44 @@ def _settings(text: str) -> tuple[tuple[int, int], ...]:
     return pairs  # type: ignore[return-value]
 
 
-#: The longest figure accepted (seconds), and the most env steps per measurement.
-MAX_SECONDS, MAX_STEPS = 3600.0, 10_000_000
+#: The longest figure accepted (seconds), the most env steps per measurement, the most
+#: episodes of ``--evaluation``.
+MAX_SECONDS, MAX_STEPS, MAX_EVALUATION = 3600.0, 10_000_000, 100_000
+
+
+#: Each mode's own flags (dest, flag, default): given without the mode they would be ignored.
+MODE_FLAGS: dict[str, tuple[tuple[str, str, object], ...]] = {
+    "--rllib": (("rllib_seconds", "--rllib-seconds", 3.0), ("rllib_settings", "--rllib-settings",
+                None), ("rllib_rounds", "--rllib-rounds", 3)),
+    "--learner": (("learner_seconds", "--learner-seconds", 10.0), ("json", "--json", None)),
+    "--evaluation": (),
+    "": (("steps", "--steps", 20_000),),  # the env-step bench, no mode flag
+}  # fmt: skip
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Sizes and durations of a bench run: each bounded, one line naming the flag."""
+    """Sizes and durations of a bench run: each bounded, one line naming the flag; one mode
+    at a time, and no flag of a mode not run (it would be ignored). Fills in the defaults."""
+    modes = [flag for flag, on in (("--rllib", args.rllib), ("--learner", args.learner),
+             ("--evaluation", args.evaluation is not None)) if on]  # fmt: skip
+    if len(modes) > 1:
+        raise ConfigError(f"{' and '.join(modes)}: one at a time (each is its own benchmark)")
+    mode = modes[0] if modes else ""
+    for other, flags in MODE_FLAGS.items():
+        for dest, flag, default in flags:
+            if other != mode and getattr(args, dest) is not None:
+                needs = (
+                    f"only with {other}"
+                    if other
+                    else "only without --rllib, --learner and --evaluation (the env-step bench)"
+                )
+                raise ConfigError(f"{flag}: applies {needs}; it would be ignored here")
+            if getattr(args, dest) is None:
+                setattr(args, dest, default)
     check_int("--steps", "", args.steps, Range(1, MAX_STEPS))
     check_int("--rllib-rounds", "", args.rllib_rounds, Range(1, 1000))
-    check_int("--evaluation", "", args.evaluation, Range(0, 100_000))
+    if args.evaluation is not None:  # a trial's evaluation plays at least 2 episodes
+        check_int("--evaluation", "", args.evaluation, Range(2, MAX_EVALUATION))
     for flag in ("rllib_seconds", "learner_seconds"):
         check_float(f"--{flag.replace('_', '-')}", "", getattr(args, flag),
                     Range(0.0, MAX_SECONDS, lo_open=True))  # fmt: skip
@@ -209,14 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
-    parser.add_argument("--steps", type=int, default=20_000, help="env steps per measurement")
+    parser.add_argument(
+        "--steps", type=int, help="env steps per measurement (default 20000; not with a mode)"
+    )
     parser.add_argument(
         "--rllib",
         action="store_true",
         help="RLlib throughput vs CartPole instead (dnt_rllib.pipeline.throughput)",
     )
     parser.add_argument(
-        "--rllib-seconds", type=float, default=3.0, help="seconds per RLlib figure (with --rllib)"
+        "--rllib-seconds", type=float, help="seconds per RLlib figure (with --rllib; default 3)"
     )
     parser.add_argument(
         "--rllib-settings",
@@ -226,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         help="(env runners, envs per runner) pairs to measure (with --rllib; default: all six)",
     )
     parser.add_argument(
-        "--rllib-rounds", type=int, default=3, help="sampling rounds per figure (with --rllib)"
+        "--rllib-rounds", type=int, help="sampling rounds per figure (with --rllib; default 3)"
     )
     parser.add_argument(
         "--learner",
@@ -235,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch floor, and where the rest goes (dnt_rllib.pipeline.learner_cost)",
     )
     parser.add_argument(
-        "--learner-seconds", type=float, default=10.0, help="seconds timed (with --learner)"
+        "--learner-seconds", type=float, help="seconds timed (with --learner; default 10)"
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="write the --learner figures here (JSON)"
@@ -243,14 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--evaluation",
         type=int,
-        default=0,
         metavar="EPISODES",
-        help="time a trial's evaluation of the references on EPISODES episodes, part by part",
+        help="time a trial's evaluation of the references on EPISODES (>= 2) episodes, part by "
+        "part",
     )
     args = parser.parse_args(argv)
     try:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         check_args(args)
+        check_cache_dir(config)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -265,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = args.rllib_settings or SETTINGS
         return rllib_main(config, args.rllib_seconds, settings, args.rllib_rounds)
     pin_to_one_core()
-    if args.evaluation:
+    if args.evaluation is not None:
         with threadpool_limits(1):
             costs = evaluation_costs(config, args.evaluation)
         print(f"## the references' evaluation on {args.evaluation} episodes, one core")

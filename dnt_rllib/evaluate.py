@@ -28,6 +28,7 @@ from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluation import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.policies import Policy, load_or_fit, reference_policies
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int, check_output, short
 
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
             name, policy, config = load_policy(args.checkpoint, config if args.config else None)
             trained[name] = policy
+        check_cache_dir(config)
         env = DNTSyncEnv(config)
         fit = load_or_fit(config, env.twin)
         print(fit.describe(), file=sys.stderr)

@@ -26,6 +26,7 @@ from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluate import MAX_EPISODES, MAX_LOOKAHEAD
 from dnt_rllib.evaluation import check_seeds, run_policy
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, Policy, load_or_fit
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int
 
@@ -96,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
             name, policy, config = load_policy(path, config if args.config else None)
             trained[name if name not in trained else f"{name} ({i})"] = policy
+        check_cache_dir(config)
         env = DNTSyncEnv(config)
         fit = load_or_fit(config, env.twin)
     except (ConfigError, TwinCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a twin_cache_dir under a file
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     policies: dict[str, Policy] = {**trained, "threshold": fit.rule}
     if args.lookahead:

@@ -32,6 +32,7 @@ from dnt_rllib.pipeline.experiment import (
     load_experiment,
     storage_path,
 )
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, check_tracking_uri, key_text, short
 
@@ -636,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.storage_path:
             exp = dataclasses.replace(exp, storage_path=storage_path(args.storage_path))
         check_rllib(exp)
+        check_cache_dir(exp.env)
         check_address(args.address or None)
         if not args.address:
             check_resources(exp, local_resources(), "this machine")

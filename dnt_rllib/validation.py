@@ -199,10 +199,11 @@ def read_yaml_mapping(path: str | Path, what: str, fields: str) -> dict[str, Any
     return value
 
 
-def check_output(path: str | Path, flag: str, folder: bool = False) -> Path:
+def check_output(path: str | Path, flag: str, folder: bool = False, writable: bool = True) -> Path:
     """``path``, if a file (``folder``: a folder) can be written there: it is not of the other
-    kind, and its nearest existing ancestor is a writable folder. One line naming ``flag``
-    otherwise; nothing is created."""
+    kind, and its nearest existing ancestor is a writable folder (not asked, ``writable``
+    false: a cache that may already hold what is read). One line naming ``flag`` otherwise;
+    nothing is created."""
     import os
 
     path = Path(path)
@@ -215,7 +216,7 @@ def check_output(path: str | Path, flag: str, folder: bool = False) -> Path:
         above = above.parent
     if not above.is_dir():
         raise ConfigError(f"{flag} {path}: {above} is a file, so no folder can be made there")
-    if not os.access(above, os.W_OK | os.X_OK):
+    if writable and not os.access(above, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {path}: cannot write in {above} (permission denied)")
     return path
 

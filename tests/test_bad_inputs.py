@@ -253,6 +253,34 @@ def test_a_long_value_is_cut_in_the_error_line(
     assert len(line) < 200
 
 
+@pytest.mark.parametrize(
+    "cli", ["tune", "evaluate", "sync_runs", "ceiling_check", "bench", "twin", "twin --cache-dir"]
+)
+def test_a_twin_cache_under_a_file_is_one_line_before_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, cli: str
+) -> None:
+    """Twins, threshold fits and references are cached in ``twin_cache_dir``: under a file it
+    was a traceback (sync_runs, ceiling_check, bench after its first measurement, twin)."""
+    from dnt_rllib.sync_runs import main as sync_main
+
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "net.yaml").write_text("twin: hold\nepisode_length: 20\ntwin_cache_dir: file/c\n")
+    (tmp_path / "exp.yaml").write_text(
+        "algorithm: SAC\nenv: {twin: hold, twin_cache_dir: file/c}\n"
+    )
+    runs = {
+        **_clis(),
+        "sync_runs": lambda path: sync_main(["--config", path, "--episodes", "2"]),
+        "twin --cache-dir": lambda path: twin_main(["train", "--cache-dir", "file/c"]),
+    }
+    says = "--cache-dir file/c" if cli == "twin --cache-dir" else "twin_cache_dir = file/c"
+    yaml_file = "exp.yaml" if cli == "tune" else "net.yaml"
+    one_error(capsys, runs[cli](yaml_file), says, "file is a file, so no folder can be made there")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "file", "net.yaml"]
+
+
 def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
     (tmp_path / "file").write_text("x")
     under = str(tmp_path / "file" / "out")
@@ -274,10 +302,15 @@ def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
         ("bench", ["--config", str(tmp_path / "none.yaml")], "none.yaml: no such file"),
         ("bench", ["--config", str(tmp_path / "file")], "must be a YAML mapping"),
         ("bench", ["--learner", "--json", under + ".json"], "is a file, so no folder can be"),
+        ("bench", ["--evaluation", "0"], "--evaluation = 0: must be an integer in [2, 100000]"),
+        ("bench", ["--evaluation", "4", "--learner"], "--learner and --evaluation: one at a"),
+        ("bench", ["--json", "x.json"], "--json: applies only with --learner; it would be"),
+        ("bench", ["--learner", "--steps", "5"], "--steps: applies only without --rllib"),
+        ("bench", ["--rllib-rounds", "2"], "--rllib-rounds: applies only with --rllib"),
     ]
 
 
-@pytest.mark.parametrize("case", range(17))
+@pytest.mark.parametrize("case", range(22))
 def test_bad_flags_are_one_line_before_work(
     tmp_path: Path, capsys: pytest.CaptureFixture, case: int
 ) -> None:
@@ -291,6 +324,32 @@ def test_bad_flags_are_one_line_before_work(
     cli, argv, says = _flag_cases(tmp_path)[case]
     one_error(capsys, clis[cli](argv), says)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_bench_learner_json_in_a_new_folder_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--json no/such/dir/x.json`` passes the check before the work (the folder can be
+    made) and gets the figures after it: the folder is made, the measurement is not lost."""
+    import json
+
+    import ray
+
+    import dnt_rllib.pipeline.learner_cost as cost
+    from dnt_rllib.bench import main as bench_main
+
+    measured = {"update_ms": 2.0, "step_ms": 3.0, "updates": 5, "shares": {"x": 1.0},
+                "obs_dim": 4, "num_actions": 2, "batch": 8}  # fmt: skip
+    monkeypatch.setattr(cost, "measure_path", lambda config, replay, seconds: measured)
+    monkeypatch.setattr(cost, "torch_floor_ms", lambda *args: 1.0)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: None)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.yaml").write_text("twin: hold\n")
+    argv = ["--config", "net.yaml", "--learner", "--json", "no/such/dir/x.json"]
+    assert bench_main(argv) == 0, capsys.readouterr().err
+    figures = json.loads((tmp_path / "no/such/dir/x.json").read_text())
+    assert figures["ms_per_update"] == 2.0 and figures["floor_ms_per_update"] == 1.0
 
 
 def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -434,6 +493,28 @@ RECURRENT_FAULTS: list[tuple[str, str]] = [
     ("algorithm: PPO\nmodel: {use_lstm: true, lstm_cell_size: 8192, fcnet_hiddens: [8192]}",
      "experiment.model: layers [8192, LSTM 8192] hold 537 M weights per network, more than "
      "20.0 M; lower width, depth, fcnet_hiddens or lstm_cell_size"),
+    ("algorithm: PPO\nmodel: {lstm_cell_size: 64}",
+     "experiment.model.lstm_cell_size = 64 with model.use_lstm = false: it sizes the LSTM (an "
+     "integer in [1, 8192] with model.use_lstm: true) and would be ignored"),
+    ("algorithm: DQN\nmodel: {use_lstm: false, max_seq_len: 20}",
+     "experiment.model.max_seq_len = 20 with model.use_lstm = false: it sizes the LSTM (an "
+     "integer in [1, 1000] with model.use_lstm: true)"),
+    ("algorithm: PPO\nsearch_space: {model.lstm_cell_size: {grid: [32, 64]}}",
+     "experiment.search_space.model.lstm_cell_size with model.use_lstm = false"),
+    ("algorithm: PPO\nreplay: {kind: fast}",
+     "experiment.replay with algorithm = PPO: PPO learns on-policy, from no replay buffer"),
+    ("algorithm: PPO\nsearch_space: {replay.kind: {grid: [fast, rllib]}}",
+     "experiment.search_space.replay.kind with algorithm = PPO"),
+    ("algorithm: PPO\ntraining: {PPO: {kl_coeff: 0.3}}",
+     "experiment.training.PPO.kl_coeff = 0.3 with training.PPO.use_kl_loss = false: only the KL "
+     "loss reads it"),
+    ("algorithm: PPO\nsearch_space: {training.kl_target: {grid: [0.01, 0.02]}}",
+     "experiment.search_space.training.kl_target with training.PPO.use_kl_loss = false"),
+    ("algorithm: PPO\ntraining: {DQN: {lr: 0.01}}",
+     "experiment.training.DQN: the experiment never runs DQN (algorithm: PPO)"),
+    ("algorithm: SAC\ntraining: {SAC: {replay_buffer_config: {alpha: 0.6}}}",
+     "experiment.training.SAC.replay_buffer_config.alpha = 0.6 with type EpisodeReplayBuffer: "
+     "only the prioritised buffer reads it"),
     ("algorithm: PPO\nmodel: {lstm_use_prev_action: true}",
      "experiment.model.lstm_use_prev_action: not a model setting of this project"),
     ("algorithm: PPO\ntraining: {PPO: {clip_param: 0}}",

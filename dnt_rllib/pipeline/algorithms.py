@@ -270,7 +270,8 @@ def _check_schedule(owner: str, key: str, value: Any, rng: Range) -> Any:
 
 
 def _check_buffer(owner: str, value: Any) -> dict[str, Any]:
-    """``replay_buffer_config``: ``type`` one of :data:`BUFFER_TYPES`, the rest numbers."""
+    """``replay_buffer_config``: ``type`` one of :data:`BUFFER_TYPES`, the rest numbers
+    (``alpha``, ``beta``: the prioritised buffer's only)."""
     if not isinstance(value, dict):
         raise ConfigError(
             f"{owner} = {short(value)}: must be a mapping with type "
@@ -291,6 +292,14 @@ def _check_buffer(owner: str, value: Any) -> dict[str, Any]:
             raise ConfigError(
                 f"{owner}.{key_text(key)}: not accepted (RLlib passes it on to the buffer it "
                 f"builds); accepted: type, {', '.join(BUFFER_KEYS)}"
+            )
+    kind = value.get("type", REPLAY_BUFFER["type"])
+    for key in ("alpha", "beta"):  # EpisodeReplayBuffer takes **kwargs: it would ignore them
+        if key in value and kind != "PrioritizedEpisodeReplayBuffer":
+            raise ConfigError(
+                f"{owner}.{key} = {short(value[key])} with type {kind}: only the prioritised "
+                "buffer reads it; set type: PrioritizedEpisodeReplayBuffer (with replay: "
+                f"{{kind: rllib}}), or drop {key}"
             )
     return value
 

@@ -242,6 +242,8 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
     _check_together(training, model, replay, space, algorithm)
+    _check_lstm_fields(model, space)
+    _check_used(raw, training, space, algorithm)
     _check_module_size(env, model, space)
     _check_replay_size(env, training, replay, space, algorithm)
 
@@ -423,6 +425,61 @@ def _input_fields(env: SystemConfig) -> str:
     only when it stacks)."""
     sizes = f"num_users = {env.num_users}, num_rbs = {env.num_rbs}"
     return sizes + (f", frame_stack = {env.frame_stack}" if env.frame_stack > 1 else "")
+
+
+def _check_used(
+    raw: dict[str, Any],
+    training: dict[str, dict[str, Any]],
+    space: dict[str, tuple[str, list[Any]]],
+    algorithm: str,
+) -> None:
+    """Refuse sections and settings no trial of the experiment reads (each would be ignored):
+    ``training.<ALGO>`` of an algorithm never run, ``replay`` with no SAC or DQN, PPO's
+    ``kl_coeff`` and ``kl_target`` with ``use_kl_loss`` false at every point."""
+    algos = _algorithms(space, algorithm)
+    for algo in training:
+        if algo not in algos:
+            raise ConfigError(
+                f"{OWNER}.training.{algo}: the experiment never runs {algo} (algorithm: "
+                f"{', '.join(algos)}); drop it, or search algorithm"
+            )
+    if not set(algos) & set(OFF_POLICY) and (raw.get("replay") or "replay.kind" in space):
+        where = "replay" if raw.get("replay") else "search_space.replay.kind"
+        raise ConfigError(
+            f"{OWNER}.{where} with algorithm = {algorithm}: PPO learns on-policy, from no "
+            "replay buffer; drop it (the replay section is SAC's and DQN's)"
+        )
+    if "PPO" not in algos:
+        return
+    ppo = {**PAPER_TRAINING["PPO"], **training.get("PPO", {})}
+    searched = space.get("training.use_kl_loss", ("grid", [ppo["use_kl_loss"]]))[1]
+    if True in searched:
+        return
+    for name in ("kl_coeff", "kl_target"):
+        given = f"training.PPO.{name} = {short(ppo[name])}" if name in ppo else None
+        where = given or (f"search_space.training.{name}" if f"training.{name}" in space else None)
+        if where is not None:
+            raise ConfigError(
+                f"{OWNER}.{where} with training.PPO.use_kl_loss = false: only the KL loss "
+                f"reads it and would ignore it; set use_kl_loss: true, or drop {name}"
+            )
+
+
+def _check_lstm_fields(model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]) -> None:
+    """``lstm_cell_size`` and ``max_seq_len`` size the LSTM: refused, set or searched, when no
+    point of the experiment has ``model.use_lstm: true`` (RLlib would ignore them)."""
+    lstm = space["model.use_lstm"][1] if "model.use_lstm" in space else [model.get("use_lstm")]
+    if True in lstm:
+        return
+    for name, rng in LSTM_SIZES.items():
+        searched = f"search_space.model.{name}" if f"model.{name}" in space else None
+        where = f"model.{name} = {short(model[name])}" if name in model else searched
+        if where is not None:
+            raise ConfigError(
+                f"{OWNER}.{where} with model.use_lstm = false: it sizes the LSTM (an integer "
+                f"{rng.describe()} with model.use_lstm: true) and would be ignored; set "
+                f"model.use_lstm: true, or drop {name}"
+            )
 
 
 def _check_module_size(

@@ -28,6 +28,7 @@ import cProfile
 import itertools
 import os
 import pstats
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,11 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
             "ms_per_training_step": fast["step_ms"],
             "load_average": load,
         }
-        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+        try:  # checked before the work (bench.check_args); its folders made now
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(figures, indent=2) + "\n")
+        except OSError as err:
+            print(f"error: --json {json_path}: {err.strerror or err}", file=sys.stderr)
+            return 2
         print(f"\nwrote {json_path}")
     return 0

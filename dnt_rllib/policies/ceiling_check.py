@@ -23,6 +23,7 @@ from dnt_rllib.policies.ceiling import best_schedule
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import Tapes, record_tapes
 from dnt_rllib.twin import Twin, make_twin
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.validation import Range, check_int
 
 #: Below this a shortfall is the float32 twin's rounding in batches of other sizes.
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         check_int("--slots", "", args.slots, Range(1, most))
         check_int("--episodes", "", args.episodes, Range(1, MAX_EPISODES))
         check_int("--seed", "", args.seed, Range(0, None))
+        check_cache_dir(config)
     except ValueError as err:  # ConfigError, and a SystemConfig field out of range
         print(f"error: {err}", file=sys.stderr)
         return 2

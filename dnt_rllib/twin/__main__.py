@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError, load_checkpoint
-from dnt_rllib.validation import ConfigError, Range, check_int, check_output
+from dnt_rllib.validation import Range, check_int, check_output
 
 EXIT_BAD_CONFIG = 2
 EXIT_BAD_CHECKPOINT = 1
@@ -135,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
-        if args.cache_dir is not None and Path(args.cache_dir).is_file():
-            raise ConfigError(f"--cache-dir {args.cache_dir}: is a file; give a folder")
+        if args.cache_dir is not None:
+            check_output(args.cache_dir, "--cache-dir", folder=True)
+        else:
+            check_cache_dir(config)
         if args.out:
             check_output(args.out, "--out", folder=True)
         if args.command == "evaluate":

@@ -43,6 +43,7 @@ from dnt_rllib.twin.checkpoint import (
     twin_format,
 )
 from dnt_rllib.twin.inference import NumpyGRUTwin, NumpySharedGRUTwin
+from dnt_rllib.validation import check_output
 
 if TYPE_CHECKING:
     from dnt_rllib.twin.train import TrainResult
@@ -78,6 +79,14 @@ def load_or_write_json(path: Path, make: Callable[[], Any]) -> Any:
                 os.chmod(tmp, usual_file_mode())
                 os.replace(tmp, path)
     return json.loads(path.read_text())
+
+
+def check_cache_dir(config: SystemConfig) -> None:
+    """Refuse, before any work, a ``twin_cache_dir`` that is a file or lies under one: the
+    twin, the threshold fit and the references are cached there. A read-only folder is
+    taken (it may hold them already; a missing one fails before it is computed)."""
+    check_output(config.twin_cache_dir, "SystemConfig.twin_cache_dir =", folder=True,
+                 writable=False)  # fmt: skip
 
 
 def cache_key(config: SystemConfig) -> str:

@@ -205,3 +205,34 @@ def test_bad_chunks_are_refused() -> None:
         ring.add_chunk("x", np.zeros((6, 3)), np.zeros(5, int), np.zeros(5), False, False)
     with pytest.raises(ValueError, match="empty"):
         ring.sample(4, 1, GAMMA)
+
+
+@pytest.mark.parametrize("added", [57, 64, 99])  # the write position at 17, 24 and 19 of 40
+def test_a_wrapped_ring_draws_every_slot_equally_often(added: int) -> None:
+    """After the ring has wrapped, every one of its ``capacity`` slots holds a transition
+    and each must be drawn with probability 1 / capacity, the slots at and above the write
+    position as much as those below it (sampling below it alone would train on a moving,
+    biased slice of the replay). Counts per stored transition against the uniform law:
+    Pearson's χ² with capacity − 1 degrees of freedom stays below its 1e-9 upper quantile
+    but for a one-in-a-billion draw (fixed seed here)."""
+    from scipy.stats import chi2
+
+    capacity, draws = 40, 40_000
+    ring = TransitionRing(capacity, seed=11)
+    rng = np.random.default_rng(6)
+    done = 0
+    while done < added:  # chunks of 1..9 steps, the last one cut to fit
+        steps = min(int(rng.integers(1, 10)), added - done)
+        obs = np.zeros((steps + 1, 3), np.float32)
+        obs[:-1, 0] = np.arange(done, done + steps)  # o_t's first entry: the serial t
+        ring.add_chunk(f"e{done}", obs, np.zeros(steps, np.int64), np.zeros(steps), True, False)
+        done += steps
+    assert len(ring) == capacity  # wrapped: the write position is mid-ring
+    drawn = ring.sample(draws, 1, GAMMA)["obs"][:, 0].astype(np.int64)
+    stored = np.arange(added - capacity, added)  # the newest `capacity` transitions
+    counts = np.array([(drawn == serial).sum() for serial in stored])
+    assert counts.sum() == draws  # nothing drawn that the ring no longer holds
+    expected = draws / capacity
+    statistic = ((counts - expected) ** 2 / expected).sum()
+    assert counts.min() > 0, f"never drawn: serials {stored[counts == 0].tolist()}"
+    assert statistic < chi2.isf(1e-9, capacity - 1), (statistic, counts.tolist())

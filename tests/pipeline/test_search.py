@@ -367,3 +367,16 @@ def test_a_training_grid_with_the_algorithm_searched_is_refused() -> None:
     parse_experiment(raw)  # one draw per trial
     raw["search_space"] = {"training.gamma": {"grid": [0.9, 0.95]}}
     parse_experiment(raw)  # one algorithm: one copy
+
+
+def test_settings_read_at_some_point_of_the_search_are_taken() -> None:
+    """The LSTM's sizes and PPO's KL settings are refused only where no point reads them."""
+    lstm = {"model.use_lstm": {"grid": [False, True]}}
+    kl = {"training.use_kl_loss": {"grid": [False, True]}}
+    parse_experiment({"algorithm": "PPO", "env": HOLD, "model": {"lstm_cell_size": 8},
+                      "search_space": lstm})  # fmt: skip
+    parse_experiment({"algorithm": "PPO", "env": HOLD, "training": {"PPO": {"kl_coeff": 0.3}},
+                      "search_space": kl})  # fmt: skip
+    parse_experiment({"algorithm": "PPO", "env": HOLD, "training": {"SAC": {"tau": 0.01}},
+                      "replay": {"kind": "rllib"},
+                      "search_space": {"algorithm": {"grid": ["PPO", "SAC"]}}})  # fmt: skip
