@@ -340,8 +340,9 @@ def test_bench_learner_json_in_a_new_folder_is_written(
 
     measured = {"update_ms": 2.0, "step_ms": 3.0, "updates": 5, "shares": {"x": 1.0},
                 "obs_dim": 4, "num_actions": 2, "batch": 8}  # fmt: skip
-    monkeypatch.setattr(cost, "measure_path", lambda config, replay, seconds: measured)
+    monkeypatch.setattr(cost, "measure_path", lambda config, path, seconds: measured)
     monkeypatch.setattr(cost, "torch_floor_ms", lambda *args: 1.0)
+    monkeypatch.setattr(cost, "matmul_gflops", lambda *args: 1.0)
     monkeypatch.setattr(ray, "init", lambda **kwargs: None)
     monkeypatch.setattr(ray, "shutdown", lambda: None)
     monkeypatch.chdir(tmp_path)

@@ -109,12 +109,17 @@ def test_bench_refuses_malformed_rllib_settings(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_bench_learner_writes_both_paths_and_the_floor(tmp_path: Path) -> None:
+def test_bench_learner_writes_every_path_the_floor_and_the_limit(tmp_path: Path) -> None:
     out = bench(tmp_path, "--learner", "--learner-seconds", "0.5", "--json", "learner.json")
     figures_ = json.loads((tmp_path / "learner.json").read_text())
-    for key in ("rllib_ms_per_update", "ms_per_update", "floor_ms_per_update"):
+    for key in ("rllib_ms_per_update", "fast_ms_per_update", "lean_ms_per_update",
+                "ms_per_update", "floor_ms_per_update", "limit_ms_per_update"):  # fmt: skip
         assert figures_[key] > 0, figures_
-    assert "replay.kind rllib" in out and "replay.kind fast" in out, out
+    # the shipped YAMLs' learner (learner.kind's default) is what ms_per_update reports
+    assert figures_["ms_per_update"] == figures_["fast_ms_per_update"]
+    for path in ("rllib", "fast", "lean"):
+        assert f"spends its time, {path} (cProfile)" in out, out
+    assert "lean learner: forward, backward, Adam" in out, out
     assert "episode_replay_buffer" not in out  # labels, not raw function names
 
 

@@ -1,11 +1,14 @@
-"""The cost of one SAC update on this CPU: RLlib's replay path, ours, and the torch floor.
+"""The cost of one SAC update on this CPU: RLlib's replay path, ours, the lean learner, the
+torch floor and the arithmetic limit, measured in one run.
 
     python -m dnt_rllib.bench --learner [--learner-seconds 10] [--json PATH]
 
 Builds the paper's SAC trial (``build_algorithm_config``: Table I rates, 2×256 ReLU MLPs,
-batch 256, no remote env runners, 8 envs) once per replay path (``replay.kind``: ``rllib``,
-RLlib's ``EpisodeReplayBuffer`` and learner connectors; ``fast``, the ring buffer of
-:mod:`dnt_rllib.pipeline.fast_replay`), trains it until learning has started, then times:
+batch 256, no remote env runners, 8 envs) once per path (:data:`PATHS`: ``rllib``, RLlib's
+``EpisodeReplayBuffer``, learner connectors and learner; ``fast``, the ring buffer of
+:mod:`dnt_rllib.pipeline.fast_replay` and RLlib's learner; ``lean``, the ring buffer and the
+learner of :mod:`dnt_rllib.pipeline.lean_learner`), trains it until learning has started,
+then times:
 
 - **ms per update**: one train batch sampled from the path's buffer and one
   ``learner_group.update`` on it, exactly the calls the path's training step makes;
@@ -16,6 +19,8 @@ RLlib's ``EpisodeReplayBuffer`` and learner connectors; ``fast``, the ring buffe
 The floor is the same update in plain torch on one thread (:func:`torch_floor_ms`: actor
 and twin critics forward on o_t, actor and twin target critics on o_{t+1}, the four
 losses, their backward passes, four Adam steps and the Polyak target update), ≈ 0.5 GFLOP.
+The limit is that update's FLOPs (:func:`update_gflop`) at the rate this CPU multiplies the
+update's own matrix shapes on one thread (:func:`matmul_gflops`): arithmetic and nothing else.
 Last, one cProfile pass over ``algo.train()`` per path splits it into where the time goes
 (:data:`SINKS`). cProfile charges Python calls more than torch kernels, so the
 Python-heavy shares read high.
@@ -40,7 +45,12 @@ SINKS: tuple[tuple[str, str, str], ...] = (
     ("replay buffer: sample 256 transitions", "episode_replay_buffer.py", "_sample_episodes"),
     ("ring buffer: sample 256 transitions", "dnt_rllib/pipeline/replay.py", "sample"),
     ("learner connectors: episodes → tensors", "learner_connector_pipeline.py", "__call__"),
-    ("torch: forward, backward, Adam, targets", "torch_learner.py", "_uncompiled_update"),
+    ("RLlib learner: forward, backward, Adam", "torch_learner.py", "_uncompiled_update"),
+    (
+        "lean learner: forward, backward, Adam",
+        "dnt_rllib/pipeline/lean_learner.py",
+        "_uncompiled_update",
+    ),
     ("replay buffer: add the sampled steps", "episode_replay_buffer.py", "add"),
     ("ring buffer: add the sampled steps", "dnt_rllib/pipeline/replay.py", "add"),
     ("env runner: sample 8 env steps", "single_agent_env_runner.py", "sample"),
@@ -51,15 +61,28 @@ SINKS: tuple[tuple[str, str, str], ...] = (
 SELF_TIME: tuple[tuple[str, str], ...] = (("metrics logging (self time)", "rllib/utils/metrics/"),)
 
 
-#: The paths compared, in the order printed.
-PATHS = ("rllib", "fast")
+#: The paths compared, in the order printed: (replay.kind, learner.kind) of each.
+PATHS: dict[str, tuple[str, str]] = {
+    "rllib": ("rllib", "rllib"),
+    "fast": ("fast", "rllib"),
+    "lean": ("fast", "lean"),
+}
+#: Printed names of :data:`PATHS`.
+PATH_LABELS = {
+    "rllib": "RLlib's replay and learner (`replay.kind: rllib`)",
+    "fast": "ring buffer, RLlib's learner (`replay.kind: fast`)",
+    "lean": "ring buffer, lean learner (`learner.kind: lean`)",
+}
 
 
-def trial_params(config: SystemConfig, envs: int = 8, replay: str = "fast") -> dict[str, Any]:
+def trial_params(
+    config: SystemConfig, envs: int = 8, replay: str = "fast", learner: str = "rllib"
+) -> dict[str, Any]:
     """A paper SAC trial (``training: {}``, ``model: {}``), sampling in the trial process."""
     return {
         "algorithm": "SAC",
         "replay": {"kind": replay},
+        "learner": {"kind": learner},
         "seed": 0,
         "env": config.to_dict(),
         "training": {},
@@ -76,6 +99,40 @@ def update_gflop(obs_dim: int, num_actions: int, hiddens: list[int], batch: int)
     sizes = [obs_dim, *hiddens, num_actions]
     macs = sum(a * b for a, b in itertools.pairwise(sizes)) * batch
     return 2 * macs * (6 + 3 * 2) / 1e9
+
+
+def matmul_gflops(
+    obs_dim: int, num_actions: int, hiddens: list[int], batch: int, seconds: float = 1.0
+) -> float:
+    """GFLOP/s of one thread on the update's matrix products: every layer's forward
+    (batch × in)·(in × out) and its two backward products, timed together."""
+    import torch
+
+    torch.set_num_threads(1)
+    sizes = [obs_dim, *hiddens, num_actions]
+    pairs = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        x, w, g = (
+            torch.randn(batch, fan_in),
+            torch.randn(fan_in, fan_out),
+            torch.randn(batch, fan_out),
+        )
+        pairs.append((x, w, g))
+    flop = sum(3 * 2 * batch * x.shape[1] * w.shape[1] for x, w, _ in pairs)
+
+    def products() -> None:
+        for x, w, g in pairs:
+            x @ w  # forward
+            g @ w.T  # gradient of the input
+            x.T @ g  # gradient of the weight
+
+    for _ in range(20):
+        products()
+    rounds, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        products()
+        rounds += 1
+    return flop * rounds / (time.perf_counter() - started) / 1e9
 
 
 def torch_floor_ms(
@@ -223,13 +280,14 @@ def sinks(algo: Any, iterations: int = 2) -> dict[str, float]:
     return {label: t / total for label, t in out.items() if t > 0}
 
 
-def measure_path(config: SystemConfig, replay: str, seconds: float) -> dict[str, Any]:
-    """ms per update and per training step of one replay path, and its time sinks."""
+def measure_path(config: SystemConfig, path: str, seconds: float) -> dict[str, Any]:
+    """ms per update and per training step of one of :data:`PATHS`, and its time sinks."""
     from dnt_rllib.pipeline.algorithms import build_algorithm_config
     from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
     from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
 
-    params = trial_params(config, replay=replay)
+    replay, learner = PATHS[path]
+    params = trial_params(config, replay=replay, learner=learner)
     algo_config = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
     algo = algo_config.build_algo()
     try:
@@ -252,16 +310,16 @@ def measure_path(config: SystemConfig, replay: str, seconds: float) -> dict[str,
 
 
 def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = None) -> int:
-    """Print ms per SAC update on both replay paths and the torch floor, their ratios and
-    the top time sinks; ``json_path`` gets the three figures (docs/speed.md, "The learner's
-    cost")."""
+    """Print ms per SAC update on every path of :data:`PATHS`, the torch floor and the
+    arithmetic limit, their ratios and the top time sinks; ``json_path`` gets the figures
+    (docs/speed.md, "The learner's cost")."""
     import json
 
     import ray
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dnt_rllib.pipeline.algorithms import PAPER_MODEL
+    from dnt_rllib.pipeline.algorithms import PAPER_MODEL, learner_kind
     from dnt_rllib.twin import make_twin
 
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)
@@ -278,7 +336,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
     )
     try:
-        paths = {replay: measure_path(config, replay, seconds) for replay in PATHS}
+        paths = {path: measure_path(config, path, seconds) for path in PATHS}
     finally:
         ray.shutdown()
     first = paths["fast"]
@@ -286,7 +344,9 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     obs_dim, num_actions, batch = first["obs_dim"], first["num_actions"], first["batch"]
     floor_ms = torch_floor_ms(obs_dim, num_actions, hiddens, batch)
     gflop = update_gflop(obs_dim, num_actions, hiddens, batch)
-    rllib, fast = paths["rllib"], paths["fast"]
+    rate = matmul_gflops(obs_dim, num_actions, hiddens, batch)
+    limit_ms = gflop / rate * 1e3
+    shipped = "lean" if learner_kind({}) == "lean" else "fast"  # the YAMLs' default learner
     print(
         f"\n## One SAC update (batch {batch}, {'×'.join(map(str, hiddens))} MLPs, "
         f"{obs_dim} inputs, {num_actions} actions), one thread, "
@@ -294,26 +354,37 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     )
     print("| | ms per update | × floor | ms per training step (update + 8 × fragment env "
           "steps, sync, metrics) |\n|---|---|---|---|")  # fmt: skip
-    for label, path in (("RLlib replay (`replay.kind: rllib`)", rllib),
-                        ("ring buffer (`replay.kind: fast`)", fast)):  # fmt: skip
-        print(f"| {label} | {path['update_ms']:.1f} ({path['updates']} updates) | "
-              f"{path['update_ms'] / floor_ms:.2f}× | {path['step_ms']:.1f} |")  # fmt: skip
+    for path, label in PATH_LABELS.items():
+        got = paths[path]
+        print(f"| {label} | {got['update_ms']:.1f} ({got['updates']} updates) | "
+              f"{got['update_ms'] / floor_ms:.2f}× | {got['step_ms']:.1f} |")  # fmt: skip
     print(f"| torch floor, same nets and loss ({gflop:.2f} GFLOP, "
           f"{gflop / floor_ms * 1e3:.0f} GFLOP/s) | {floor_ms:.1f} | 1.00× | – |")  # fmt: skip
-    print(f"\nfast / RLlib: {rllib['update_ms'] / fast['update_ms']:.1f}× fewer ms per update, "
-          f"{rllib['step_ms'] / fast['step_ms']:.1f}× fewer per training step")  # fmt: skip
-    for replay in PATHS:
-        print(f"\n| where `algo.train()` spends its time, replay.kind {replay} (cProfile) "
+    print(f"| arithmetic limit: {gflop:.2f} GFLOP at {rate:.0f} GFLOP/s (one thread, the "
+          f"update's matrix shapes) | {limit_ms:.1f} | "
+          f"{limit_ms / floor_ms:.2f}× | – |")  # fmt: skip
+    rllib, fast, lean = paths["rllib"], paths["fast"], paths["lean"]
+    print(f"\nfast / RLlib: {rllib['update_ms'] / fast['update_ms']:.1f}× fewer ms per update; "
+          f"lean / fast: {fast['update_ms'] / lean['update_ms']:.2f}× fewer ms per update, "
+          f"{fast['step_ms'] / lean['step_ms']:.2f}× fewer per training step")  # fmt: skip
+    for path in PATHS:
+        print(f"\n| where `algo.train()` spends its time, {path} (cProfile) "
               "| share |\n|---|---|")  # fmt: skip
-        for label, share in sorted(paths[replay]["shares"].items(), key=lambda kv: -kv[1]):
+        for label, share in sorted(paths[path]["shares"].items(), key=lambda kv: -kv[1]):
             print(f"| {label} | {100 * share:.1f} % |")
     if json_path is not None:
         figures = {
             "rllib_ms_per_update": rllib["update_ms"],
-            "ms_per_update": fast["update_ms"],
+            "fast_ms_per_update": fast["update_ms"],
+            "lean_ms_per_update": lean["update_ms"],
+            "ms_per_update": paths[shipped]["update_ms"],
             "floor_ms_per_update": floor_ms,
+            "limit_ms_per_update": limit_ms,
             "rllib_ms_per_training_step": rllib["step_ms"],
-            "ms_per_training_step": fast["step_ms"],
+            "fast_ms_per_training_step": fast["step_ms"],
+            "lean_ms_per_training_step": lean["step_ms"],
+            "ms_per_training_step": paths[shipped]["step_ms"],
+            "matmul_gflops": rate,
             "load_average": load,
         }
         try:  # checked before the work (bench.check_args); its folders made now
