@@ -543,6 +543,23 @@ RECURRENT_FAULTS: list[tuple[str, str]] = [
      "experiment.training.PPO.tau: not a PPO training setting"),
     ("algorithm: PPO\ntraining: {PPO: {learner_class: builtins.exec}}",
      "experiment.training.PPO.learner_class: not accepted: RLlib would resolve its value"),
+    ("algorithm: SAC\nlearner: {kind: fast}",
+     "experiment.learner.kind = 'fast': must be one of 'lean', 'rllib'"),
+    ("algorithm: SAC\nlearner: {kind: lean, fused: true}",
+     "experiment.learner: unknown field 'fused'; allowed fields: kind"),
+    ("algorithm: DQN\nmodel: {use_lstm: true}\nreplay: {kind: rllib}\nlearner: {kind: lean}",
+     "experiment.learner.kind = 'lean' with DQN and model.use_lstm = true: the lean learner "
+     "trains non-recurrent modules; set learner: {kind: rllib}"),
+    ("algorithm: PPO\nsearch_space: {algorithm: {grid: [PPO, DQN]},"
+     " model.use_lstm: {grid: [false, true]}}\nreplay: {kind: rllib}\nlearner: {kind: lean}",
+     "experiment.learner.kind = 'lean' with DQN and model.use_lstm = true"),
+    ("algorithm: SAC\nlearner: {kind: lean}\nresources: {num_learners: 2}",
+     "experiment.learner.kind = 'lean' with resources.num_learners = 2: the lean learner "
+     "updates one module in one process"),
+    ("algorithm: PPO\nlearner: {kind: lean}",
+     "experiment.learner with algorithm = PPO: PPO learns on-policy, with RLlib's learner"),
+    ("algorithm: PPO\nsearch_space: {learner.kind: {grid: [lean, rllib]}}",
+     "experiment.search_space.learner.kind with algorithm = PPO"),
     ("algorithm: PPO\nsearch_space: {algorithm: {grid: [PPO, SAC]},"
      " training.num_epochs: {grid: [1, 5]}}",
      "experiment.search_space.training.num_epochs: an RLlib SAC setting this project does "

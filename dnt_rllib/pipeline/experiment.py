@@ -434,8 +434,8 @@ def _check_used(
     algorithm: str,
 ) -> None:
     """Refuse sections and settings no trial of the experiment reads (each would be ignored):
-    ``training.<ALGO>`` of an algorithm never run, ``replay`` with no SAC or DQN, PPO's
-    ``kl_coeff`` and ``kl_target`` with ``use_kl_loss`` false at every point."""
+    ``training.<ALGO>`` of an algorithm never run, ``replay`` or ``learner`` with no SAC or
+    DQN, PPO's ``kl_coeff`` and ``kl_target`` with ``use_kl_loss`` false at every point."""
     algos = _algorithms(space, algorithm)
     for algo in training:
         if algo not in algos:
@@ -443,11 +443,13 @@ def _check_used(
                 f"{OWNER}.training.{algo}: the experiment never runs {algo} (algorithm: "
                 f"{', '.join(algos)}); drop it, or search algorithm"
             )
-    if not set(algos) & set(OFF_POLICY) and (raw.get("replay") or "replay.kind" in space):
-        where = "replay" if raw.get("replay") else "search_space.replay.kind"
+    for section, what in (("replay", "from no replay buffer"), ("learner", "with RLlib's learner")):
+        if set(algos) & set(OFF_POLICY) or not (raw.get(section) or f"{section}.kind" in space):
+            continue
+        where = section if raw.get(section) else f"search_space.{section}.kind"
         raise ConfigError(
-            f"{OWNER}.{where} with algorithm = {algorithm}: PPO learns on-policy, from no "
-            "replay buffer; drop it (the replay section is SAC's and DQN's)"
+            f"{OWNER}.{where} with algorithm = {algorithm}: PPO learns on-policy, {what}; "
+            f"drop it (the {section} section is SAC's and DQN's)"
         )
     if "PPO" not in algos:
         return
