@@ -138,8 +138,11 @@ SCHEDULER_TIME = "wall_time_s"
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
-REPLAY_KEYS = {"kind"}
-LEARNER_KEYS = {"kind"}
+#: Sections that choose one implementation: ``kind`` only, its values and its default.
+KIND_SECTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "replay": (REPLAY_KINDS, REPLAY_DEFAULTS),
+    "learner": (LEARNER_KINDS, LEARNER_DEFAULTS),
+}
 #: Trial and search seeds: numpy's legacy seeding (RLlib's, Optuna's) takes < 2^32, and
 #: RLlib adds env runner and env offsets to the trial seed.
 SEEDS = Range(0, 2**31 - 1)
@@ -237,8 +240,8 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
     seed = check_int(OWNER, "seed", raw.get("seed", 0), SEEDS)
     reward = _section_reward(raw.get("reward") or {})
-    replay = _section_replay(raw.get("replay") or {})
-    learner = _section_learner(raw.get("learner") or {})
+    replay = _section_kind("replay", raw.get("replay") or {})
+    learner = _section_kind("learner", raw.get("learner") or {})
     space = _section_search(raw.get("search_space") or {}, env, training, algorithm)
     _check_buffer_and_replay(training, replay, space, algorithm)
     _check_together(training, model, replay, space, algorithm)
@@ -364,23 +367,15 @@ def _section_reward(values: Any) -> dict[str, Any]:
     return out
 
 
-def _section_replay(values: Any) -> dict[str, Any]:
-    values = _mapping(values, "replay")
-    owner = f"{OWNER}.replay"
-    check_keys(owner, values, REPLAY_KEYS)
-    out = dict(REPLAY_DEFAULTS)
+def _section_kind(section: str, values: Any) -> dict[str, Any]:
+    """A :data:`KIND_SECTIONS` section: ``kind``, one of its values, or the default."""
+    kinds, defaults = KIND_SECTIONS[section]
+    values = _mapping(values, section)
+    owner = f"{OWNER}.{section}"
+    check_keys(owner, values, {"kind"})
+    out = dict(defaults)
     if "kind" in values:
-        out["kind"] = check_choice(owner, "kind", values["kind"], REPLAY_KINDS)
-    return out
-
-
-def _section_learner(values: Any) -> dict[str, Any]:
-    values = _mapping(values, "learner")
-    owner = f"{OWNER}.learner"
-    check_keys(owner, values, LEARNER_KEYS)
-    out = dict(LEARNER_DEFAULTS)
-    if "kind" in values:
-        out["kind"] = check_choice(owner, "kind", values["kind"], LEARNER_KINDS)
+        out["kind"] = check_choice(owner, "kind", values["kind"], kinds)
     return out
 
 
@@ -900,10 +895,9 @@ def _check_search_value(
         check_model(owner, {key.split(".", 1)[1]: value})
     elif key.startswith("reward."):
         _section_reward({key.split(".", 1)[1]: value})
-    elif key.startswith("replay."):
-        _section_replay({key.split(".", 1)[1]: value})
-    elif key.startswith("learner."):
-        _section_learner({key.split(".", 1)[1]: value})
+    elif key.split(".", 1)[0] in KIND_SECTIONS:
+        section, name = key.split(".", 1)
+        _section_kind(section, {name: value})
     else:
         raise ConfigError(
             f"{owner}: unknown search key; allowed: algorithm, seed, env.<field>, "
