@@ -119,8 +119,11 @@ def algorithm_gap(by_algo: dict[str, list[Run]]) -> str | None:
     return f"{gain:+.2f} ± {_ci(ci)} | {100 * gain / base:+.2f} %"
 
 
-#: The MLflow param of the replay path (``replay.kind``: fast or rllib).
-REPLAY_PARAM = "replay.kind"
+#: A/B switches of the same mathematics: the MLflow param, its new and old value, the name.
+AB_PARAMS: dict[str, tuple[str, str, str]] = {
+    "replay.kind": ("fast", "rllib", "The two replay paths (`replay.kind`)"),
+    "learner.kind": ("lean", "rllib", "The two learners (`learner.kind`)"),
+}
 
 
 def _curve_at(curve: Curve, steps: float) -> float:
@@ -129,28 +132,30 @@ def _curve_at(curve: Curve, steps: float) -> float:
     return float(curve.values[before[-1]]) if len(before) else math.nan
 
 
-def replay_table(runs: list[Run], keys: list[str]) -> str | None:
-    """fast − rllib replay, per algorithm and other setting, the same seed on both paths:
-    the final Δ vs threshold (both paired with the rule on the same episodes, so their
-    difference is the per-episode fast − rllib mean), the env steps each path sampled in
-    its training time, and the learning curve's Δ vs threshold at equal env steps (the
-    fast run's curve where the rllib run stopped, against the rllib run's last). 95 % CIs
-    over the seeds' differences. None when the experiment has not both paths."""
-    if REPLAY_PARAM not in keys:
+def ab_table(runs: list[Run], keys: list[str], param: str) -> str | None:
+    """new − old of an :data:`AB_PARAMS` switch (e.g. fast − rllib replay), per algorithm and
+    other setting, the same seed on both sides: the final Δ vs threshold (both paired with
+    the rule on the same episodes, so their difference is the per-episode new − old mean),
+    the env steps each side sampled in its training time, and the learning curve's Δ vs
+    threshold at equal env steps (the new run's curve where the old run stopped, against the
+    old run's last). 95 % CIs over the seeds' differences. None when ``param`` is not
+    searched."""
+    if param not in keys:
         return None
-    others = [k for k in keys if k != REPLAY_PARAM]
+    new, old, _ = AB_PARAMS[param]
+    others = [k for k in keys if k != param]
     pairs: dict[tuple[str, str], dict[str, dict[str, Run]]] = {}
     for r in runs:
         seeds = pairs.setdefault((r.algorithm, setting_of(r, others)), {})
-        seeds.setdefault(r.seed, {})[r.params.get(REPLAY_PARAM, "")] = r
+        seeds.setdefault(r.seed, {})[r.params.get(param, "")] = r
     lines = [
-        "| policy | setting | seeds on both | fast − rllib, final Δ vs threshold (95% CI over "
-        "seeds) | env steps: fast / rllib | curve Δ vs threshold at rllib's last env steps: "
-        "fast, rllib, fast − rllib |",
+        f"| policy | setting | seeds on both | {new} − {old}, final Δ vs threshold (95% CI "
+        f"over seeds) | env steps: {new} / {old} | curve Δ vs threshold at {old}'s last env "
+        f"steps: {new}, {old}, {new} − {old} |",
         "|---|---|---|---|---|---|",
     ]
     for (algo, setting), seeds in sorted(pairs.items()):
-        both = [(s["fast"], s["rllib"]) for s in seeds.values() if {"fast", "rllib"} <= s.keys()]
+        both = [(s[new], s[old]) for s in seeds.values() if {new, old} <= s.keys()]
         if not both:
             continue
         final = mean_ci95([f.final("policy", "diff_threshold")
@@ -216,9 +221,10 @@ def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()
             "|---|---|---|---|",
             *gap_rows,
         ]
-    replay = replay_table(done, keys)
-    if replay is not None:
-        lines += ["", "The two replay paths (`replay.kind`), seed by seed:", "", replay]
+    for param, (_, _, title) in AB_PARAMS.items():
+        table = ab_table(done, keys, param)
+        if table is not None:
+            lines += ["", f"{title}, seed by seed:", "", table]
     failed = [f"{r.algorithm} seed {r.seed} ({r.status.lower()})" for r in runs if not r.finished]
     if failed:
         lines += ["", "Not in the table (no final evaluation): " + ", ".join(failed) + "."]

@@ -1,4 +1,4 @@
-"""The report's replay-path table: fast − rllib per seed, against hand computations."""
+"""The report's A/B tables (replay path, learner): new − old per seed, against hand computations."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from scipy import stats
 
 from dnt_rllib.report import main as report_main
@@ -21,13 +22,14 @@ RUNS = {
 }
 
 
-def write_store(uri: str) -> None:
+def write_store(uri: str, param: str = "replay.kind", new: str = "fast") -> None:
+    """:data:`RUNS`, with ``param`` = ``new`` where the table says fast."""
     client = mlflow.MlflowClient(uri)
     exp = client.create_experiment("ab")
     for (kind, seed), (diff, curve) in RUNS.items():
         run = client.create_run(exp, tags={"algorithm": "SAC"}).info.run_id
         client.log_param(run, "seed", seed)
-        client.log_param(run, "replay.kind", kind)
+        client.log_param(run, param, new if kind == "fast" else kind)
         client.log_param(run, "env.epsilon", 0.987)
         metrics = {"eval/policy/mean_return": 744.0 + diff, "eval/policy/diff_threshold": diff,
                    "eval/policy/share": 0.97, "eval/best_period": 4,
@@ -44,9 +46,10 @@ def write_store(uri: str) -> None:
         client.set_terminated(run)
 
 
-def test_replay_table_pairs_the_paths_seed_by_seed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("param", "new"), [("replay.kind", "fast"), ("learner.kind", "lean")])
+def test_ab_table_pairs_the_sides_seed_by_seed(tmp_path: Path, param: str, new: str) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    write_store(uri)
+    write_store(uri, param, new)
     assert report_main(["--experiment", "ab", "--tracking-uri", uri,
                         "--out", str(tmp_path / "out")]) == 0  # fmt: skip
     table = (tmp_path / "out" / "results.md").read_text()
@@ -64,5 +67,6 @@ def test_replay_table_pairs_the_paths_seed_by_seed(tmp_path: Path) -> None:
         f"| -3.00, -1.30, {curve.mean():+.2f} ± {curve_half:.2f} |"
     )
     assert row in table, table
-    assert "| SAC | replay.kind=fast" not in table  # the setting column says kind=fast
-    assert "| SAC | kind=fast | 3 |" in table and "| SAC | kind=rllib | 3 |" in table
+    assert f"| {new} − rllib, final Δ vs threshold" in table
+    assert f"| SAC | {param}={new}" not in table  # the setting column says kind=<new>
+    assert f"| SAC | kind={new} | 3 |" in table and "| SAC | kind=rllib | 3 |" in table
