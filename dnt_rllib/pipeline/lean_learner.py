@@ -15,6 +15,11 @@ per-update work that is not arithmetic (docs/speed.md, "The lean learner"):
   falls back to RLlib's rule (``nan_to_num`` unless ``torch_skip_nan_gradients``);
 - **multi-tensor (``foreach``) Adam steps and Polyak updates**, where RLlib steps Adam
   tensor by tensor and updates the targets through ``state_dict``/``load_state_dict``;
+- **the forward pass through the networks' own ``nn.Sequential`` layers** (discrete SAC with
+  MLP encoders and heads, which is every SAC module this project builds; anything else
+  takes the module's ``_forward_train``), where RLlib's module passes dictionaries through
+  its encoder and head wrappers, and with the next observations' actor pass under
+  ``no_grad`` (the critics' target is detached: RLlib records that graph and never uses it);
 - **the loss statistics logged without the TD-error series**, which only a prioritised
   buffer reads (it is logged when the replay buffer is prioritised), and without
   ``module.train()`` walking every submodule each update (the learner's module stays in
@@ -30,6 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import gymnasium as gym
 import torch
 from ray.rllib.algorithms.dqn.dqn_learner import LAST_TARGET_UPDATE_TS, NUM_TARGET_UPDATES
 from ray.rllib.algorithms.dqn.torch.dqn_torch_learner import DQNTorchLearner
@@ -53,6 +59,8 @@ from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.models.torch.encoder import TorchMLPEncoder
+from ray.rllib.core.models.torch.heads import TorchMLPHead
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, TD_ERROR_KEY
 
 logger = logging.getLogger(__name__)
@@ -106,7 +114,7 @@ class LeanUpdateMixin:
     def _uncompiled_update(self, batch: dict[str, Any], **kwargs: Any) -> tuple[Any, Any, Any]:
         """Forward, losses, one backward, one finiteness check, the optimiser steps."""
         self._compute_off_policyness(batch)
-        fwd_out = {mid: self.module[mid]._forward_train(b) for mid, b in batch.items()}
+        fwd_out = {mid: self.forward_train(self.module[mid], b) for mid, b in batch.items()}
         loss_per_module = self.compute_losses(fwd_out=fwd_out, batch=batch)
         self._zero_grads()
         total = sum(loss_per_module.values())
@@ -117,6 +125,10 @@ class LeanUpdateMixin:
             grads = self.postprocess_gradients(grads)
         self._apply_lean(grads)
         return fwd_out, loss_per_module, {}
+
+    def forward_train(self, module: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        """The module's ``_forward_train`` (without ``forward_train``'s ``train()`` walk)."""
+        return module._forward_train(batch)
 
     def _zero_grads(self) -> None:
         for param in self._params.values():
@@ -178,6 +190,29 @@ def polyak(mains: list[torch.Tensor], targets: list[torch.Tensor], tau: float) -
 class LeanSACLearner(LeanUpdateMixin, SACTorchLearner):
     """RLlib's discrete SAC (twin Q, entropy tuning), updated by :class:`LeanUpdateMixin`."""
 
+    def forward_train(self, module: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        """``DefaultSACTorchRLModule._forward_train_discrete``'s outputs, computed through each
+        network's ``nn.Sequential`` (MLP encoder, then MLP head); the next observations'
+        actor pass and the targets without a graph. Other modules: their own forward."""
+        nets = _mlp_chains(module)
+        if nets is None:
+            return module._forward_train(batch)
+        pi, qf, qf_twin, target_qf, target_qf_twin = nets
+        obs, next_obs = batch[Columns.OBS], batch[Columns.NEXT_OBS]
+        with torch.no_grad():
+            probs_next = torch.softmax(pi(next_obs), dim=-1)
+            q_target_next = torch.min(target_qf(next_obs), target_qf_twin(next_obs))
+        probs = torch.softmax(pi(obs), dim=-1)
+        return {
+            ACTION_PROBS_NEXT: probs_next,
+            ACTION_LOG_PROBS_NEXT: probs_next.log(),
+            QF_TARGET_NEXT: q_target_next,
+            QF_PREDS: qf(obs),
+            QF_TWIN_PREDS: qf_twin(obs),
+            ACTION_PROBS: probs,
+            ACTION_LOG_PROBS: probs.log(),
+        }
+
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
@@ -233,6 +268,26 @@ class LeanDQNLearner(LeanUpdateMixin, DQNTorchLearner):
 
     Its loss is RLlib's own: DQN has one optimiser and one loss, so RLlib already takes one
     backward pass; what is cut is the rest of the update (module docstring)."""
+
+
+def _mlp_chains(module: Any) -> tuple[torch.nn.Sequential, ...] | None:
+    """(actor, critic, twin critic, their targets) of a discrete twin-Q SAC module as
+    ``nn.Sequential`` chains of its MLP encoders' and heads' layers, or None for any other
+    module (cached on the module: the layers are the module's own, so training and loading
+    a checkpoint change them in place)."""
+    cached = module.__dict__.get("_lean_chains")
+    if cached is not None:
+        return cached
+    chains = []
+    for name in ("pi", "qf", "qf_twin", "target_qf", "target_qf_twin"):
+        encoder, head = getattr(module, f"{name}_encoder", None), getattr(module, name, None)
+        if not (isinstance(encoder, TorchMLPEncoder) and isinstance(head, TorchMLPHead)):
+            return None
+        if head.clip_log_std or not isinstance(module.action_space, gym.spaces.Discrete):
+            return None
+        chains.append(torch.nn.Sequential(encoder.net.mlp, head.net.mlp))
+    module.__dict__["_lean_chains"] = tuple(chains)
+    return module.__dict__["_lean_chains"]
 
 
 LEAN_CLASSES: dict[str, type] = {"SAC": LeanSACLearner, "DQN": LeanDQNLearner}

@@ -20,7 +20,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from dnt_rllib.env.observation import observation_dim
 from dnt_rllib.pipeline.algorithms import build_algorithm_config
 from dnt_rllib.pipeline.experiment import load_experiment
-from dnt_rllib.pipeline.lean_learner import LeanDQNLearner, LeanSACLearner
+from dnt_rllib.pipeline.lean_learner import LeanDQNLearner, LeanSACLearner, _mlp_chains
 from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
 
 #: One update: float32 arithmetic in another order (one backward, fused Adam).
@@ -173,3 +173,18 @@ def test_lean_learner_keeps_fused_adam_and_reduces_every_tenth_update() -> None:
     lean.set_state(rllib.get_state())  # a checkpoint restored into the lean learner
     for optim in lean._named_optimizers.values():
         assert all(g["fused"] and not g["foreach"] for g in optim.param_groups)
+
+
+def test_lean_sac_forward_equals_the_modules_forward() -> None:
+    """The forward through the networks' own layers gives RLlib module's outputs."""
+    _, lean, dim, size = learners("sac_tuned.yaml", "SAC")
+    module = lean.module[DEFAULT_MODULE_ID]
+    assert _mlp_chains(module) is not None  # the SAC modules this project builds take it
+    data = batch(np.random.default_rng(5), dim, size)
+    tensors = lean._convert_batch_type(data)[DEFAULT_MODULE_ID]
+    theirs = module._forward_train(tensors)
+    mine = lean.forward_train(module, tensors)
+    assert mine.keys() == theirs.keys()
+    for key in theirs:
+        torch.testing.assert_close(mine[key], theirs[key], rtol=0.0, atol=0.0, msg=key)
+    assert not mine["action_probs_next"].requires_grad and mine["action_probs"].requires_grad
