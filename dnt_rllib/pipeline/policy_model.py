@@ -3,8 +3,9 @@
 ``tune`` logs each scored checkpoint's greedy policy as the model ``policy`` of its trial's
 MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
 files a checkpoint's evaluation reads (:data:`~dnt_rllib.pipeline.policy.TRIAL_FILE` and
-:data:`~dnt_rllib.pipeline.policy.WEIGHTS_FILE`: JSON and tensors, nothing pickled of the
-policy) and rebuilds the module from them, as ``evaluate --checkpoint`` does. ``predict``
+:data:`~dnt_rllib.pipeline.policy.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
+from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
+:class:`GreedyPolicyModel` (a reference to this class). ``predict``
 takes observations (B, dim) float32 and returns the greedy actions (B,) int64 that
 ``evaluate --checkpoint`` plays. A recurrent policy (``use_lstm``) is not logged: its action
 depends on the episode so far, which a table of observations does not carry.
