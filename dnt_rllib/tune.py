@@ -530,6 +530,7 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
     checkpoints: list[tuple[str, Any]] = []
+    models: list[tuple[str, str]] = []
     first = exp.evaluation_seed
     print(
         f"\nFinal evaluation on episodes {first}–{first + exp.evaluation_episodes - 1}, every "
@@ -570,6 +571,8 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
         if scored is not None:
             tracking.set_tag(m["trial_id"], "best_checkpoint", str(scored))
             checkpoints.append((m["trial_id"], scored))
+            if isinstance(scored, Path):  # a local folder (not s3://…): its MLflow model
+                models.append((m["trial_id"], tracking.log_model(m["trial_id"], scored)))
 
         def value(key: str, m: dict = m) -> float:
             return m.get(key, float("nan"))
@@ -596,6 +599,11 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
             f"--checkpoint {checkpoints[0][1]} --episodes {exp.evaluation_episodes} "
             f"--seed {exp.evaluation_seed}{ref}"
         )
+    if models:
+        print("MLflow models of the policies (mlflow.pyfunc.load_model(uri).predict(observations)"
+              " → greedy actions):")  # fmt: skip
+        for trial_id, uri in models:
+            print(f"  {trial_id}: {uri}")
     print(
         f"\nMLflow: {exp.tracking_uri} (experiment {exp.mlflow_experiment!r}); "
         f"Tune: {experiment_path(exp)}"

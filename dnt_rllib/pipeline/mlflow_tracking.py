@@ -298,6 +298,21 @@ class MLflowTracking(Callback):
         if found:
             self.client.set_terminated(found[0].info.run_id, status=status)
 
+    def log_model(self, trial_id: str, checkpoint: Path) -> str:
+        """Log the scored checkpoint's greedy policy as the MLflow model of the trial's run
+        (:mod:`dnt_rllib.pipeline.policy_model`): its ``models:/`` URI, or the one line that
+        says why it is not logged."""
+        from dnt_rllib.pipeline.policy_model import log_policy_model
+        from dnt_rllib.validation import ConfigError
+
+        found = self._tagged_runs(trial_id)
+        if not found:
+            return "not logged: no MLflow run of this trial"
+        try:
+            return log_policy_model(self.tracking_uri, found[0].info.run_id, checkpoint)
+        except ConfigError as err:
+            return f"not logged: {err}"
+
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
         found = self._tagged_runs(trial_id)

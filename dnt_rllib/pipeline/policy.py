@@ -212,6 +212,15 @@ def load_policy(
     config; it must give the same observation and action spaces. Nothing in the folder is
     unpickled.
     """
+    params, module, config = load_module(checkpoint, config)
+    return f"{params['algorithm']} (seed {params['seed']})", greedy_policy(module), config
+
+
+def load_module(
+    checkpoint: str | Path, config: SystemConfig | None = None
+) -> tuple[dict[str, Any], Any, SystemConfig]:
+    """(trial parameters, inference module in eval mode, env config) of a trial checkpoint,
+    checked as :func:`load_policy` describes."""
     root = Path(checkpoint).expanduser().resolve()
     if not root.exists():
         raise ConfigError(f"--checkpoint {root}: no such folder")
@@ -254,4 +263,17 @@ def load_policy(
     if missing:
         raise ConfigError(f"--checkpoint {weights}: lacks {', '.join(sorted(missing)[:3])}")
     module.eval()
-    return f"{params['algorithm']} (seed {params['seed']})", greedy_policy(module), config
+    return params, module, config
+
+
+def greedy_actions(module: Any, observations: np.ndarray) -> np.ndarray:
+    """The greedy action of a non-recurrent module for each row of ``observations`` (B, dim),
+    as :func:`greedy_policy` takes it one row at a time."""
+    from ray.rllib.core import Columns
+
+    batch = {Columns.OBS: torch.from_numpy(np.asarray(observations, dtype=np.float32))}
+    with torch.no_grad():
+        out = module.forward_inference(batch)
+    if Columns.ACTIONS in out:
+        return out[Columns.ACTIONS].reshape(-1).numpy().astype(np.int64)
+    return torch.argmax(out[Columns.ACTION_DIST_INPUTS], dim=-1).numpy().astype(np.int64)

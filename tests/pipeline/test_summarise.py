@@ -45,6 +45,10 @@ class FakeTracking:
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         FakeTracking.tags[(trial_id, key)] = value
 
+    def log_model(self, trial_id: str, checkpoint: Path) -> str:
+        FakeTracking.tags[(trial_id, "model")] = str(checkpoint)
+        return f"models:/m-{trial_id}"
+
 
 def test_summary_prints_and_tags_the_scored_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
@@ -70,6 +74,9 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
         f"{exp.evaluation_episodes} --seed {exp.evaluation_seed}" in out
     )
     assert FakeTracking.tags[("t1", "best_checkpoint")] == str(final)
+    # the scored checkpoint (not the best by training return) is the run's MLflow model
+    assert FakeTracking.tags[("t1", "model")] == str(final)
+    assert "  t1: models:/m-t1" in out
 
 
 def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
@@ -88,6 +95,7 @@ def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
     assert line in out
     assert "nan" not in out
     assert ("t2", "best_checkpoint") not in FakeTracking.tags
+    assert ("t2", "model") not in FakeTracking.tags
 
 
 class Collect(logging.Handler):

@@ -1,0 +1,81 @@
+"""A trained policy as an MLflow model: ``mlflow.pyfunc.load_model(uri).predict(obs)``.
+
+``tune`` logs each scored checkpoint's greedy policy as the model ``policy`` of its trial's
+MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
+files a checkpoint's evaluation reads (:data:`~dnt_rllib.pipeline.policy.TRIAL_FILE` and
+:data:`~dnt_rllib.pipeline.policy.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
+from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
+:class:`GreedyPolicyModel` (a reference to this class). ``predict``
+takes observations (B, dim) float32 and returns the greedy actions (B,) int64 that
+``evaluate --checkpoint`` plays. A recurrent policy (``use_lstm``) is not logged: its action
+depends on the episode so far, which a table of observations does not carry.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import Schema, TensorSpec
+
+from dnt_rllib.validation import ConfigError
+
+#: The model's name in its run.
+MODEL_NAME = "policy"
+#: The artifact that holds the checkpoint's trial file and weights.
+CHECKPOINT_ARTIFACT = "checkpoint"
+
+
+class GreedyPolicyModel(mlflow.pyfunc.PythonModel):
+    """The greedy policy of a trial checkpoint (module docstring)."""
+
+    def load_context(self, context: Any) -> None:
+        from dnt_rllib.pipeline.policy import load_module
+
+        _, self.module, _ = load_module(context.artifacts[CHECKPOINT_ARTIFACT])
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> np.ndarray:
+        from dnt_rllib.pipeline.policy import greedy_actions
+
+        values = getattr(model_input, "values", model_input)  # a DataFrame or an array
+        return greedy_actions(self.module, np.asarray(values, dtype=np.float32))
+
+
+def signature(obs_dim: int) -> ModelSignature:
+    """Observations (B, ``obs_dim``) float32 → greedy actions (B,) int64."""
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, obs_dim))]),
+        outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
+    )
+
+
+def log_policy_model(tracking_uri: str, run_id: str, checkpoint: str | Path) -> str:
+    """Log ``checkpoint``'s greedy policy as the model :data:`MODEL_NAME` of MLflow run
+    ``run_id``; its ``models:/`` URI. A recurrent policy is refused in one line."""
+    from dnt_rllib.env.observation import observation_dim
+    from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, load_module
+
+    params, _, config = load_module(checkpoint)  # the checks evaluate makes, before logging
+    if params["model"].get("use_lstm"):
+        raise ConfigError(
+            f"{checkpoint}: a recurrent policy (model.use_lstm) is not logged as an MLflow "
+            "model: its action depends on the episode so far; evaluate --checkpoint plays it"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        for name in (TRIAL_FILE, WEIGHTS_FILE):
+            shutil.copy2(Path(checkpoint) / name, Path(folder) / name)
+        mlflow.set_tracking_uri(tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=GreedyPolicyModel(),
+                artifacts={CHECKPOINT_ARTIFACT: folder},
+                signature=signature(observation_dim(config)),
+                pip_requirements=["dnt_rllib"],
+            )
+    return info.model_uri
