@@ -283,9 +283,12 @@ class SystemConfig:
         "full",
         "'paper' (s_t only), 'full' (s_t, DNT state, slots since sync, I_n), 'timed' "
         "('full' and the slots left; the episode then terminates at T), 'decision' "
-        "('timed' and the slot's gap penalty and sync rate cost) or 'memory' ('decision' and "
-        "the last slot's sync request and which of the twin's last M states are true)",
-        _choice("full", "paper", "timed", "decision", "memory"),
+        "('timed' and the slot's gap penalty and sync rate cost), 'memory' ('decision' and "
+        "the last slot's sync request and which of the twin's last M states are true), "
+        "'compact' (the gap penalty, the sync cost, the slots since the sync and left, and "
+        "statistics of the users' offsets and the RBs' interference: 9 numbers whatever U "
+        "and N) or 'compact_memory' ('compact' and 'memory''s flags)",
+        _choice("full", "paper", "timed", "decision", "memory", "compact", "compact_memory"),
     )
     frame_stack: int = _f(
         1,

@@ -12,6 +12,12 @@ then its own predictions). With it, the next state's conditional mean
 s_t + α(s_t − s_{t−1}) + (1 − α)μ_u is a function of the observation. The default layout
 (random walk) is unchanged.
 
+``'compact'`` and ``'compact_memory'`` keep only what does not grow with the cell: the
+rule's two numbers, the slots since the sync and left, and five statistics of the users'
+offsets and the RBs' interference (:meth:`Observer.compact`); ``'compact_memory'`` adds the
+memory flags below. Their size is the same for every U and N, so one policy runs on any
+cell.
+
 What a BS remembers of its own decisions (``'memory'``): whether it asked for a sync last
 slot, and which of the twin's last M states s'_{t−M} … s'_{t−1} are true states (a sync)
 rather than the twin's own predictions, each ±1. Two true states in a row hand the GRU a
@@ -35,23 +41,33 @@ VELOCITY_SCALE_STEPS = 3.0
 #: observed as 2(1 − exp(−x / DECISION_SCALE)) − 1; their medians on the default network
 #: (≈ 0.8 and 1.8) land near the middle of [−1, 1].
 DECISION_SCALE = 2.0
+#: Observation modes of a fixed size whatever U and N (:meth:`Observer.compact`).
+COMPACT_MODES = ("compact", "compact_memory")
 #: Observation modes that show the slots left (the episode then terminates at T).
-TIMED_MODES = ("timed", "decision", "memory")
+TIMED_MODES = ("timed", "decision", "memory", *COMPACT_MODES)
 #: Observation modes that show what the threshold rule weighs (the gap penalty, the sync cost).
-DECISION_MODES = ("decision", "memory")
+DECISION_MODES = ("decision", "memory", *COMPACT_MODES)
+#: Observation modes that show the last sync request and the twin's true-state flags.
+MEMORY_MODES = ("memory", "compact_memory")
+#: The per-cell statistics of a compact observation, in order (:meth:`Observer.compact`).
+COMPACT_STATISTICS = ("offset_mean", "offset_max", "interference_mean", "interference_min",
+                      "interference_max")  # fmt: skip
 
 
 def frame_dim(config: SystemConfig) -> int:
     """One slot's observation: 2U for ``'paper'``; 2U + 2U + 1 + N for ``'full'``, plus 2U
     (the displacement) with Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to
     ``'full'``, ``'decision'`` two more (the gap penalty and the sync's rate cost) and
-    ``'memory'`` 1 + M more (the last sync request, the twin's M true-state flags)."""
+    ``'memory'`` 1 + M more (the last sync request, the twin's M true-state flags).
+    ``'compact'``: 9 whatever U and N; ``'compact_memory'``: 10 + M."""
     d = config.state_dim
     mode = config.observation_mode
+    memory = (1 + config.history) * (mode in MEMORY_MODES)
     if mode == "paper":
         return d
-    extra = (mode in TIMED_MODES) + 2 * (mode in DECISION_MODES)
-    extra += (1 + config.history) * (mode == "memory")
+    if mode in COMPACT_MODES:
+        return 4 + len(COMPACT_STATISTICS) + memory
+    extra = (mode in TIMED_MODES) + 2 * (mode in DECISION_MODES) + memory
     return 2 * d + 1 + config.num_rbs + (d if observes_displacement(config) else 0) + extra
 
 
@@ -102,6 +118,9 @@ class Observer:
         and ``'memory'``) and (read only by ``'memory'``) whether each env asked for a sync
         last slot (B,) and which of its twin's last M states are true, oldest first (B, M)."""
         cfg = self.config
+        if cfg.observation_mode in COMPACT_MODES:
+            return self.compact(states, predictions, since_sync, interference, slot, channel,
+                                memory)  # fmt: skip
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
         position = obs[:, :d]
@@ -135,12 +154,55 @@ class Observer:
                     )
                 obs[:, at : at + 2] = self.decision(states, predictions, channel, interference)
                 at += 2
-            if cfg.observation_mode == "memory":
+            if cfg.observation_mode in MEMORY_MODES:
                 if memory is None:
                     raise ValueError("'memory' observations need the sync requests and flags")
                 requested, true = memory
                 obs[:, at] = np.where(requested, 1.0, -1.0)
                 obs[:, at + 1 : at + 1 + cfg.history] = np.where(true, 1.0, -1.0)
+        return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
+
+    def compact(
+        self,
+        states: np.ndarray,
+        predictions: np.ndarray,
+        since_sync: np.ndarray,
+        interference: np.ndarray,
+        slot: int,
+        channel: tuple[np.ndarray, np.ndarray] | None,
+        memory: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """(B, 9) or (B, 10 + M): the gap penalty and the sync's rate cost (as
+        :meth:`decision`), the slots since the sync and the slots left (as ``'timed'``),
+        then the users' offsets d_u = ‖ŝ_u − s_u‖ / (5 Δl), clipped to [0, 1], as 2·mean − 1
+        and 2·max − 1, and the RBs' interference as the full observation shows each RB
+        (1 − 2 exp(−I_n / I)) by its mean, min and max; with ``'compact_memory'``, the last
+        sync request and the twin's M true-state flags (±1)."""
+        cfg = self.config
+        if channel is None:
+            raise ValueError(f"{cfg.observation_mode!r} observations need the channel terms")
+        b = states.shape[0]
+        obs = np.empty((b, self.dim), dtype=np.float32)
+        obs[:, 0:2] = self.decision(states, predictions, channel, interference)
+        obs[:, 2] = since_sync * self._since_scale - 1.0
+        obs[:, 3] = (cfg.episode_length - slot) * self._since_scale - 1.0
+        gap = (predictions - states).reshape(b, cfg.num_users, -1)
+        offset = np.minimum(np.linalg.norm(gap, axis=2) / self._offset_scale, 1.0)
+        obs[:, 4] = 2.0 * offset.mean(axis=1) - 1.0
+        obs[:, 5] = 2.0 * offset.max(axis=1) - 1.0
+        if cfg.interference > 0:
+            noise = 1.0 - 2.0 * np.exp(interference * self._interference_scale)
+        else:
+            noise = np.full(interference.shape, -1.0)
+        obs[:, 6] = noise.mean(axis=1)
+        obs[:, 7] = noise.min(axis=1)
+        obs[:, 8] = noise.max(axis=1)
+        if cfg.observation_mode in MEMORY_MODES:
+            if memory is None:
+                raise ValueError(f"{cfg.observation_mode!r} observations need the memory flags")
+            requested, true = memory
+            obs[:, 9] = np.where(requested, 1.0, -1.0)
+            obs[:, 10 : 10 + cfg.history] = np.where(true, 1.0, -1.0)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
 
     def decision(

@@ -76,6 +76,8 @@ VARIANTS = {
     # what the BS remembers (requests, true states; infeasible requests at γ = 0.03), and
     # the last k observations stacked
     "memory": {"observation_mode": "memory"},
+    # the compact observations (statistics over users and RBs, with the memory flags)
+    "compact-memory-gamma": {"observation_mode": "compact_memory", "delay_bound": 0.03},
     "rb-gamma-memory-gauss-markov-stack3": {
         "action_mode": "rb", "delay_bound": 0.03, "observation_mode": "memory",
         "mobility_model": "gauss_markov", "frame_stack": 3,

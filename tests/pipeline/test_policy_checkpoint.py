@@ -37,9 +37,10 @@ def trial_params(algorithm: str = "SAC") -> dict:
     return params
 
 
-def make_checkpoint(folder: Path, algorithm: str = "SAC") -> Path:
+def make_checkpoint(folder: Path, algorithm: str = "SAC", **env: object) -> Path:
     folder.mkdir(parents=True)
     params = trial_params(algorithm)
+    params["env"] = {**params["env"], **env}
     (folder / TRIAL_FILE).write_text(json.dumps(params))
     save_weights(build_module(params), folder)
     return folder
@@ -237,3 +238,23 @@ def test_another_observation_layout_than_the_checkpoints_is_refused(
     code, _, err = run_eval(capsys, "--checkpoint", str(ckpt), "--config", str(net))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert says in err
+
+
+@pytest.mark.parametrize(("mode", "plays"), [("compact", True), ("decision", False)])
+def test_a_policy_on_the_compact_observation_plays_at_another_cell_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture, mode: str, plays: bool
+) -> None:
+    """Trained at (U, N) = (4, 3), evaluated at (30, 12): the compact observation has the
+    same 9 entries there; any other is refused in one line (its shape is the cell's)."""
+    ckpt = make_checkpoint(tmp_path / "c", observation_mode=mode)
+    big = {"twin": "hold", "episode_length": 5, "observation_mode": mode, "num_users": 30,
+           "num_rbs": 12}  # fmt: skip
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(big))
+    code, out, err = run_eval(capsys, "--checkpoint", str(ckpt), "--config",
+                              str(tmp_path / "big.yaml"))  # fmt: skip
+    if plays:
+        assert code == 0, err
+        assert "| SAC (seed 0) |" in out
+    else:
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "observation shape" in err
