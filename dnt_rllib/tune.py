@@ -600,8 +600,9 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
             f"--seed {exp.evaluation_seed}{ref}"
         )
     if models:
-        print("MLflow models of the policies (mlflow.pyfunc.load_model(uri).predict(observations)"
-              " → greedy actions):")  # fmt: skip
+        print(f"MLflow models of the policies (after mlflow.set_tracking_uri("
+              f"{exp.tracking_uri!r}), mlflow.pyfunc.load_model(uri).predict(observations) "
+              "→ greedy actions):")  # fmt: skip
         for trial_id, uri in models:
             print(f"  {trial_id}: {uri}")
     print(

@@ -13,8 +13,11 @@ depends on the episode so far, which a table of observations does not carry.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,20 @@ def signature(obs_dim: int) -> ModelSignature:
     )
 
 
-def log_policy_model(tracking_uri: str, run_id: str, checkpoint: str | Path) -> str:
+@contextmanager
+def tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API pointed at ``uri`` for the block only. ``mlflow.set_tracking_uri``
+    also exports ``MLFLOW_TRACKING_URI`` to every later subprocess (a ``tune`` run started
+    after it would track there): the variable and the global URI are restored after."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None unsets the variable
+
+
+def log_policy_model(uri: str, run_id: str, checkpoint: str | Path) -> str:
     """Log ``checkpoint``'s greedy policy as the model :data:`MODEL_NAME` of MLflow run
     ``run_id``; its ``models:/`` URI. A recurrent policy is refused in one line."""
     from dnt_rllib.env.observation import observation_dim
@@ -69,8 +85,7 @@ def log_policy_model(tracking_uri: str, run_id: str, checkpoint: str | Path) -> 
     with tempfile.TemporaryDirectory() as folder:
         for name in (TRIAL_FILE, WEIGHTS_FILE):
             shutil.copy2(Path(checkpoint) / name, Path(folder) / name)
-        mlflow.set_tracking_uri(tracking_uri)
-        with mlflow.start_run(run_id=run_id):
+        with tracking_uri(uri), mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name=MODEL_NAME,
                 python_model=GreedyPolicyModel(),

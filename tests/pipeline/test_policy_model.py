@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import mlflow
@@ -13,7 +14,7 @@ import torch
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, load_policy
-from dnt_rllib.pipeline.policy_model import MODEL_NAME, log_policy_model
+from dnt_rllib.pipeline.policy_model import MODEL_NAME, log_policy_model, tracking_uri
 from dnt_rllib.validation import ConfigError
 from tests.pipeline.test_policy_checkpoint import make_checkpoint
 
@@ -59,9 +60,14 @@ def test_the_logged_model_predicts_the_actions_evaluate_plays(
     ckpt = make_checkpoint(tmp_path / "checkpoint_000001", algorithm)
     scramble(ckpt)
     uri, experiment, run_id = store(tmp_path)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     model_uri = log_policy_model(uri, run_id, ckpt)
+    # nothing leaks to later processes: a tune started after it tracks where it is told
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     env, obs = observations(ckpt)
-    actions = mlflow.pyfunc.load_model(model_uri).predict(obs)
+    with tracking_uri(uri):  # a models:/ URI is looked up in the store it was logged to
+        actions = mlflow.pyfunc.load_model(model_uri).predict(obs)
+        info = mlflow.models.get_model_info(model_uri)
     _, policy, _ = load_policy(ckpt)  # what evaluate --checkpoint plays, row by row
     expected = [policy(env, row) for row in obs]
     assert actions.dtype == np.int64 and actions.shape == (len(obs),)
@@ -70,7 +76,6 @@ def test_the_logged_model_predicts_the_actions_evaluate_plays(
     # the experiment's Models tab lists it, from this run, with its signature
     models = mlflow.MlflowClient(uri).search_logged_models(experiment_ids=[experiment])
     assert [(m.name, m.source_run_id) for m in models] == [(MODEL_NAME, run_id)]
-    info = mlflow.models.get_model_info(model_uri)
     assert tuple(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, obs.shape[1])
 
 
