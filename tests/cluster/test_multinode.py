@@ -235,8 +235,9 @@ def test_experiment_survives_losing_the_worker_node(cluster: LocalCluster, tmp_p
     # 20 s of training per trial (the clock survives a restore), so the worker dies mid-trial:
     # two SAC trials (3–4 s an iteration; smoke's DQN samples 1,000 steps, 20 s or more, in
     # its first iteration, and would be done before its first checkpoint shows)
+    sac = {"SAC": yaml.safe_load(SMOKE.read_text())["training"]["SAC"]}  # no DQN: refused
     config = smoke_config(tmp_path, name="failover", stop={"time_total_s": 20},
-                          search_space={"seed": {"grid": [0, 1]}})  # fmt: skip
+                          search_space={"seed": {"grid": [0, 1]}}, training=sac)  # fmt: skip
     proc = tune_cli(cluster, tmp_path, config)
     storage = tmp_path / "shared" / "ray_results" / "failover"
     try:
