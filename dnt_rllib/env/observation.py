@@ -155,12 +155,18 @@ class Observer:
                 obs[:, at : at + 2] = self.decision(states, predictions, channel, interference)
                 at += 2
             if cfg.observation_mode in MEMORY_MODES:
-                if memory is None:
-                    raise ValueError("'memory' observations need the sync requests and flags")
-                requested, true = memory
-                obs[:, at] = np.where(requested, 1.0, -1.0)
-                obs[:, at + 1 : at + 1 + cfg.history] = np.where(true, 1.0, -1.0)
+                self._memory_flags(obs, at, memory)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
+
+    def _memory_flags(
+        self, obs: np.ndarray, at: int, memory: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        """From column ``at``: the last sync request, then the twin's M true-state flags (±1)."""
+        if memory is None:
+            raise ValueError(f"{self.config.observation_mode!r} observations need the memory flags")
+        requested, true = memory
+        obs[:, at] = np.where(requested, 1.0, -1.0)
+        obs[:, at + 1 : at + 1 + self.config.history] = np.where(true, 1.0, -1.0)
 
     def compact(
         self,
@@ -198,11 +204,7 @@ class Observer:
         obs[:, 7] = noise.min(axis=1)
         obs[:, 8] = noise.max(axis=1)
         if cfg.observation_mode in MEMORY_MODES:
-            if memory is None:
-                raise ValueError(f"{cfg.observation_mode!r} observations need the memory flags")
-            requested, true = memory
-            obs[:, 9] = np.where(requested, 1.0, -1.0)
-            obs[:, 10 : 10 + cfg.history] = np.where(true, 1.0, -1.0)
+            self._memory_flags(obs, 4 + len(COMPACT_STATISTICS), memory)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
 
     def decision(
