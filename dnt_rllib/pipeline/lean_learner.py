@@ -98,12 +98,13 @@ class LeanUpdateMixin:
     def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """RLlib's ``Learner.update``; its metrics are reduced (and returned) once every
         :data:`REDUCE_EVERY` updates, with the loss statistics of that update; between
-        those, the counters accumulate and ``{}`` is returned."""
+        those, the counters accumulate and each module gets an empty result (RLlib's own
+        training step syncs the weights of the modules a result names)."""
         self._since_reduce += 1
         due = self._since_reduce >= self._reduce_every
         super().update(*args, **{**kwargs, "_no_metrics_reduce": True})
         if not due:
-            return {}
+            return {module_id: {} for module_id in self.module._rl_modules}
         self._since_reduce = 0
         return self.metrics.reduce()
 
@@ -135,7 +136,7 @@ class LeanUpdateMixin:
             param.grad = None
 
     def _apply_lean(self, grads: dict[Any, torch.Tensor]) -> None:
-        """RLlib's ``apply_gradients`` with one finiteness check and foreach Adam steps."""
+        """RLlib's ``apply_gradients`` with one finiteness check and fused Adam steps."""
         for pid, grad in grads.items():
             self._params[pid].grad = grad
         tensors = list(grads.values())
