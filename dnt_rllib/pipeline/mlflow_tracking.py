@@ -310,8 +310,9 @@ class MLflowTracking(Callback):
             return "not logged: no MLflow run of this trial"
         try:
             return log_policy_model(self.tracking_uri, found[0].info.run_id, checkpoint)
-        except ConfigError as err:
-            return f"not logged: {err}"
+        except (ConfigError, OSError, mlflow.exceptions.MlflowException) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return f"not logged: {first}"  # the run and its checkpoint stay as they are
 
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
