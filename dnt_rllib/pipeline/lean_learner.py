@@ -101,7 +101,7 @@ class LeanUpdateMixin:
         those, the counters accumulate and each module gets an empty result (RLlib's own
         training step syncs the weights of the modules a result names)."""
         self._since_reduce += 1
-        due = self._since_reduce >= self._reduce_every
+        due = self.stats_due()
         super().update(*args, **{**kwargs, "_no_metrics_reduce": True})
         if not due:
             return {module_id: {} for module_id in self.module._rl_modules}
@@ -242,10 +242,11 @@ class LeanSACLearner(LeanUpdateMixin, SACTorchLearner):
         policy_loss = (probs * (alpha.detach() * logp - qf)).sum(-1).mean()
         entropy = (logp * probs).sum(-1)
         alpha_loss = -torch.mean(log_alpha * (entropy.detach() + self.target_entropy[module_id]))
+        total = policy_loss + alpha_loss + sum(losses.values())
         if self._prioritised:
             self.metrics.log_value((module_id, TD_ERROR_KEY), td_error, reduce="item_series")
         if not self.stats_due():
-            return policy_loss + alpha_loss + sum(losses.values())
+            return total
         with torch.no_grad():
             stats = {
                 POLICY_LOSS_KEY: policy_loss,
@@ -261,7 +262,7 @@ class LeanSACLearner(LeanUpdateMixin, SACTorchLearner):
                 TD_ERROR_MEAN_KEY: td_error.mean(),
             }
         self.metrics.log_dict(stats, key=module_id, window=1)
-        return policy_loss + alpha_loss + sum(losses.values())
+        return total
 
 
 class LeanDQNLearner(LeanUpdateMixin, DQNTorchLearner):
@@ -274,21 +275,26 @@ class LeanDQNLearner(LeanUpdateMixin, DQNTorchLearner):
 def _mlp_chains(module: Any) -> tuple[torch.nn.Sequential, ...] | None:
     """(actor, critic, twin critic, their targets) of a discrete twin-Q SAC module as
     ``nn.Sequential`` chains of its MLP encoders' and heads' layers, or None for any other
-    module (cached on the module: the layers are the module's own, so training and loading
-    a checkpoint change them in place)."""
-    cached = module.__dict__.get("_lean_chains")
-    if cached is not None:
-        return cached
+    module (cached on the module, None too, so the update's hot path decides once: the layers
+    are the module's own, so training and loading a checkpoint change them in place)."""
+    if "_lean_chains" not in module.__dict__:
+        module.__dict__["_lean_chains"] = _build_chains(module)
+    return module.__dict__["_lean_chains"]
+
+
+def _build_chains(module: Any) -> tuple[torch.nn.Sequential, ...] | None:
+    """:func:`_mlp_chains`, uncached."""
+    if not isinstance(module.action_space, gym.spaces.Discrete):
+        return None
     chains = []
     for name in ("pi", "qf", "qf_twin", "target_qf", "target_qf_twin"):
         encoder, head = getattr(module, f"{name}_encoder", None), getattr(module, name, None)
         if not (isinstance(encoder, TorchMLPEncoder) and isinstance(head, TorchMLPHead)):
             return None
-        if head.clip_log_std or not isinstance(module.action_space, gym.spaces.Discrete):
+        if head.clip_log_std:
             return None
         chains.append(torch.nn.Sequential(encoder.net.mlp, head.net.mlp))
-    module.__dict__["_lean_chains"] = tuple(chains)
-    return module.__dict__["_lean_chains"]
+    return tuple(chains)
 
 
 LEAN_CLASSES: dict[str, type] = {"SAC": LeanSACLearner, "DQN": LeanDQNLearner}
