@@ -47,12 +47,19 @@ def greedy_policy(module: Any) -> Policy:
 
 def _greedy_action(out: dict[str, Any]) -> int:
     """The action of the (first) row of a module's inference output."""
+    return int(_greedy_rows(out)[0])
+
+
+def _greedy_rows(out: dict[str, Any]) -> np.ndarray:
+    """The greedy action (int64) of every row of a module's inference output: its actions
+    (DQN), else the argmax of its action logits, (B, actions) or (B, 1, actions) with a
+    state."""
     from ray.rllib.core import Columns
 
     if Columns.ACTIONS in out:
-        return int(out[Columns.ACTIONS].reshape(-1)[0])
-    logits = out[Columns.ACTION_DIST_INPUTS]  # (1, actions), or (1, 1, actions) with a state
-    return int(torch.argmax(logits.reshape(-1, logits.shape[-1])[0]))
+        return out[Columns.ACTIONS].reshape(-1).numpy().astype(np.int64)
+    logits = out[Columns.ACTION_DIST_INPUTS]
+    return torch.argmax(logits.reshape(-1, logits.shape[-1]), dim=-1).numpy().astype(np.int64)
 
 
 class RecurrentGreedy:
@@ -273,7 +280,4 @@ def greedy_actions(module: Any, observations: np.ndarray) -> np.ndarray:
 
     batch = {Columns.OBS: torch.from_numpy(np.asarray(observations, dtype=np.float32))}
     with torch.no_grad():
-        out = module.forward_inference(batch)
-    if Columns.ACTIONS in out:
-        return out[Columns.ACTIONS].reshape(-1).numpy().astype(np.int64)
-    return torch.argmax(out[Columns.ACTION_DIST_INPUTS], dim=-1).numpy().astype(np.int64)
+        return _greedy_rows(module.forward_inference(batch))
