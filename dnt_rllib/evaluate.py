@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.policies import Policy, load_or_fit, reference_policies
+from dnt_rllib.scoring import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int, check_output, short
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         trained: dict[str, Policy] = {}
         if args.checkpoint is not None:
-            from dnt_rllib.pipeline.policy import load_policy
+            from dnt_rllib.trial.trained_policy import load_policy
 
             name, policy, config = load_policy(args.checkpoint, config if args.config else None)
             trained[name] = policy

@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluate import MAX_EPISODES, MAX_LOOKAHEAD
-from dnt_rllib.evaluation import check_seeds, run_policy
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, Policy, load_or_fit
+from dnt_rllib.scoring import check_seeds, run_policy
 from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
         trained: dict[str, Policy] = {}
         for i, path in enumerate(args.checkpoint):
-            from dnt_rllib.pipeline.policy import load_policy
+            from dnt_rllib.trial.trained_policy import load_policy
 
             name, policy, config = load_policy(path, config if args.config else None)
             trained[name if name not in trained else f"{name} ({i})"] = policy

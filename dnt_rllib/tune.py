@@ -4,7 +4,7 @@
     python -m dnt_rllib.tune --config tune_configs/paper_compare.yaml --resume
     python -m dnt_rllib.tune --config tune_configs/sweep.yaml --address auto   # a Ray cluster
 
-The YAML is validated before Ray starts (schema: ``dnt_rllib/pipeline/experiment.py``). The
+The YAML is validated before Ray starts (schema: ``dnt_rllib/experiment/schema.py``). The
 GRU twins the experiment needs are trained first (once, cached), then the threshold rule of
 every network is fitted and the references (baselines, threshold, ceiling) are played on its
 curve and evaluation episodes, in parallel as Ray tasks (once, cached). Each trial reports per
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dnt_rllib.pipeline.experiment import (
+from dnt_rllib.experiment.schema import (
     SCHEDULER_TIME,
     SEARCH_METRIC,
     ExperimentConfig,
@@ -163,15 +163,15 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
 
 def prepare_references(exp: ExperimentConfig) -> list[Any]:
     """Fit the threshold rule of every network the grid names, then play its references on
-    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.pipeline.references`),
+    the learning-curve and the evaluation episodes (:mod:`dnt_rllib.trial.references`),
     each missing piece a Ray task of one CPU, all in parallel (on a cluster, over its nodes:
     the cache folder must then be shared, docs/cluster.md); print each fit. Waits, with a
     bar, for the fits and the curve episodes' references, which a trial reads as it starts;
     returns the evaluation episodes' tasks still running, which a trial reads at its end
     (waiting on their file lock if it gets there first)."""
-    from dnt_rllib.pipeline.references import play_network, references_path
-    from dnt_rllib.pipeline.trainable import seeds_of
     from dnt_rllib.policies.threshold import fit_key, fit_path, load_or_fit
+    from dnt_rllib.trial.references import play_network, references_path
+    from dnt_rllib.trial.trainable import seeds_of
 
     networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
     unfitted = [(c,) for c in networks if not fit_path(c).is_file()]
@@ -221,9 +221,9 @@ def wait_for(desc: str, pending: list[Any]) -> None:
 
 def check_rllib(exp: ExperimentConfig) -> None:
     """Let RLlib validate each algorithm's config before Ray starts (one line on error)."""
-    from dnt_rllib.pipeline.algorithms import build_algorithm_config
-    from dnt_rllib.pipeline.policy import build_module
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+    from dnt_rllib.trial.settings import build_algorithm_config
+    from dnt_rllib.trial.trained_policy import build_module
 
     for algo in exp.algorithms:
         params = {**exp.trial_base(), "algorithm": algo}
@@ -247,8 +247,8 @@ def trial_resources(exp: ExperimentConfig) -> Any:
     ``num_gpus_per_learner`` GPUs when it learns itself, ``num_learners: 0``), one bundle
     per env runner (1 CPU) and one per learner actor (``num_gpus_per_learner`` GPUs, or
     1 CPU without a GPU). Every algorithm of the experiment asks the same."""
-    from dnt_rllib.pipeline.algorithms import build_algorithm_config
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+    from dnt_rllib.trial.settings import build_algorithm_config
 
     config = build_algorithm_config(
         {**exp.trial_base(), "algorithm": exp.algorithms[0]}, RLlibDNTEnv
@@ -402,8 +402,8 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     # and so no "To visualize your results with TensorBoard" hint
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
-    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, git_commit
-    from dnt_rllib.pipeline.trainable import train_trial
+    from dnt_rllib.tracking.mlflow_runs import MLflowTracking, git_commit
+    from dnt_rllib.trial.trainable import train_trial
 
     try:
         ray.init(
@@ -525,7 +525,7 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     it again, and tag its MLflow run with that checkpoint (``best_checkpoint``). After an
     ``interrupted`` run, a trial without its evaluation was stopped by the interrupt: it is
     said so, and its MLflow run is marked KILLED."""
-    from dnt_rllib.pipeline.mlflow_tracking import MLflowTracking, runs_url, ui_command
+    from dnt_rllib.tracking.mlflow_runs import MLflowTracking, runs_url, ui_command
 
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={})
     failed = 0
@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
     )
     args = parser.parse_args(argv)
-    from dnt_rllib.pipeline.quiet import quiet_ray_logs
+    from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
 
     quiet_ray_logs()
     try:

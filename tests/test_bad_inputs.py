@@ -203,7 +203,7 @@ def _bomb(key: str, levels: int = 6) -> str:
 
 
 def _clis() -> dict[str, Any]:
-    from dnt_rllib.bench import main as bench_main
+    from dnt_rllib.bench.cli import main as bench_main
     from dnt_rllib.delays import main as delays_main
     from dnt_rllib.policies.ceiling_check import main as ceiling_main
 
@@ -315,7 +315,7 @@ def test_bad_flags_are_one_line_before_work(
     tmp_path: Path, capsys: pytest.CaptureFixture, case: int
 ) -> None:
     """Negative seeds, runaway sizes and outputs under a file (issue 25, low)."""
-    from dnt_rllib.bench import main as bench_main
+    from dnt_rllib.bench.cli import main as bench_main
     from dnt_rllib.delays import main as delays_main
     from dnt_rllib.policies.ceiling_check import main as ceiling_main
 
@@ -335,8 +335,8 @@ def test_bench_learner_json_in_a_new_folder_is_written(
 
     import ray
 
-    import dnt_rllib.pipeline.learner_cost as cost
-    from dnt_rllib.bench import main as bench_main
+    import dnt_rllib.bench.learner_cost as cost
+    from dnt_rllib.bench.cli import main as bench_main
 
     measured = {"update_ms": 2.0, "step_ms": 3.0, "updates": 5, "shares": {"x": 1.0},
                 "obs_dim": 4, "num_actions": 2, "batch": 8}  # fmt: skip
@@ -445,7 +445,7 @@ def test_ray_that_cannot_start_or_join_is_one_line(
     import ray
 
     import dnt_rllib.tune as tune_cli
-    from dnt_rllib.pipeline.experiment import parse_experiment
+    from dnt_rllib.experiment.schema import parse_experiment
 
     def no_cluster(**kwargs: object) -> None:
         raise ConnectionError("Could not find any running Ray instance. Please specify one.")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import Summary, best_periodic, evaluate_policies
 from dnt_rllib.policies.baselines import baseline_policies
+from dnt_rllib.scoring import Summary, best_periodic, evaluate_policies
 
 
 def summaries_for(config: SystemConfig, episodes: int) -> dict[str, Summary]:

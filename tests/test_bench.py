@@ -101,7 +101,7 @@ def test_bench_rllib_prints_positive_throughputs(tmp_path: Path) -> None:
 
 
 def test_bench_refuses_malformed_rllib_settings(tmp_path: Path) -> None:
-    from dnt_rllib.bench import main
+    from dnt_rllib.bench.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--rllib", "--rllib-settings", "1-8"])

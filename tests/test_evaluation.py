@@ -12,7 +12,8 @@ from scipy import stats
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.evaluate import main as evaluate_main
-from dnt_rllib.evaluation import (
+from dnt_rllib.policies import baseline_policies
+from dnt_rllib.scoring import (
     Summary,
     ceiling_warnings,
     check_seeds,
@@ -24,7 +25,6 @@ from dnt_rllib.evaluation import (
     run_policy,
     summary_of,
 )
-from dnt_rllib.policies import baseline_policies
 from dnt_rllib.validation import ConfigError
 
 

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from dnt_rllib.evaluation import mean_ci95
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
+from dnt_rllib.scoring import mean_ci95
 
 SWEEP_FIELDS = ("env.epsilon", "env.delay_bound", "env.num_rbs", "env.num_users")
 BASELINES = ("never", "always", "best_periodic", "greedy", "threshold", "ceiling")

@@ -196,7 +196,7 @@ def pair_with_reference(
     With several references (one per network of a sweep) each run takes the one of its
     network. Returns the labels found; refuses (one line) a run no reference matches, or
     a reference of other episodes."""
-    from dnt_rllib.evaluation import paired
+    from dnt_rllib.scoring import paired
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     refs = [_read_reference(path) for path in references]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dnt_rllib.evaluation import difference_ci95, mean_ci95, share_closed
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
+from dnt_rllib.scoring import difference_ci95, mean_ci95, share_closed
 
 PAPER_IMPROVEMENT = 10.31  # % (§IV, SAC over DQN)
 #: Reference rows under the learned ones, best first.

@@ -97,7 +97,7 @@ def run_train(args: argparse.Namespace, config: SystemConfig) -> int:
 
 
 def run_evaluate(args: argparse.Namespace, config: SystemConfig) -> int:
-    from dnt_rllib.twin.evaluation import evaluate_twin, format_report, plot_fig2
+    from dnt_rllib.twin.accuracy import evaluate_twin, format_report, plot_fig2
 
     if config.mobility_model == "gauss_markov" and config.history < 2:  # before any training
         print(

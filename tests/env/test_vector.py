@@ -12,7 +12,7 @@ import pytest
 import dnt_rllib
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env import DNTSyncVectorEnv
-from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
+from dnt_rllib.rllib_ext.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.twin.data import Normalisation
 from dnt_rllib.twin.inference import NumpyGRUTwin, weight_shapes
 

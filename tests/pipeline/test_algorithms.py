@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dnt_rllib.pipeline.algorithms import model_config
+from dnt_rllib.trial.settings import model_config
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dnt_rllib.pipeline.experiment import load_experiment, parse_experiment
+from dnt_rllib.experiment.schema import load_experiment, parse_experiment
 from dnt_rllib.tune import check_rllib, param_space
 from dnt_rllib.validation import ConfigError
 
@@ -20,7 +20,7 @@ def test_shipped_configs_load_and_pass_rllib_validation(path: Path) -> None:
 
 
 def test_paper_sac_yaml_has_the_paper_hyperparameters() -> None:
-    from dnt_rllib.pipeline.algorithms import PAPER_TRAINING
+    from dnt_rllib.trial.settings import PAPER_TRAINING
 
     exp = load_experiment(Path(__file__).parents[2] / "tune_configs" / "paper_sac.yaml")
     sac = {**PAPER_TRAINING["SAC"], **exp.training.get("SAC", {})}

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.mlflow_tracking import trial_params
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.tracking.mlflow_runs import trial_params
+from dnt_rllib.trial.settings import build_algorithm_config
 from dnt_rllib.tune import trial_resources
 from dnt_rllib.validation import ConfigError
 

@@ -19,13 +19,13 @@ import ray
 import torch
 
 from dnt_rllib import ConfigError, DNTSyncEnv, SystemConfig
+from dnt_rllib.bench.learner_cost import trial_params
 from dnt_rllib.env.observation import frame_dim
-from dnt_rllib.evaluation import run_policy
-from dnt_rllib.pipeline import trainable
-from dnt_rllib.pipeline.learner_cost import trial_params
-from dnt_rllib.pipeline.policy import WEIGHTS_FILE, load_policy
-from dnt_rllib.pipeline.replay import TransitionRing
 from dnt_rllib.policies.threshold import ThresholdFit
+from dnt_rllib.rllib_ext.replay_ring import TransitionRing
+from dnt_rllib.scoring import run_policy
+from dnt_rllib.trial import trainable
+from dnt_rllib.trial.trained_policy import WEIGHTS_FILE, load_policy
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3,
                       observation_mode="memory", frame_stack=2)  # fmt: skip

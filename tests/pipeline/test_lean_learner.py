@@ -19,10 +19,10 @@ from ray.rllib.utils.metrics import ALL_MODULES, NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from dnt_rllib.env.observation import observation_dim
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.experiment import load_experiment
-from dnt_rllib.pipeline.lean_learner import LeanDQNLearner, LeanSACLearner, _mlp_chains
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.experiment.schema import load_experiment
+from dnt_rllib.rllib_ext.lean_learner import LeanDQNLearner, LeanSACLearner, _mlp_chains
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.trial.settings import build_algorithm_config
 
 #: One update: float32 arithmetic in another order (one backward, fused Adam).
 ONE_UPDATE = {"rtol": 1e-5, "atol": 1e-6}

@@ -2,8 +2,8 @@
 
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.mlflow_tracking import TRUNCATED, trial_params
+from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.tracking.mlflow_runs import TRUNCATED, trial_params
 
 
 def test_params_are_flat_and_hold_the_effective_settings() -> None:

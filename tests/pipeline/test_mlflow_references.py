@@ -9,9 +9,9 @@ from typing import Any
 
 import mlflow
 
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_TAG, MLflowTracking
+from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.report.runs import load_runs
+from dnt_rllib.tracking.mlflow_runs import REFERENCE_TAG, MLflowTracking
 
 LABELS = ("policy", "threshold", "best_periodic", "greedy", "ceiling", "never")
 

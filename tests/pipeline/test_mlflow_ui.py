@@ -21,7 +21,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG, UI_ADDRESS
+from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG, UI_ADDRESS
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ import torch
 import yaml
 
 from dnt_rllib.evaluate import main as evaluate_main
-from dnt_rllib.pipeline.experiment import load_experiment
-from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, build_module, save_weights
+from dnt_rllib.experiment.schema import load_experiment
+from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, build_module, save_weights
 from tests.conftest import SMOKE
 
 MODULE_DIR = ("algorithm", "learner_group", "learner", "rl_module", "default_policy")
@@ -76,7 +76,7 @@ def test_relative_checkpoint_evaluates_without_unpickling(
 
 
 def test_weights_are_the_trained_ones(tmp_path: Path) -> None:
-    from dnt_rllib.pipeline.policy import load_policy
+    from dnt_rllib.trial.trained_policy import load_policy
 
     ckpt = make_checkpoint(tmp_path / "c")
     state = torch.load(ckpt / WEIGHTS_FILE, weights_only=True)

@@ -13,8 +13,8 @@ import torch
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, load_policy
-from dnt_rllib.pipeline.policy_model import MODEL_NAME, log_policy_model, tracking_uri
+from dnt_rllib.tracking.policy_model import MODEL_NAME, log_policy_model, tracking_uri
+from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, load_policy
 from dnt_rllib.validation import ConfigError
 from tests.pipeline.test_policy_checkpoint import make_checkpoint
 
@@ -85,7 +85,7 @@ def test_a_recurrent_policy_is_refused_in_one_line(tmp_path: Path) -> None:
     params["model"] = {**params["model"], "use_lstm": True}
     params["replay"] = {"kind": "rllib"}
     (ckpt / TRIAL_FILE).write_text(json.dumps(params))
-    from dnt_rllib.pipeline.policy import build_module, save_weights
+    from dnt_rllib.trial.trained_policy import build_module, save_weights
 
     save_weights(build_module(params), ckpt)
     uri, experiment, run_id = store(tmp_path)

@@ -18,9 +18,9 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.trial.settings import build_algorithm_config
 
 #: The network of the default PPO trial, with the hold-last twin (no GRU to train).
 RAW = {"algorithm": "PPO", "env": {"twin": "hold"}}

@@ -12,8 +12,8 @@ from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQ
 from ray.rllib.core.columns import Columns
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.pipeline.policy import build_module
-from dnt_rllib.pipeline.recurrent_dqn import RecurrentDQNTorchRLModule
+from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
+from dnt_rllib.trial.trained_policy import build_module
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=7, history=3)
 ENVS = 3

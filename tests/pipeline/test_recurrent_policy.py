@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import run_policy
-from dnt_rllib.pipeline.policy import RecurrentGreedy, build_module, greedy_policy
+from dnt_rllib.scoring import run_policy
+from dnt_rllib.trial.trained_policy import RecurrentGreedy, build_module, greedy_policy
 
 #: An odd number of slots: the state an episode ends with would flip the next one's first
 #: action, were it carried over.

@@ -18,10 +18,10 @@ import ray
 
 import dnt_rllib.evaluate as evaluate_cli
 from dnt_rllib import SystemConfig
-from dnt_rllib.pipeline.learner_cost import trial_params
-from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
-from dnt_rllib.pipeline.mlflow_tracking import trial_params as mlflow_params
-from dnt_rllib.pipeline.recurrent_dqn import RecurrentDQNTorchRLModule
+from dnt_rllib.bench.learner_cost import trial_params
+from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
+from dnt_rllib.tracking.mlflow_runs import EVALUATION_FILE
+from dnt_rllib.tracking.mlflow_runs import trial_params as mlflow_params
 from tests.pipeline.test_frame_stack_training import FIT, run_trial
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3)

@@ -10,10 +10,6 @@ import numpy as np
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import evaluate_policies, run_policy
-from dnt_rllib.pipeline import references as references_module
-from dnt_rllib.pipeline import trainable
-from dnt_rllib.pipeline.references import load_or_play, references_path
 from dnt_rllib.policies import (
     TRIAL_PERIODS,
     ThresholdFit,
@@ -21,6 +17,10 @@ from dnt_rllib.policies import (
     baseline_policies,
     reference_policies,
 )
+from dnt_rllib.scoring import evaluate_policies, run_policy
+from dnt_rllib.trial import references as references_module
+from dnt_rllib.trial import trainable
+from dnt_rllib.trial.references import load_or_play, references_path
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
-from dnt_rllib.pipeline.replay import TransitionRing
+from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 
 OBS = gym.spaces.Box(-10, 10, (3,), np.float32)
 ACT = gym.spaces.Discrete(2)

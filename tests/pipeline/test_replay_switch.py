@@ -9,11 +9,11 @@ import pytest
 from ray.rllib.algorithms.dqn import DQN
 from ray.rllib.algorithms.sac import SAC
 
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.fast_replay import BatchReplayDQN, BatchReplaySAC
-from dnt_rllib.pipeline.mlflow_tracking import trial_params
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.rllib_ext.fast_replay import BatchReplayDQN, BatchReplaySAC
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.tracking.mlflow_runs import trial_params
+from dnt_rllib.trial.settings import build_algorithm_config
 from dnt_rllib.tune import param_space
 from dnt_rllib.validation import ConfigError
 

@@ -18,12 +18,12 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
+from dnt_rllib.bench.learner_cost import trial_params
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.fast_replay import BatchReplayDQN, BatchReplaySAC
-from dnt_rllib.pipeline.learner_cost import trial_params
-from dnt_rllib.pipeline.replay import TransitionRing
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.rllib_ext.fast_replay import BatchReplayDQN, BatchReplaySAC
+from dnt_rllib.rllib_ext.replay_ring import TransitionRing
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.trial.settings import build_algorithm_config
 
 N_STEP, GAMMA = 3, 0.95
 TIMESTEPS = {"num_env_steps_sampled_lifetime": 5_000, "num_agent_steps_sampled_lifetime": {}}

@@ -15,9 +15,9 @@ import mlflow
 import numpy as np
 import pytest
 
-from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG
 from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
+from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG
 from tests.conftest import SmokeRun
 
 pytestmark = pytest.mark.e2e

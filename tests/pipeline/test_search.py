@@ -12,9 +12,9 @@ import pytest
 import yaml
 from scipy.optimize import linear_sum_assignment
 
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.experiment import SEARCH_METRIC, parse_experiment
-from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+from dnt_rllib.experiment.schema import SEARCH_METRIC, parse_experiment
+from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+from dnt_rllib.trial.settings import build_algorithm_config
 from dnt_rllib.tune import param_space, search_settings
 from dnt_rllib.validation import ConfigError
 from tests.conftest import run_tune
@@ -309,7 +309,7 @@ def test_a_search_over_dqn_ppo_and_the_lstm_builds_every_trial() -> None:
     (DQN on RLlib's replay, PPO), a searched training key in each algorithm's settings."""
     from ray.tune.search.variant_generator import generate_variants
 
-    from dnt_rllib.pipeline.policy import build_module
+    from dnt_rllib.trial.trained_policy import build_module
 
     exp = parse_experiment({
         "algorithm": "PPO", "replay": {"kind": "rllib"}, "env": HOLD,

@@ -9,7 +9,7 @@ import pytest
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluate import parse_periods
-from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.validation import ConfigError
 
 BAD: list[tuple[dict[str, Any], str]] = [

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-import dnt_rllib.pipeline.mlflow_tracking as tracking_module
-from dnt_rllib.pipeline.experiment import load_experiment
-from dnt_rllib.pipeline.quiet import quiet_ray_logs
+import dnt_rllib.tracking.mlflow_runs as tracking_module
+from dnt_rllib.experiment.schema import load_experiment
+from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
 from dnt_rllib.tune import summarise
 from tests.conftest import SMOKE
 

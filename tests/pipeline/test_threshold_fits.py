@@ -11,9 +11,9 @@ import pytest
 import ray
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.pipeline.experiment import parse_experiment
-from dnt_rllib.pipeline.references import load_or_play, references_path
+from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.policies.threshold import fit_path, fit_threshold, load_or_fit
+from dnt_rllib.trial.references import load_or_play, references_path
 from dnt_rllib.tune import grid_networks, prepare_references
 from dnt_rllib.twin import HoldLastTwin
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dnt_rllib.pipeline.trainable import flat_metrics
+from dnt_rllib.trial.trainable import flat_metrics
 
 
 def result(episodes: int, value: float) -> dict:
@@ -36,8 +36,8 @@ def test_means_are_weighted_by_episodes_and_cover_about_100() -> None:
 
 def test_learning_curve_off_plays_nothing(tmp_path: Path) -> None:
     from dnt_rllib import DNTSyncEnv, SystemConfig
-    from dnt_rllib.pipeline.trainable import LearningCurve
     from dnt_rllib.policies import ThresholdFit
+    from dnt_rllib.trial.trainable import LearningCurve
 
     fit = ThresholdFit(a=1.0, b=0.0, tuning_seeds=(0, 9), tuning_return=0.0, greedy_return=0.0)
     env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=4, twin_cache_dir=str(tmp_path)))
@@ -62,8 +62,8 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
 
     import torch
 
-    from dnt_rllib.pipeline import trainable
-    from dnt_rllib.pipeline.experiment import SEARCH_METRIC
+    from dnt_rllib.experiment.schema import SEARCH_METRIC
+    from dnt_rllib.trial import trainable
 
     class Algo:
         iteration = 0
@@ -126,7 +126,7 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
 
 def test_the_progress_table_leads_with_the_budget_left_and_the_curve() -> None:
     """Budget 900 s, 100.04 s trained: 799.96 left, shown to 0.1 s; no curve yet: NaN."""
-    from dnt_rllib.pipeline.trainable import PROGRESS_COLUMNS, progress_columns
+    from dnt_rllib.trial.trainable import PROGRESS_COLUMNS, progress_columns
 
     metrics = {"wall_time_s": 100.04, "episode_return_mean": -18.5, "env_steps": 4096.0}
     shown = progress_columns(metrics, {}, {"time_total_s": 900})

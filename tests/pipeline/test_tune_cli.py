@@ -14,7 +14,7 @@ import mlflow
 import pytest
 import yaml
 
-from dnt_rllib.pipeline.mlflow_tracking import REFERENCE_LABELS, REFERENCE_TAG
+from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG
 from tests.conftest import SMOKE, SmokeRun, run_tune
 
 pytestmark = pytest.mark.e2e

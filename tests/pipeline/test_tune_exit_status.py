@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import dnt_rllib.tune as tune_cli
-from dnt_rllib.pipeline.experiment import parse_experiment
+from dnt_rllib.experiment.schema import parse_experiment
 
 
 def _interrupt(*args: object, **kwargs: object) -> None:
@@ -59,7 +59,7 @@ def test_a_ctrl_c_caught_by_tune_exits_130(
     from ray import tune
     from ray.tune.tune import _setup_signal_catching
 
-    import dnt_rllib.pipeline.mlflow_tracking as tracking_module
+    import dnt_rllib.tracking.mlflow_runs as tracking_module
 
     class Tuner:  # fit as Tune's: its handler installed, a Ctrl-C arrives, results come back
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -95,7 +95,7 @@ def test_the_process_exit_status_is_130(tmp_path: Path) -> None:
     (tmp_path / "exp.yaml").write_text("algorithm: SAC\nenv: {twin: hold}\n")
     script = (
         "import runpy, sys\n"
-        "import dnt_rllib.pipeline.experiment as experiment\n"
+        "import dnt_rllib.experiment.schema as experiment\n"
         "def interrupted(path):\n"
         "    raise KeyboardInterrupt\n"
         "experiment.load_experiment = interrupted\n"

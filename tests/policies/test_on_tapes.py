@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import evaluate_policies, run_policy
 from dnt_rllib.policies import CeilingPolicy, ThresholdRule, baseline_policies
+from dnt_rllib.scoring import evaluate_policies, run_policy
 
 NETWORKS = {
     "paper": {},

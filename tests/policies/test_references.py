@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
-from dnt_rllib.evaluation import evaluate_policies, run_policy
 from dnt_rllib.physics.allocation import allocate
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, ThresholdRule, baseline_policies
 from dnt_rllib.policies import threshold as threshold_module
@@ -19,6 +18,7 @@ from dnt_rllib.policies.ceiling_check import shortfalls
 from dnt_rllib.policies.lookahead import STREAM, sample_futures
 from dnt_rllib.policies.tape import record_tapes
 from dnt_rllib.policies.threshold import TUNING_SEEDS, load_or_fit, rule_returns
+from dnt_rllib.scoring import evaluate_policies, run_policy
 from dnt_rllib.twin import HoldLastTwin
 
 SMALL_GRU = {"num_users": 4, "num_rbs": 3, "gru_hidden": 16, "twin_trajectories": 60,

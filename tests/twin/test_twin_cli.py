@@ -12,8 +12,8 @@ import yaml
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics.network import Network
 from dnt_rllib.twin.__main__ import main
+from dnt_rllib.twin.accuracy import bayes_rollout_mse, evaluate_twin, oracle_predict
 from dnt_rllib.twin.base import HoldLastTwin
-from dnt_rllib.twin.evaluation import bayes_rollout_mse, evaluate_twin, oracle_predict
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.tune import Callback
 
 from dnt_rllib.config import NOT_EPISODE_FIELDS
-from dnt_rllib.pipeline.algorithms import (
+from dnt_rllib.trial.settings import (
     OFF_POLICY,
     PAPER_TRAINING,
     learner_kind,
@@ -300,9 +300,9 @@ class MLflowTracking(Callback):
 
     def log_model(self, trial_id: str, checkpoint: Path) -> str:
         """Log the scored checkpoint's greedy policy as the MLflow model of the trial's run
-        (:mod:`dnt_rllib.pipeline.policy_model`): its ``models:/`` URI, or the one line that
+        (:mod:`dnt_rllib.tracking.policy_model`): its ``models:/`` URI, or the one line that
         says why it is not logged."""
-        from dnt_rllib.pipeline.policy_model import log_policy_model
+        from dnt_rllib.tracking.policy_model import log_policy_model
         from dnt_rllib.validation import ConfigError
 
         found = self._tagged_runs(trial_id)

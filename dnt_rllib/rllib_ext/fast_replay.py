@@ -12,7 +12,7 @@ The subclasses change two of RLlib's extension points and nothing of the mathema
   the same weight sync to the env runners and metrics; only the batch is sampled from the
   ring and given to ``learner_group.update(batch=MultiAgentBatch)``, which skips the learner
   connectors (the columns are already those the losses read, see
-  :data:`dnt_rllib.pipeline.replay.COLUMNS`).
+  :data:`dnt_rllib.rllib_ext.replay_ring.COLUMNS`).
 
 Sampling is uniform; prioritised replay is not offered on this path.
 """
@@ -41,7 +41,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from dnt_rllib.pipeline.replay import TransitionRing
+from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 
 #: ``replay.kind`` values: our ring, or RLlib's ``EpisodeReplayBuffer`` (for comparison).
 REPLAY_KINDS = ("fast", "rllib")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS
+from dnt_rllib.rllib_ext.rllib_env import EPISODE_METRICS
 
 #: RLlib reduces the metrics per iteration (mean over the episodes that ended in it), like
 #: ``episode_return_mean``; the trial smooths both over ~100 episodes.

@@ -2,8 +2,8 @@
 
 ``tune`` logs each scored checkpoint's greedy policy as the model ``policy`` of its trial's
 MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
-files a checkpoint's evaluation reads (:data:`~dnt_rllib.pipeline.policy.TRIAL_FILE` and
-:data:`~dnt_rllib.pipeline.policy.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
+files a checkpoint's evaluation reads (:data:`~dnt_rllib.trial.trained_policy.TRIAL_FILE` and
+:data:`~dnt_rllib.trial.trained_policy.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
 from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
 :class:`GreedyPolicyModel` (a reference to this class). ``predict``
 takes observations (B, dim) float32 and returns the greedy actions (B,) int64 that
@@ -38,12 +38,12 @@ class GreedyPolicyModel(mlflow.pyfunc.PythonModel):
     """The greedy policy of a trial checkpoint (module docstring)."""
 
     def load_context(self, context: Any) -> None:
-        from dnt_rllib.pipeline.policy import load_module
+        from dnt_rllib.trial.trained_policy import load_module
 
         _, self.module, _ = load_module(context.artifacts[CHECKPOINT_ARTIFACT])
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> np.ndarray:
-        from dnt_rllib.pipeline.policy import greedy_actions
+        from dnt_rllib.trial.trained_policy import greedy_actions
 
         values = getattr(model_input, "values", model_input)  # a DataFrame or an array
         return greedy_actions(self.module, np.asarray(values, dtype=np.float32))
@@ -74,7 +74,7 @@ def log_policy_model(uri: str, run_id: str, checkpoint: str | Path) -> str:
     """Log ``checkpoint``'s greedy policy as the model :data:`MODEL_NAME` of MLflow run
     ``run_id``; its ``models:/`` URI. A recurrent policy is refused in one line."""
     from dnt_rllib.env.observation import observation_dim
-    from dnt_rllib.pipeline.policy import TRIAL_FILE, WEIGHTS_FILE, load_module
+    from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, load_module
 
     params, _, config = load_module(checkpoint)  # the checks evaluate makes, before logging
     if params["model"].get("use_lstm"):

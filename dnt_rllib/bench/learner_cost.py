@@ -6,8 +6,8 @@ torch floor and the arithmetic limit, measured in one run.
 Builds the paper's SAC trial (``build_algorithm_config``: Table I rates, 2×256 ReLU MLPs,
 batch 256, no remote env runners, 8 envs) once per path (:data:`PATHS`: ``rllib``, RLlib's
 ``EpisodeReplayBuffer``, learner connectors and learner; ``fast``, the ring buffer of
-:mod:`dnt_rllib.pipeline.fast_replay` and RLlib's learner; ``lean``, the ring buffer and the
-learner of :mod:`dnt_rllib.pipeline.lean_learner`), trains it until learning has started,
+:mod:`dnt_rllib.rllib_ext.fast_replay` and RLlib's learner; ``lean``, the ring buffer and the
+learner of :mod:`dnt_rllib.rllib_ext.lean_learner`), trains it until learning has started,
 then times:
 
 - **ms per update**: one train batch sampled from the path's buffer and one
@@ -43,16 +43,16 @@ from dnt_rllib.config import SystemConfig
 #: (label, file the function is in, function): each a sink's inclusive time in cProfile.
 SINKS: tuple[tuple[str, str, str], ...] = (
     ("replay buffer: sample 256 transitions", "episode_replay_buffer.py", "_sample_episodes"),
-    ("ring buffer: sample 256 transitions", "dnt_rllib/pipeline/replay.py", "sample"),
+    ("ring buffer: sample 256 transitions", "dnt_rllib/rllib_ext/replay_ring.py", "sample"),
     ("learner connectors: episodes → tensors", "learner_connector_pipeline.py", "__call__"),
     ("RLlib learner: forward, backward, Adam", "torch_learner.py", "_uncompiled_update"),
     (
         "lean learner: forward, backward, Adam",
-        "dnt_rllib/pipeline/lean_learner.py",
+        "dnt_rllib/rllib_ext/lean_learner.py",
         "_uncompiled_update",
     ),
     ("replay buffer: add the sampled steps", "episode_replay_buffer.py", "add"),
-    ("ring buffer: add the sampled steps", "dnt_rllib/pipeline/replay.py", "add"),
+    ("ring buffer: add the sampled steps", "dnt_rllib/rllib_ext/replay_ring.py", "add"),
     ("env runner: sample 8 env steps", "single_agent_env_runner.py", "sample"),
     ("weights learner → env runner", "env_runner_group.py", "sync_weights"),
     ("… of which our env's step", "dnt_rllib/env/", "step"),
@@ -282,9 +282,9 @@ def sinks(algo: Any, iterations: int = 2) -> dict[str, float]:
 
 def measure_path(config: SystemConfig, path: str, seconds: float) -> dict[str, Any]:
     """ms per update and per training step of one of :data:`PATHS`, and its time sinks."""
-    from dnt_rllib.pipeline.algorithms import build_algorithm_config
-    from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.rllib_ext.callbacks import DNTMetricsCallback
+    from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+    from dnt_rllib.trial.settings import build_algorithm_config
 
     replay, learner = PATHS[path]
     params = trial_params(config, replay=replay, learner=learner)
@@ -319,7 +319,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dnt_rllib.pipeline.algorithms import PAPER_MODEL, learner_kind
+    from dnt_rllib.trial.settings import PAPER_MODEL, learner_kind
     from dnt_rllib.twin import make_twin
 
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)

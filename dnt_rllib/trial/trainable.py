@@ -8,7 +8,7 @@ carried through each episode) plays the fixed learning-curve episodes, paired wi
 threshold rule there; at the end it plays the evaluation episodes beside the baselines,
 ``threshold`` and ``ceiling``, and the per-episode returns are saved beside the final
 checkpoint (:data:`EVALUATION_FILE`). The references' results on both sets of episodes
-come from their cache (:mod:`~dnt_rllib.pipeline.references`), played once per network.
+come from their cache (:mod:`~dnt_rllib.trial.references`), played once per network.
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from threadpoolctl import threadpool_limits
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import Evaluation, Summary, best_periodic, judge, paired, run_policy
-from dnt_rllib.pipeline.algorithms import build_algorithm_config
-from dnt_rllib.pipeline.callbacks import DNTMetricsCallback
-from dnt_rllib.pipeline.experiment import SEARCH_METRIC
-from dnt_rllib.pipeline.mlflow_tracking import EVALUATION_FILE
-from dnt_rllib.pipeline.policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
-from dnt_rllib.pipeline.quiet import quiet_ray_logs
-from dnt_rllib.pipeline.references import load_or_play
-from dnt_rllib.pipeline.rllib_env import EPISODE_METRICS, RLlibDNTEnv
+from dnt_rllib.experiment.schema import SEARCH_METRIC
 from dnt_rllib.policies import ThresholdFit, load_or_fit
+from dnt_rllib.rllib_ext.callbacks import DNTMetricsCallback
+from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
+from dnt_rllib.rllib_ext.rllib_env import EPISODE_METRICS, RLlibDNTEnv
+from dnt_rllib.scoring import Evaluation, Summary, best_periodic, judge, paired, run_policy
+from dnt_rllib.tracking.mlflow_runs import EVALUATION_FILE
+from dnt_rllib.trial.references import load_or_play
+from dnt_rllib.trial.settings import build_algorithm_config
+from dnt_rllib.trial.trained_policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
 
 STATE_FILE = "progress.json"
 

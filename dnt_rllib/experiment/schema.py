@@ -55,8 +55,12 @@ from pathlib import Path
 from typing import Any
 
 from dnt_rllib.config import SystemConfig
-from dnt_rllib.evaluation import check_seeds
-from dnt_rllib.pipeline.algorithms import (
+from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
+from dnt_rllib.rllib_ext.fast_replay import REPLAY_KINDS
+from dnt_rllib.rllib_ext.lean_learner import LEARNER_KINDS
+from dnt_rllib.rllib_ext.replay_ring import TransitionRing
+from dnt_rllib.scoring import check_seeds
+from dnt_rllib.trial.settings import (
     ALGORITHMS,
     LEARNER_DEFAULTS,
     LSTM_SIZES,
@@ -72,10 +76,6 @@ from dnt_rllib.pipeline.algorithms import (
     check_together,
     check_training,
 )
-from dnt_rllib.pipeline.fast_replay import REPLAY_KINDS
-from dnt_rllib.pipeline.lean_learner import LEARNER_KINDS
-from dnt_rllib.pipeline.replay import TransitionRing
-from dnt_rllib.policies import TRIAL_PERIODS, baseline_policies
 from dnt_rllib.validation import (
     ConfigError,
     Range,

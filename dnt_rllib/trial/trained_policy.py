@@ -66,7 +66,7 @@ class RecurrentGreedy:
     """The greedy action of a recurrent module, whose state runs through an episode: the
     module's initial state at the episode's first slot (``env.slot == 0``, whatever was
     played before), then each slot's output state as the next slot's input, as RLlib's env
-    runners thread it. Call it once per slot, as :func:`dnt_rllib.evaluation.run_policy`
+    runners thread it. Call it once per slot, as :func:`dnt_rllib.scoring.run_policy`
     does."""
 
     def __init__(self, module: Any) -> None:
@@ -101,9 +101,9 @@ def save_weights(module: Any, folder: str | Path) -> Path:
 
 def build_module(params: dict[str, Any]) -> Any:
     """A fresh inference-only RLModule of the trial ``params`` describe (random weights)."""
-    from dnt_rllib.pipeline.algorithms import build_algorithm_config
-    from dnt_rllib.pipeline.quiet import quiet_ray_logs
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
+    from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+    from dnt_rllib.trial.settings import build_algorithm_config
 
     quiet_ray_logs()
     base = {"num_env_runners": 0, "num_envs_per_env_runner": 1, **params}
@@ -117,7 +117,7 @@ def build_module(params: dict[str, Any]) -> Any:
 
 def read_trial(root: Path) -> dict[str, Any]:
     """The checked parameters in ``root/dnt_trial.json`` (one-line ConfigError otherwise)."""
-    from dnt_rllib.pipeline.algorithms import (
+    from dnt_rllib.trial.settings import (
         ALGORITHMS,
         PAPER_TRAINING,
         check_learner,

@@ -496,7 +496,7 @@ def reward_config(values: dict[str, Any]) -> dict[str, Any]:
 #: The experiment's ``replay`` section when it has none: the batch-native ring buffer.
 REPLAY_DEFAULTS: dict[str, Any] = {"kind": "fast"}
 #: The experiment's ``learner`` section when it has none: RLlib's SAC/DQN learner (the lean
-#: one, :mod:`dnt_rllib.pipeline.lean_learner`, becomes the default once its learning A/B
+#: one, :mod:`dnt_rllib.rllib_ext.lean_learner`, becomes the default once its learning A/B
 #: holds: docs/speed.md).
 LEARNER_DEFAULTS: dict[str, Any] = {"kind": "rllib"}
 
@@ -516,15 +516,15 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
 
     ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
     they existed): one learner, on the trial process's CPU. For SAC and DQN,
-    ``replay.kind: fast`` builds the algorithm class of :mod:`dnt_rllib.pipeline.fast_replay`
+    ``replay.kind: fast`` builds the algorithm class of :mod:`dnt_rllib.rllib_ext.fast_replay`
     (same losses and schedules, batches straight from a ring buffer); ``rllib`` RLlib's own;
-    ``learner.kind: lean`` trains with :mod:`dnt_rllib.pipeline.lean_learner`'s learner
+    ``learner.kind: lean`` trains with :mod:`dnt_rllib.rllib_ext.lean_learner`'s learner
     (the same losses and steps, less bookkeeping per update), ``rllib`` with RLlib's.
-    PPO has no replay. DQN with an LSTM gets :mod:`dnt_rllib.pipeline.recurrent_dqn`'s
+    PPO has no replay. DQN with an LSTM gets :mod:`dnt_rllib.rllib_ext.recurrent_dqn`'s
     module (RLlib's, exploring on vector envs).
     """
-    from dnt_rllib.pipeline.fast_replay import FAST_CLASSES
-    from dnt_rllib.pipeline.lean_learner import LEAN_CLASSES
+    from dnt_rllib.rllib_ext.fast_replay import FAST_CLASSES
+    from dnt_rllib.rllib_ext.lean_learner import LEAN_CLASSES
 
     algorithm = params["algorithm"]
     training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
@@ -537,7 +537,7 @@ def build_algorithm_config(params: dict[str, Any], env: str | type) -> Algorithm
     if algorithm == "DQN" and model.get("use_lstm"):
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-        from dnt_rllib.pipeline.recurrent_dqn import RecurrentDQNTorchRLModule
+        from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
 
         module["rl_module_spec"] = RLModuleSpec(module_class=RecurrentDQNTorchRLModule)
     lean = algorithm in OFF_POLICY and learner_kind(params) == "lean"

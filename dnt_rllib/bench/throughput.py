@@ -54,8 +54,8 @@ def trial_params(config: SystemConfig, runners: int, envs: int) -> dict[str, Any
 
 def build_algo(env: str, config: SystemConfig, runners: int, envs: int) -> Any:
     """The SAC algorithm of a trial on our env, or the same config on ``env`` (gymnasium id)."""
-    from dnt_rllib.pipeline.algorithms import build_algorithm_config
-    from dnt_rllib.pipeline.rllib_env import RLlibDNTEnv
+    from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
+    from dnt_rllib.trial.settings import build_algorithm_config
 
     algo_config = build_algorithm_config(trial_params(config, runners, envs), RLlibDNTEnv)
     if env != "DNT":

@@ -138,11 +138,11 @@ def evaluation_costs(config: SystemConfig, episodes: int) -> dict[str, float]:
     episodes (one core): the rules stepped in the env one by one (the old path) beside the
     same rules replayed on tapes (the path `evaluate_policies` takes), the tapes, the
     ceiling's DP and its play in the env, and the threshold fit (uncached)."""
-    from dnt_rllib.evaluation import run_policy
     from dnt_rllib.policies import TRIAL_PERIODS, CeilingPolicy, reference_policies
     from dnt_rllib.policies.on_tapes import play_rules, tape_rule
     from dnt_rllib.policies.tape import record_tapes
     from dnt_rllib.policies.threshold import fit_threshold
+    from dnt_rllib.scoring import run_policy
 
     env = DNTSyncEnv(config)
     seeds = list(range(10_000, 10_000 + episodes))
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rllib",
         action="store_true",
-        help="RLlib throughput vs CartPole instead (dnt_rllib.pipeline.throughput)",
+        help="RLlib throughput vs CartPole instead (dnt_rllib.bench.throughput)",
     )
     parser.add_argument(
         "--rllib-seconds", type=float, help="seconds per RLlib figure (with --rllib; default 3)"
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "--learner",
         action="store_true",
         help="ms per SAC update on RLlib's replay path, ours (replay.kind fast) and the "
-        "torch floor, and where the rest goes (dnt_rllib.pipeline.learner_cost)",
+        "torch floor, and where the rest goes (dnt_rllib.bench.learner_cost)",
     )
     parser.add_argument(
         "--learner-seconds", type=float, help="seconds timed (with --learner; default 10)"
@@ -288,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.learner:
-        from dnt_rllib.pipeline.learner_cost import main as learner_main
+        from dnt_rllib.bench.learner_cost import main as learner_main
 
         return learner_main(config, args.learner_seconds, args.json)
     if args.rllib:
-        from dnt_rllib.pipeline.throughput import SETTINGS
-        from dnt_rllib.pipeline.throughput import main as rllib_main
+        from dnt_rllib.bench.throughput import SETTINGS
+        from dnt_rllib.bench.throughput import main as rllib_main
 
         settings = args.rllib_settings or SETTINGS
         return rllib_main(config, args.rllib_seconds, settings, args.rllib_rounds)

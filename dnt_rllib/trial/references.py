@@ -20,9 +20,9 @@ from pathlib import Path
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.evaluation import Summary, play_policies
 from dnt_rllib.policies import TRIAL_PERIODS, ThresholdFit, load_or_fit, reference_policies
 from dnt_rllib.policies.threshold import fit_key
+from dnt_rllib.scoring import Summary, play_policies
 from dnt_rllib.twin.cache import load_or_write_json
 
 #: Bump when what is played or stored changes, so that old files are not read.
@@ -32,7 +32,7 @@ REFERENCES_VERSION = 1
 @dataclass(frozen=True)
 class References:
     """The references' summaries on one seed range, not yet compared, and the notes on the
-    ceiling's replay (:func:`~dnt_rllib.evaluation.play_policies`)."""
+    ceiling's replay (:func:`~dnt_rllib.scoring.play_policies`)."""
 
     summaries: list[Summary]
     notes: list[str]

@@ -1,0 +1,1 @@
+"""The experiment YAML: its schema, search spaces and the checks that run before Ray starts."""

@@ -1,1 +1,0 @@
-"""The RLlib / Ray Tune / MLflow layer: algorithm configs, the RLlib env, metrics, trials."""

@@ -1,0 +1,1 @@
+"""MLflow: one run per trial and per reference policy; each trained policy as a model."""
