@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnt_rllib.common import first_line
+
 
 class ConfigError(ValueError):
     """A config value is missing, unknown, of the wrong type or out of range."""
@@ -183,7 +185,7 @@ def read_yaml(path: str | Path, what: str = "--config") -> Any:
     except _RefusedYAMLError as err:
         raise ConfigError(f"{what} {path}: {err}") from None
     except yaml.YAMLError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ConfigError(f"{what} {path}: not valid YAML ({first[:200]})") from None
 
 

@@ -14,6 +14,7 @@ import pytest
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.tune import main as tune_main
+from dnt_rllib.tuning.state import STARTED_FILE
 from dnt_rllib.twin.__main__ import main as twin_main
 
 FAST = ["--episodes", "2", "--periods", "2-3", "--no-progress"]
@@ -421,8 +422,6 @@ def test_resume_with_an_edited_yaml_is_refused(
     """issue 25, 6: Tune resumes the saved config; an edited file would be ignored."""
     import json
 
-    import dnt_rllib.tune as tune_cli
-
     _no_work(monkeypatch)
     monkeypatch.chdir(tmp_path)
     started = {"algorithm": "SAC", "name": "x", "env": {"twin": "hold"},
@@ -430,7 +429,7 @@ def test_resume_with_an_edited_yaml_is_refused(
     folder = tmp_path / "ray_results" / "x"
     folder.mkdir(parents=True)
     (folder / "tuner.pkl").write_bytes(b"")  # Tune's state: never read before the refusal
-    (folder / tune_cli.STARTED_FILE).write_text(json.dumps(started))
+    (folder / STARTED_FILE).write_text(json.dumps(started))
     edited = {**started, "evaluation": {"episodes": 50}}
     (tmp_path / "exp.yaml").write_text(json.dumps(edited))
     code = tune_main(["--config", "exp.yaml", "--resume"])

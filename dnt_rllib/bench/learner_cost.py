@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.trial.spec import Resources, TrialSpec
 
 #: (label, file the function is in, function): each a sink's inclusive time in cProfile.
 SINKS: tuple[tuple[str, str, str], ...] = (
@@ -75,21 +76,12 @@ PATH_LABELS = {
 }
 
 
-def trial_params(
+def trial_spec(
     config: SystemConfig, envs: int = 8, replay: str = "fast", learner: str = "rllib"
-) -> dict[str, Any]:
-    """A paper SAC trial (``training: {}``, ``model: {}``), sampling in the trial process."""
-    return {
-        "algorithm": "SAC",
-        "replay": {"kind": replay},
-        "learner": {"kind": learner},
-        "seed": 0,
-        "env": config.to_dict(),
-        "training": {},
-        "model": {},
-        "num_env_runners": 0,
-        "num_envs_per_env_runner": envs,
-    }
+) -> TrialSpec:
+    """A paper SAC trial (the paper's settings and network), sampling in the trial process."""
+    return TrialSpec.make(config, "SAC", replay=replay, learner=learner,
+                          resources=Resources(num_envs_per_env_runner=envs))  # fmt: skip
 
 
 def update_gflop(obs_dim: int, num_actions: int, hiddens: list[int], batch: int) -> float:
@@ -284,11 +276,11 @@ def measure_path(config: SystemConfig, path: str, seconds: float) -> dict[str, A
     """ms per update and per training step of one of :data:`PATHS`, and its time sinks."""
     from dnt_rllib.rllib_ext.callbacks import DNTMetricsCallback
     from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-    from dnt_rllib.trial.settings import build_algorithm_config
+    from dnt_rllib.trial.rllib_config import build_algorithm_config
 
     replay, learner = PATHS[path]
-    params = trial_params(config, replay=replay, learner=learner)
-    algo_config = build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
+    spec = trial_spec(config, replay=replay, learner=learner)
+    algo_config = build_algorithm_config(spec, RLlibDNTEnv).callbacks(DNTMetricsCallback)
     algo = algo_config.build_algo()
     try:
         train_until_learning(algo)
@@ -319,7 +311,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dnt_rllib.trial.settings import PAPER_MODEL, learner_kind
+    from dnt_rllib.trial.settings import PAPER_MODEL, default_learner
     from dnt_rllib.twin import make_twin
 
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)
@@ -346,7 +338,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     gflop = update_gflop(obs_dim, num_actions, hiddens, batch)
     rate = matmul_gflops(obs_dim, num_actions, hiddens, batch)
     limit_ms = gflop / rate * 1e3
-    shipped = "lean" if learner_kind({}) == "lean" else "fast"  # the YAMLs' default learner
+    shipped = "lean" if default_learner("SAC", {}, 0) == "lean" else "fast"  # the YAMLs''
     print(
         f"\n## One SAC update (batch {batch}, {'×'.join(map(str, hiddens))} MLPs, "
         f"{obs_dim} inputs, {num_actions} actions), one thread, "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dnt_rllib.config import SystemConfig
+from dnt_rllib.trial.spec import Resources, TrialSpec
 
 SETTINGS: tuple[tuple[int, int], ...] = ((0, 1), (0, 8), (1, 1), (1, 8), (2, 1), (2, 8))
 ENVS = ("DNT", "CartPole-v1")
@@ -39,25 +40,21 @@ class Rates:
     train: float
 
 
-def trial_params(config: SystemConfig, runners: int, envs: int) -> dict[str, Any]:
-    """A SAC trial's parameters: paper SAC, a small network, learning after 256 steps."""
-    return {
-        "algorithm": "SAC",
-        "seed": 0,
-        "env": config.to_dict(),
-        "training": {"SAC": {"num_steps_sampled_before_learning_starts": 256}},
-        "model": {},
-        "num_env_runners": runners,
-        "num_envs_per_env_runner": envs,
-    }
+def trial_spec(config: SystemConfig, runners: int, envs: int) -> TrialSpec:
+    """A paper SAC trial on RLlib's replay buffer and learner, learning after 256 steps."""
+    return TrialSpec.make(
+        config, "SAC", training={"num_steps_sampled_before_learning_starts": 256},
+        replay="rllib", learner="rllib",
+        resources=Resources(num_env_runners=runners, num_envs_per_env_runner=envs),
+    )  # fmt: skip
 
 
 def build_algo(env: str, config: SystemConfig, runners: int, envs: int) -> Any:
     """The SAC algorithm of a trial on our env, or the same config on ``env`` (gymnasium id)."""
     from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-    from dnt_rllib.trial.settings import build_algorithm_config
+    from dnt_rllib.trial.rllib_config import build_algorithm_config
 
-    algo_config = build_algorithm_config(trial_params(config, runners, envs), RLlibDNTEnv)
+    algo_config = build_algorithm_config(trial_spec(config, runners, envs), RLlibDNTEnv)
     if env != "DNT":
         algo_config = algo_config.environment(env)
         algo_config.env_config = {}  # ``environment()`` merges into the old config

@@ -62,7 +62,6 @@ from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 from dnt_rllib.scoring import check_seeds
 from dnt_rllib.trial.settings import (
     ALGORITHMS,
-    LEARNER_DEFAULTS,
     LSTM_SIZES,
     MODEL_SHAPE,
     OFF_POLICY,
@@ -75,7 +74,9 @@ from dnt_rllib.trial.settings import (
     check_network_size,
     check_together,
     check_training,
+    default_learner,
 )
+from dnt_rllib.trial.spec import EvaluationSpec, Resources, RewardSpec, TrialSpec
 from dnt_rllib.validation import (
     ConfigError,
     Range,
@@ -131,17 +132,13 @@ RESOURCE_KEYS = {
 }
 DOMAINS = {"grid", "choice", "uniform", "loguniform", "randint"}
 OWNER = "experiment"
-#: What ``scheduler`` and ``search_alg`` maximise (module docstring).
-SEARCH_METRIC = "search/diff_threshold"
-#: The scheduler's clock: training seconds, the budget ``stop.time_total_s`` counts.
-SCHEDULER_TIME = "wall_time_s"
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 SEARCH_ALG_KEYS = {"type", "seed", "n_startup_trials", "points_to_evaluate"}
 REWARD_KEYS = {"scale", "baseline"}
 #: Sections that choose one implementation: ``kind`` only, its values and its default.
-KIND_SECTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "replay": (REPLAY_KINDS, REPLAY_DEFAULTS),
-    "learner": (LEARNER_KINDS, LEARNER_DEFAULTS),
+KIND_SECTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "replay": (REPLAY_KINDS, REPLAY_DEFAULTS["kind"]),
+    "learner": (LEARNER_KINDS, None),  # None: each trial's default (default_learner)
 }
 #: Trial and search seeds: numpy's legacy seeding (RLlib's, Optuna's) takes < 2^32, and
 #: RLlib adds env runner and env offsets to the trial seed.
@@ -154,15 +151,14 @@ class ExperimentConfig:
 
     name: str
     algorithm: str
-    training: dict[str, dict[str, Any]]
+    training: dict[str, dict[str, Any]]  # per algorithm: the YAML's settings (no defaults)
     model: dict[str, Any]
     env: SystemConfig
     seed: int
     search_space: dict[str, tuple[str, list[Any]]]
     num_samples: int
-    stop: dict[str, float]
-    num_env_runners: int
-    num_envs_per_env_runner: int
+    stop: dict[str, int]
+    resources: Resources
     max_concurrent_trials: int | None
     checkpoint_frequency: int
     checkpoint_num_to_keep: int
@@ -170,20 +166,13 @@ class ExperimentConfig:
     storage_path: str
     tracking_uri: str
     mlflow_experiment: str
-    evaluation_episodes: int
-    evaluation_seed: int
-    evaluation_reference: str | None
-    curve_episodes: int
-    curve_seed: int
-    curve_interval: int
-    reward: dict[str, Any] = field(default_factory=dict)
-    replay: dict[str, Any] = field(default_factory=lambda: dict(REPLAY_DEFAULTS))
-    learner: dict[str, Any] = field(default_factory=lambda: dict(LEARNER_DEFAULTS))
+    evaluation: EvaluationSpec
+    reward: RewardSpec = field(default_factory=RewardSpec)
+    replay: str = REPLAY_DEFAULTS["kind"]
+    learner: str | None = None  # None: each trial's default (default_learner)
     scheduler: dict[str, Any] | None = None
     search_alg: dict[str, Any] | None = None
     time_budget_s: int | None = None
-    num_learners: int = 0
-    num_gpus_per_learner: float = 0.0
     source: str = ""  # the YAML file it came from
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -194,30 +183,27 @@ class ExperimentConfig:
             return list(dict.fromkeys(self.search_space["algorithm"][1]))
         return [self.algorithm]
 
-    def trial_base(self) -> dict[str, Any]:
-        """The fixed part of every trial's parameters (before the search space)."""
-        return {
-            "algorithm": self.algorithm,
-            "seed": self.seed,
-            "env": self.env.to_dict(),
-            "training": self.training,
-            "model": self.model,
-            "num_env_runners": self.num_env_runners,
-            "num_envs_per_env_runner": self.num_envs_per_env_runner,
-            "num_learners": self.num_learners,
-            "num_gpus_per_learner": self.num_gpus_per_learner,
-            "stop": self.stop,
-            "checkpoint_frequency": self.checkpoint_frequency,
-            "evaluation_episodes": self.evaluation_episodes,
-            "evaluation_seed": self.evaluation_seed,
-            "evaluation_reference": self.evaluation_reference,
-            "curve_episodes": self.curve_episodes,
-            "curve_seed": self.curve_seed,
-            "curve_interval": self.curve_interval,
-            "reward": dict(self.reward),
-            "replay": dict(self.replay),
-            "learner": dict(self.learner),
-        }
+    def trial_spec(self, algorithm: str | None = None) -> TrialSpec:
+        """The trial of this experiment before its search space is sampled (of
+        ``algorithm``, one the experiment runs; default: the ``algorithm`` key)."""
+        algorithm = algorithm or self.algorithm
+        learner = self.learner or default_learner(
+            algorithm, self.model, self.resources.num_learners
+        )
+        return TrialSpec(
+            algorithm=algorithm,
+            seed=self.seed,
+            env=self.env,
+            training={**PAPER_TRAINING[algorithm], **self.training.get(algorithm, {})},
+            model=dict(self.model),
+            reward=self.reward,
+            replay=self.replay,
+            learner=learner,
+            resources=self.resources,
+            stop=dict(self.stop),
+            checkpoint_frequency=self.checkpoint_frequency,
+            evaluation=self.evaluation,
+        )
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -264,7 +250,8 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
     check_keys(f"{OWNER}.evaluation", ev, EVALUATION_KEYS)
     evaluation = _section_evaluation(ev)
     max_conc = res.get("max_concurrent_trials")
-    _check_learner(learner, model, space, algorithm, _section_learners(res)["num_learners"])
+    resources = _section_resources(res)
+    _check_learner(learner, model, space, algorithm, resources.num_learners)
     scheduler, search_alg = _section_scheduling(raw, stop, space, evaluation)
 
     return ExperimentConfig(
@@ -277,16 +264,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         search_space=space,
         num_samples=check_int(OWNER, "num_samples", raw.get("num_samples", 1), Range(1, None)),
         stop={k: int(v) for k, v in stop.items()},
-        num_env_runners=check_int(
-            f"{OWNER}.resources", "num_env_runners", res.get("num_env_runners", 0), Range(0, 64)
-        ),
-        num_envs_per_env_runner=check_int(
-            f"{OWNER}.resources",
-            "num_envs_per_env_runner",
-            res.get("num_envs_per_env_runner", 8),
-            Range(1, 256),
-        ),
-        **_section_learners(res),
+        resources=resources,
         max_concurrent_trials=None
         if max_conc is None
         else check_int(f"{OWNER}.resources", "max_concurrent_trials", max_conc, Range(1, None)),
@@ -300,7 +278,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         storage_path=storage_path(raw.get("storage_path", "ray_results")),
         tracking_uri=_tracking_uri(mlf.get("tracking_uri")),
         mlflow_experiment=_string(mlf.get("experiment_name") or name, "mlflow.experiment_name"),
-        **evaluation,
+        evaluation=evaluation,
         reward=reward,
         replay=replay,
         learner=learner,
@@ -324,22 +302,12 @@ def _section_env(values: Any) -> SystemConfig:
         raise ConfigError(f"{OWNER}.env: {err}") from None
 
 
-def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
+def _section_evaluation(ev: dict[str, Any]) -> EvaluationSpec:
     owner = f"{OWNER}.evaluation"
-    out = {
-        "evaluation_episodes": check_int(
-            owner, "episodes", ev.get("episodes", 100), Range(2, None)
-        ),
-        "evaluation_seed": check_int(owner, "seed", ev.get("seed", 10_000), Range(0, None)),
-        "curve_episodes": check_int(
-            owner, "curve_episodes", ev.get("curve_episodes", 50), Range(0, 10_000)
-        ),
-        "curve_seed": check_int(owner, "curve_seed", ev.get("curve_seed", 20_000), Range(0, None)),
-        "curve_interval": check_int(
-            owner, "curve_interval", ev.get("curve_interval", 10), Range(1, None)
-        ),
-    }
-    if 0 < out["curve_episodes"] < 2:
+    curve_episodes = check_int(
+        owner, "curve_episodes", ev.get("curve_episodes", 50), Range(0, 10_000)
+    )
+    if 0 < curve_episodes < 2:
         raise ConfigError(f"{owner}.curve_episodes = 1: must be 0 (off) or an integer >= 2")
     reference = ev.get("reference")
     known = {*baseline_policies(TRIAL_PERIODS), "threshold"}
@@ -348,46 +316,54 @@ def _section_evaluation(ev: dict[str, Any]) -> dict[str, Any]:
             f"{owner}.reference = {short(reference)}: must be null (the best rule), never, always, "
             "greedy, threshold or periodic(k) with k in 2..10"
         )
-    out["evaluation_reference"] = reference
-    for kind, name in (("evaluation", "seed"), ("curve", "curve_seed")):
-        first = out[f"{kind}_seed"]
-        check_seeds(range(first, first + out[f"{kind}_episodes"]), f"{owner}.{name}")
+    out = EvaluationSpec(
+        episodes=check_int(owner, "episodes", ev.get("episodes", 100), Range(2, None)),
+        seed=check_int(owner, "seed", ev.get("seed", 10_000), Range(0, None)),
+        reference=reference,
+        curve_episodes=curve_episodes,
+        curve_seed=check_int(owner, "curve_seed", ev.get("curve_seed", 20_000), Range(0, None)),
+        curve_interval=check_int(
+            owner, "curve_interval", ev.get("curve_interval", 10), Range(1, None)
+        ),
+    )
+    check_seeds(out.seeds, f"{owner}.seed")
+    check_seeds(out.curve_seeds, f"{owner}.curve_seed")
     return out
 
 
-def _section_reward(values: Any) -> dict[str, Any]:
+def _section_reward(values: Any) -> RewardSpec:
     values = _mapping(values, "reward")
     owner = f"{OWNER}.reward"
     check_keys(owner, values, REWARD_KEYS)
-    out: dict[str, Any] = {}
+    out = RewardSpec()
     if "scale" in values:
-        out["scale"] = check_float(owner, "scale", values["scale"], Range(0.0, 1e6, lo_open=True))
+        scale = check_float(owner, "scale", values["scale"], Range(0.0, 1e6, lo_open=True))
+        out = dataclasses.replace(out, scale=scale)
     if "baseline" in values:
-        out["baseline"] = _bool(values["baseline"], "reward.baseline")
+        out = dataclasses.replace(out, baseline=_bool(values["baseline"], "reward.baseline"))
     return out
 
 
-def _section_kind(section: str, values: Any) -> dict[str, Any]:
-    """A :data:`KIND_SECTIONS` section: ``kind``, one of its values, or the default."""
-    kinds, defaults = KIND_SECTIONS[section]
+def _section_kind(section: str, values: Any) -> str | None:
+    """A :data:`KIND_SECTIONS` section's ``kind``: one of its values, or the default."""
+    kinds, default = KIND_SECTIONS[section]
     values = _mapping(values, section)
     owner = f"{OWNER}.{section}"
     check_keys(owner, values, {"kind"})
-    out = dict(defaults)
     if "kind" in values:
-        out["kind"] = check_choice(owner, "kind", values["kind"], kinds)
-    return out
+        return check_choice(owner, "kind", values["kind"], kinds)
+    return default
 
 
 def _check_learner(
-    learner: dict[str, Any],
+    learner: str | None,
     model: dict[str, Any],
     space: dict[str, tuple[str, list[Any]]],
     algorithm: str,
     num_learners: int,
 ) -> None:
     """:func:`check_learner` for every algorithm, learner kind and LSTM switch searched."""
-    kinds = space["learner.kind"][1] if "learner.kind" in space else [learner["kind"]]
+    kinds = space["learner.kind"][1] if "learner.kind" in space else [learner]
     lstms = space["model.use_lstm"][1] if "model.use_lstm" in space else [None]
     for algo, kind, lstm in itertools.product(_algorithms(space, algorithm), kinds, lstms):
         mine = model if lstm is None else {**model, "use_lstm": lstm}
@@ -498,7 +474,7 @@ def _check_module_size(
 def _check_replay_size(
     env: SystemConfig,
     training: dict[str, dict[str, Any]],
-    replay: dict[str, Any],
+    replay: str,
     space: dict[str, tuple[str, list[Any]]],
     algorithm: str,
 ) -> None:
@@ -508,7 +484,7 @@ def _check_replay_size(
     from dnt_rllib.config import PROCESS_BYTES, physical_memory
     from dnt_rllib.env.observation import observation_dim
 
-    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
+    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay]
     algos = [a for a in _algorithms(space, algorithm) if a in OFF_POLICY]
     if "fast" not in kinds or not algos:
         return
@@ -533,12 +509,12 @@ def _check_replay_size(
 
 def _check_buffer_and_replay(
     training: dict[str, dict[str, Any]],
-    replay: dict[str, Any],
+    replay: str,
     space: dict[str, tuple[str, list[Any]]],
     algorithm: str,
 ) -> None:
     """``replay.kind: fast`` samples uniformly: refuse it with a prioritised buffer."""
-    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay["kind"]]
+    kinds = space["replay.kind"][1] if "replay.kind" in space else [replay]
     if "fast" not in kinds:
         return
     for algo in [a for a in _algorithms(space, algorithm) if a in OFF_POLICY]:
@@ -569,7 +545,7 @@ TOGETHER_KEYS = {"model.use_lstm": False, "model.max_seq_len": True, "replay.kin
 def _check_together(
     training: dict[str, dict[str, Any]],
     model: dict[str, Any],
-    replay: dict[str, Any],
+    replay: str,
     space: dict[str, tuple[str, list[Any]]],
     algorithm: str,
 ) -> None:
@@ -591,7 +567,7 @@ def _check_together(
                 values[section][name] = value
             mine = {**model, **values["model"]}
             effective = {**PAPER_TRAINING[algo], **training.get(algo, {}), **values["training"]}
-            kind = values["replay"].get("kind", replay["kind"])
+            kind = values["replay"].get("kind", replay)
             try:
                 check_together(algo, mine, effective, kind)
             except ConfigError as err:
@@ -606,7 +582,7 @@ def _section_scheduling(
     raw: dict[str, Any],
     stop: dict[str, Any],
     space: dict[str, tuple[str, list[Any]]],
-    evaluation: dict[str, Any],
+    evaluation: EvaluationSpec,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """``scheduler`` (ASHA) and ``search_alg`` (Optuna's TPE), checked against the rest."""
     scheduler = search_alg = None
@@ -668,14 +644,14 @@ def _section_scheduling(
             )
         if not space:
             raise ConfigError(f"{owner}: needs a search_space to search")
-    if (scheduler or search_alg) and evaluation["curve_episodes"] == 0:
+    if (scheduler or search_alg) and evaluation.curve_episodes == 0:
         raise ConfigError(
             f"{OWNER}.evaluation.curve_episodes = 0: a scheduler or search_alg optimises "
             "the paired difference to threshold on the curve episodes; set >= 2"
         )
     if scheduler or search_alg:
-        first, count = evaluation["curve_seed"], evaluation["curve_episodes"]
-        start, total = evaluation["evaluation_seed"], evaluation["evaluation_episodes"]
+        first, count = evaluation.curve_seed, evaluation.curve_episodes
+        start, total = evaluation.seed, evaluation.episodes
         if first < start + total and start < first + count:
             raise ConfigError(
                 f"{OWNER}.evaluation.curve_seed = {first}: the search's episodes "
@@ -715,11 +691,11 @@ def _same(value: Any, arg: Any) -> bool:
     return type(value) is type(arg) and value == arg
 
 
-def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
-    """``num_learners`` (int 0..64) and ``num_gpus_per_learner`` (>= 0; Ray takes fractions
-    below 1 and whole numbers above)."""
+def _section_resources(res: dict[str, Any]) -> Resources:
+    """One trial's resources: ``num_env_runners`` (0..64), ``num_envs_per_env_runner``
+    (1..256), ``num_learners`` (0..64) and ``num_gpus_per_learner`` (>= 0; Ray takes
+    fractions below 1 and whole numbers above)."""
     owner = f"{OWNER}.resources"
-    learners = check_int(owner, "num_learners", res.get("num_learners", 0), Range(0, 64))
     gpus = check_float(
         owner, "num_gpus_per_learner", res.get("num_gpus_per_learner", 0), Range(0.0, None)
     )
@@ -728,7 +704,16 @@ def _section_learners(res: dict[str, Any]) -> dict[str, Any]:
             f"{owner}.num_gpus_per_learner = {short(gpus)}: must be >= 0, a fraction below 1 or "
             "a whole number (Ray cannot split more than one GPU)"
         )
-    return {"num_learners": learners, "num_gpus_per_learner": gpus}
+    return Resources(
+        num_env_runners=check_int(
+            owner, "num_env_runners", res.get("num_env_runners", 0), Range(0, 64)
+        ),
+        num_envs_per_env_runner=check_int(
+            owner, "num_envs_per_env_runner", res.get("num_envs_per_env_runner", 8), Range(1, 256)
+        ),
+        num_learners=check_int(owner, "num_learners", res.get("num_learners", 0), Range(0, 64)),
+        num_gpus_per_learner=gpus,
+    )
 
 
 def _section_training(values: Any) -> dict[str, dict[str, Any]]:

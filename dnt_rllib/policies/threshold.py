@@ -16,20 +16,18 @@ cached beside the twin, keyed by every config field that can change it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dnt_rllib.common import load_or_write_json, short_hash
 from dnt_rllib.config import REPLAY_ROWS, SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.physics.sync import NO_RB
 from dnt_rllib.policies.rollout import rollout
 from dnt_rllib.policies.tape import Tapes, record_tapes, slot_rates
 from dnt_rllib.twin import Twin, make_twin
-from dnt_rllib.twin.cache import load_or_write_json
 
 #: Seeds of the episodes the rule is fitted on; every evaluation refuses them.
 TUNING_SEEDS = range(900_000, 900_300)
@@ -153,8 +151,7 @@ def fit_key(config: SystemConfig) -> str:
     """16 hex digits over every config field but the cache folder (the memory options only
     where they differ from their defaults: `SystemConfig.key_fields`), and the fit version."""
     fields = config.key_fields()
-    blob = json.dumps({"config": fields, "version": FIT_VERSION}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return short_hash({"config": fields, "version": FIT_VERSION})
 
 
 def fit_path(config: SystemConfig) -> Path:

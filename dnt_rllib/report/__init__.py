@@ -49,6 +49,7 @@ from pathlib import Path
 
 import mlflow
 
+from dnt_rllib.names import PAIRED_REFERENCE_RUNS
 from dnt_rllib.report.figures import (
     plot_fig3,
     plot_front,
@@ -65,8 +66,6 @@ __all__ = ["load_runs", "main", "write_report"]
 
 #: Swept fields that give the report its per-grid-point table.
 GRID_KEYS = ("env.delay_bound", "env.num_rbs", "env.num_users")
-#: The policies of a ``--reference-json`` the learned ones are paired with.
-REFERENCE_LABELS = ("lookahead",)
 #: Seconds an MLflow server has to accept a connection (MLflow itself retries for minutes).
 PROBE_S = 5.0
 
@@ -84,7 +83,7 @@ def write_report(
     runs = load_runs(client, experiment, tune_experiment)
     paired: tuple[str, ...] = ()
     if references:
-        paired = tuple(pair_with_reference(client, runs, references, REFERENCE_LABELS))
+        paired = tuple(pair_with_reference(client, runs, references, PAIRED_REFERENCE_RUNS))
     if not any(r.status == "FINISHED" for r in runs):
         counts = Counter(r.status for r in runs)
         raise ConfigError(

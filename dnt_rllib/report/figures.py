@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from dnt_rllib.names import POLICY, eval_key
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
 from dnt_rllib.scoring import mean_ci95
 
@@ -91,7 +92,7 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
     # with the reward baseline the learner's return is on another scale than eq. 17's
     shifted = any(r.params.get("reward.baseline") == "True" for r in runs)
     for name in ("threshold", "greedy"):
-        values = [r.metrics.get(f"eval/{name}/mean_return") for r in runs]
+        values = [r.metrics.get(eval_key(name, "mean_return")) for r in runs]
         values = [v for v in values if v is not None]
         if values and not keys and not shifted:
             colour, style = LINE_STYLES[name]
@@ -126,16 +127,16 @@ def plot_front(runs: list[Run], out: Path) -> Path | None:
                 if r.params.get("env.epsilon") == eps
                 and (label in BASELINES or r.algorithm == label)
             ]
-            key = "policy" if label not in BASELINES else label
+            key = POLICY if label not in BASELINES else label
             gap = [
-                r.metrics[f"eval/{key}/sync_gap"]
+                r.metrics[eval_key(key, "sync_gap")]
                 for r in chosen
-                if f"eval/{key}/sync_gap" in r.metrics
+                if eval_key(key, "sync_gap") in r.metrics
             ]
             rate = [
-                r.metrics[f"eval/{key}/sum_rate"]
+                r.metrics[eval_key(key, "sum_rate")]
                 for r in chosen
-                if f"eval/{key}/sum_rate" in r.metrics
+                if eval_key(key, "sum_rate") in r.metrics
             ]
             if gap and rate:
                 xs.append(np.mean(gap))
@@ -181,7 +182,7 @@ def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
             continue
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for label in [*sorted({r.algorithm for r in runs}), "greedy"]:
-            metric = "eval/greedy/mean_return" if label == "greedy" else "eval/policy/mean_return"
+            metric = eval_key("greedy" if label == "greedy" else POLICY, "mean_return")
             xs, ys, errs = [], [], []
             for v in values:
                 chosen = [

@@ -15,10 +15,8 @@ import mlflow
 import numpy as np
 
 from dnt_rllib.config import NOT_EPISODE_FIELDS
+from dnt_rllib.names import CURVE_LABELS, EVALUATION_FILE, POLICY, TUNE_TAG, curve_key, eval_key
 from dnt_rllib.validation import ConfigError, key_text, short
-
-#: The lines under the learning curve (``curve/<label>/mean_return``, one value per run).
-CURVE_LINES = ("never", "greedy", "best_periodic", "threshold", "ceiling")
 
 
 @dataclass
@@ -59,10 +57,10 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.status == "FINISHED" and "eval/policy/mean_return" in self.metrics
+        return self.status == "FINISHED" and eval_key(POLICY, "mean_return") in self.metrics
 
     def final(self, label: str, key: str = "mean_return") -> float:
-        return self.metrics.get(f"eval/{label}/{key}", float("nan"))
+        return self.metrics.get(eval_key(label, key), float("nan"))
 
 
 def _history(client: mlflow.MlflowClient, run_id: str, key: str) -> dict[int, float]:
@@ -76,9 +74,6 @@ def _curve(steps: dict, wall: dict, values: dict) -> Curve:
         np.array([wall[i] for i in common]),
         np.array([values[i] for i in common]),
     )
-
-
-TUNE_TAG = "tune_experiment"  # the Tune experiment folder a run's trial belongs to
 
 
 def load_runs(
@@ -129,18 +124,16 @@ def load_runs(
                 params=dict(r.data.params),
                 metrics=dict(r.data.metrics),
                 training=_curve(steps, wall, _history(client, run_id, "episode_return_mean")),
-                evaluation=_curve(
-                    steps, wall, _history(client, run_id, "curve/policy/mean_return")
-                ),
+                evaluation=_curve(steps, wall, _history(client, run_id, curve_key(POLICY))),
                 vs_threshold=_curve(
-                    steps, wall, _history(client, run_id, "curve/policy/diff_threshold")
+                    steps, wall, _history(client, run_id, curve_key(POLICY, "diff_threshold"))
                 ),
                 status=r.info.status,
                 run_id=run_id,
                 lines={
-                    k: r.data.metrics[f"curve/{k}/mean_return"]
-                    for k in CURVE_LINES
-                    if f"curve/{k}/mean_return" in r.data.metrics
+                    k: r.data.metrics[curve_key(k)]
+                    for k in CURVE_LABELS
+                    if curve_key(k) in r.data.metrics
                 },
             )
         )
@@ -206,7 +199,7 @@ def pair_with_reference(
             continue
         with tempfile.TemporaryDirectory() as folder:
             try:
-                path = client.download_artifacts(run.run_id, "evaluation.json", folder)
+                path = client.download_artifacts(run.run_id, EVALUATION_FILE, folder)
             except Exception:  # an older run without the artifact: nothing to pair
                 continue
             record = json.loads(Path(path).read_text())

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dnt_rllib.names import BEST_PERIOD
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
 from dnt_rllib.scoring import difference_ci95, mean_ci95, share_closed
 
@@ -76,7 +77,7 @@ def reference_rows(setting: str, chosen: list[Run], paired: tuple[str, ...] = ()
             continue
         label = name.replace("_", " ")
         if name == "best_periodic":
-            label += f" (k = {int(np.median([r.metrics['eval/best_period'] for r in chosen]))})"
+            label += f" (k = {int(np.median([r.metrics[BEST_PERIOD] for r in chosen]))})"
         keys = ("diff_threshold", "share", "sum_rate", "sync_gap", "sync_fraction")
         cols = [_finite_mean([r.final(name, k) for r in chosen]) for k in keys]
         rows[name] = (
@@ -281,9 +282,7 @@ def grid_table(runs: list[Run], keys: list[str]) -> str:
     for point in sorted(points, key=lambda p: [(isinstance(v, str), v) for v in p]):
         everyone = [r for members in points[point].values() for r in members]
         values = [everyone[0].params.get(k, "?") for k in keys]
-        periods = [
-            r.metrics["eval/best_period"] for r in everyone if "eval/best_period" in r.metrics
-        ]
+        periods = [r.metrics[BEST_PERIOD] for r in everyone if BEST_PERIOD in r.metrics]
         period = f"k = {int(np.median(periods))}" if periods else "k = ?"
 
         def ref(name: str, key: str = "diff_threshold", runs: list[Run] = everyone) -> float:

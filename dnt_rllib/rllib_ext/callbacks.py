@@ -6,11 +6,8 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from dnt_rllib.names import WINDOW_EPISODES
 from dnt_rllib.rllib_ext.rllib_env import EPISODE_METRICS
-
-#: RLlib reduces the metrics per iteration (mean over the episodes that ended in it), like
-#: ``episode_return_mean``; the trial smooths both over ~100 episodes.
-WINDOW = 100
 
 
 class DNTMetricsCallback(RLlibCallback):
@@ -20,4 +17,6 @@ class DNTMetricsCallback(RLlibCallback):
     def on_episode_end(self, *, episode: Any, metrics_logger: Any, **kwargs: Any) -> None:
         info = episode.get_infos(-1)
         for key in EPISODE_METRICS:
-            metrics_logger.log_value(f"dnt_{key}", float(info[key]), reduce="mean", window=WINDOW)
+            metrics_logger.log_value(
+                f"dnt_{key}", float(info[key]), reduce="mean", window=WINDOW_EPISODES
+            )

@@ -8,8 +8,7 @@ logged (a resumed trial repeats those after its last checkpoint) are not logged 
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 import math
 import subprocess
@@ -22,31 +21,27 @@ from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.tune import Callback
 
+from dnt_rllib.common import first_line, short_hash
 from dnt_rllib.config import NOT_EPISODE_FIELDS
-from dnt_rllib.trial.settings import (
-    OFF_POLICY,
-    PAPER_TRAINING,
-    learner_kind,
-    model_config,
-    replay_kind,
-    reward_config,
+from dnt_rllib.names import (
+    BEST_PERIOD,
+    EVAL_TABLE,
+    EVALUATION_FILE,
+    EVALUATION_TABLE_ARTIFACT,
+    POLICY,
+    REFERENCE_OF_TAG,
+    REFERENCE_RUN_KEYS,
+    REFERENCE_RUNS,
+    REFERENCE_TAG,
+    STEP_KEY,
+    TRIAL_TAG,
+    eval_key,
 )
+from dnt_rllib.trial.spec import FLAT_EVALUATION, TrialSpec
 
 log = logging.getLogger(__name__)
-TRIAL_TAG = "ray.trial_id"
-STEP_KEY = "iteration"
 TRUNCATED = "…[truncated]"
-EVALUATION_FILE = "evaluation.json"  # written by the trial beside its final checkpoint
 UI_ADDRESS = "http://127.0.0.1:5000"  # where a plain ``mlflow ui`` serves
-#: The policies every trial's final evaluation scores beside the trained one, logged once per
-#: network and evaluation episodes as runs of their own (tagged ``REFERENCE_TAG``), so that
-#: MLflow's Compare shows the rule to beat and the bounds next to the trained runs.
-REFERENCE_LABELS = ("threshold", "best_periodic", "greedy", "ceiling", "never")
-REFERENCE_TAG = "dnt.reference"  # the reference policy a run holds
-REFERENCE_OF_TAG = "dnt.reference_of"  # the network and episodes it was scored on (a hash)
-#: What a trained run logs of its final evaluation per policy: ``eval/<label>/<key>``.
-FINAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "share",
-              "diff_threshold", "diff_threshold_ci95", "infeasible_syncs")  # fmt: skip
 #: Params that fix a reference run's scores: the network and the evaluation episodes.
 SCORED_ON = ("evaluation_episodes", "evaluation_seed", "evaluation_reference")
 
@@ -89,37 +84,30 @@ def runs_url(tracking_uri: str, experiment_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-def trial_params(config: dict[str, Any]) -> dict[str, str]:
+def trial_params(spec: TrialSpec) -> dict[str, str]:
     """Flat MLflow params of a trial: the effective algorithm settings (its algorithm's
     only: no SAC keys on a DQN or PPO run), env fields, seed…
 
     Values longer than MLflow allows are truncated with a visible marker, never dropped.
     """
-    algorithm = config["algorithm"]
-    flat: dict[str, Any] = {"algorithm": algorithm, "seed": config["seed"]}
-    for key, value in config["env"].items():
-        flat[f"env.{key}"] = value
-    training = {**PAPER_TRAINING[algorithm], **config["training"].get(algorithm, {})}
-    flat.update({f"training.{k}": v for k, v in training.items()})
-    flat.update({f"model.{k}": v for k, v in model_config(config["model"]).items()})
-    flat.update({f"reward.{k}": v for k, v in reward_config(config.get("reward", {})).items()})
-    if algorithm in OFF_POLICY:  # PPO has no replay, and RLlib's learner
-        flat["replay.kind"] = replay_kind(config)
-        flat["learner.kind"] = learner_kind(config)
-    for key in (
-        "num_env_runners",
-        "num_envs_per_env_runner",
-        "stop",
-        "evaluation_episodes",
-        "evaluation_seed",
-        "evaluation_reference",
-        "curve_episodes",
-        "curve_seed",
-        "curve_interval",
-    ):
-        flat[key] = config[key]
-    for key in ("num_learners", "num_gpus_per_learner"):  # absent from older trials: 0
-        flat[key] = config.get(key, 0)
+    flat: dict[str, Any] = {"algorithm": spec.algorithm, "seed": spec.seed}
+    flat.update({f"env.{k}": v for k, v in spec.env.to_dict().items()})
+    flat.update({f"training.{k}": v for k, v in spec.training.items()})
+    flat.update({f"model.{k}": v for k, v in spec.model_config.items()})
+    flat.update({f"reward.{k}": v for k, v in dataclasses.asdict(spec.reward).items()})
+    if spec.off_policy:  # PPO has no replay, and RLlib's learner
+        flat["replay.kind"] = spec.replay
+        flat["learner.kind"] = spec.learner
+    res = spec.resources
+    flat["num_env_runners"] = res.num_env_runners
+    flat["num_envs_per_env_runner"] = res.num_envs_per_env_runner
+    flat["stop"] = dict(spec.stop)
+    flat.update(scored_on(spec))
+    ev = spec.evaluation
+    flat.update(curve_episodes=ev.curve_episodes, curve_seed=ev.curve_seed,
+                curve_interval=ev.curve_interval)  # fmt: skip
+    flat["num_learners"] = res.num_learners
+    flat["num_gpus_per_learner"] = res.num_gpus_per_learner
     out = {}
     for key, value in flat.items():
         text = str(value)
@@ -130,13 +118,17 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def reference_key(config: dict[str, Any]) -> str:
+def scored_on(spec: TrialSpec) -> dict[str, Any]:
+    """The params :data:`SCORED_ON`: the trial's evaluation episodes and reference."""
+    return {flat: getattr(spec.evaluation, FLAT_EVALUATION[flat]) for flat in SCORED_ON}
+
+
+def reference_key(spec: TrialSpec) -> str:
     """What a trial's reference policies were scored on (its network, with the twin, and
     its evaluation episodes), as a short hash: trials that share it share their references,
     whatever their algorithm, seed or observation."""
-    env = {k: v for k, v in config["env"].items() if k not in NOT_EPISODE_FIELDS}
-    scored = {"env": env, **{k: config.get(k) for k in SCORED_ON}}
-    return hashlib.sha256(json.dumps(scored, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    env = {k: v for k, v in spec.env.to_dict().items() if k not in NOT_EPISODE_FIELDS}
+    return short_hash({"env": env, **scored_on(spec)})
 
 
 def loggable(value: Any) -> bool:
@@ -148,10 +140,10 @@ def reference_metrics(result: dict[str, Any], label: str) -> dict[str, float]:
     """A trial's final figures of the reference policy ``label``, under the names a trained
     run gives its own (``eval/policy/<key>``), so one column compares them all."""
     out = {}
-    for key in FINAL_KEYS:
-        value = result.get(f"eval/{label}/{key}")
+    for key in REFERENCE_RUN_KEYS:
+        value = result.get(eval_key(label, key))
         if loggable(value):
-            out[f"eval/policy/{key}"] = float(value)
+            out[eval_key(POLICY, key)] = float(value)
     return out
 
 
@@ -197,16 +189,16 @@ class MLflowTracking(Callback):
             self._last_step[trial.trial_id] = max((m.step for m in history), default=0)
             client.update_run(run_id, status="RUNNING")
         else:
-            config = trial.config
+            spec = TrialSpec.from_params(trial.config)
             tags = {
                 **self.tags,
                 TRIAL_TAG: trial.trial_id,
-                "algorithm": config["algorithm"],
+                "algorithm": spec.algorithm,
                 "trial_name": str(trial),
             }
             run = client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
             run_id = run.info.run_id
-            params = [Param(k, v) for k, v in trial_params(config).items()]
+            params = [Param(k, v) for k, v in trial_params(spec).items()]
             for i in range(0, len(params), 100):
                 client.log_batch(run_id, params=params[i : i + 100])
             self._last_step[trial.trial_id] = 0
@@ -232,24 +224,24 @@ class MLflowTracking(Callback):
         for i in range(0, len(metrics), 500):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
         self._last_step[trial.trial_id] = step
-        if "eval_table" in result:
-            self.client.log_text(run_id, result["eval_table"], "evaluation.md")
-        if "eval/policy/mean_return" in result:
-            self.log_references(trial.config, result)
+        if EVAL_TABLE in result:
+            self.client.log_text(run_id, result[EVAL_TABLE], EVALUATION_TABLE_ARTIFACT)
+        if eval_key(POLICY, "mean_return") in result:
+            self.log_references(TrialSpec.from_params(trial.config), result)
 
-    def log_references(self, config: dict[str, Any], result: dict[str, Any]) -> None:
+    def log_references(self, spec: TrialSpec, result: dict[str, Any]) -> None:
         """The reference policies of a trial's final evaluation as runs of their own, once
         per network and evaluation episodes (trials of several seeds or algorithms on one
         network share them): params, tags and ``eval/policy/...`` metrics as a trained run."""
-        key = reference_key(config)
+        key = reference_key(spec)
         client = self.client
         found = client.search_runs(
             [self._experiment_id], filter_string=f"tags.`{REFERENCE_OF_TAG}` = '{key}'"
         )
         have = {r.data.tags.get(REFERENCE_TAG) for r in found}
-        env = {k: v for k, v in trial_params(config).items() if k.startswith("env.")}
+        env = {k: v for k, v in trial_params(spec).items() if k.startswith("env.")}
         now = int(time.time() * 1000)
-        for label in REFERENCE_LABELS:
+        for label in REFERENCE_RUNS:
             if label in have:
                 continue
             metrics = reference_metrics(result, label)
@@ -260,9 +252,9 @@ class MLflowTracking(Callback):
                 self._experiment_id, run_name=f"{label} (reference)", tags=tags
             ).info.run_id
             params = {"algorithm": f"reference: {label}", **env}
-            params.update({k: str(config.get(k)) for k in SCORED_ON})
-            if label == "best_periodic" and "eval/best_period" in result:
-                params["best_period"] = str(int(result["eval/best_period"]))
+            params.update({k: str(v) for k, v in scored_on(spec).items()})
+            if label == "best_periodic" and BEST_PERIOD in result:
+                params["best_period"] = str(int(result[BEST_PERIOD]))
             client.log_batch(
                 run_id,
                 metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
@@ -311,7 +303,7 @@ class MLflowTracking(Callback):
         try:
             return log_policy_model(self.tracking_uri, found[0].info.run_id, checkpoint)
         except (ConfigError, OSError, mlflow.exceptions.MlflowException) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             return f"not logged: {first}"  # the run and its checkpoint stay as they are
 
     def set_tag(self, trial_id: str, key: str, value: str) -> None:

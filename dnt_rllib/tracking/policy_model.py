@@ -2,8 +2,8 @@
 
 ``tune`` logs each scored checkpoint's greedy policy as the model ``policy`` of its trial's
 MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
-files a checkpoint's evaluation reads (:data:`~dnt_rllib.trial.trained_policy.TRIAL_FILE` and
-:data:`~dnt_rllib.trial.trained_policy.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
+files a checkpoint's evaluation reads (:data:`~dnt_rllib.names.TRIAL_FILE` and
+:data:`~dnt_rllib.names.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
 from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
 :class:`GreedyPolicyModel` (a reference to this class). ``predict``
 takes observations (B, dim) float32 and returns the greedy actions (B,) int64 that
@@ -26,10 +26,9 @@ import numpy as np
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import Schema, TensorSpec
 
+from dnt_rllib.names import MODEL_NAME, TRIAL_FILE, WEIGHTS_FILE
 from dnt_rllib.validation import ConfigError
 
-#: The model's name in its run.
-MODEL_NAME = "policy"
 #: The artifact that holds the checkpoint's trial file and weights.
 CHECKPOINT_ARTIFACT = "checkpoint"
 
@@ -74,10 +73,10 @@ def log_policy_model(uri: str, run_id: str, checkpoint: str | Path) -> str:
     """Log ``checkpoint``'s greedy policy as the model :data:`MODEL_NAME` of MLflow run
     ``run_id``; its ``models:/`` URI. A recurrent policy is refused in one line."""
     from dnt_rllib.env.observation import observation_dim
-    from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, load_module
+    from dnt_rllib.trial.trained_policy import load_module
 
-    params, _, config = load_module(checkpoint)  # the checks evaluate makes, before logging
-    if params["model"].get("use_lstm"):
+    spec, _, config = load_module(checkpoint)  # the checks evaluate makes, before logging
+    if spec.model.get("use_lstm"):
         raise ConfigError(
             f"{checkpoint}: a recurrent policy (model.use_lstm) is not logged as an MLflow "
             "model: its action depends on the episode so far; evaluate --checkpoint plays it"

@@ -8,22 +8,20 @@ fitted (a, b) and the seeds, not on the learner: the trials of one network (its 
 algorithms, a scheduler's samples) share them. They are cached as
 ``<twin cache dir>/references-<key>.json`` under a file lock, as the threshold fit is, and
 ``tune`` plays the missing ones as parallel Ray tasks before any trial starts
-(``dnt_rllib.tune.prepare_references``); a trial then only plays its own policy.
+(``dnt_rllib.tuning.prepare.prepare_references``); a trial then only plays its own policy.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnt_rllib.common import load_or_write_json, short_hash
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies import TRIAL_PERIODS, ThresholdFit, load_or_fit, reference_policies
 from dnt_rllib.policies.threshold import fit_key
 from dnt_rllib.scoring import Summary, play_policies
-from dnt_rllib.twin.cache import load_or_write_json
 
 #: Bump when what is played or stored changes, so that old files are not read.
 REFERENCES_VERSION = 1
@@ -41,17 +39,15 @@ class References:
 def references_path(config: SystemConfig, fit: ThresholdFit, seeds: range) -> Path:
     """``<twin cache dir>/references-<16 hex digits>.json``; the digits hash the fit's key,
     the fitted (a, b), the seeds, the periods and :data:`REFERENCES_VERSION`."""
-    blob = json.dumps(
+    key = short_hash(
         {
             "network": fit_key(config),
             "rule": [fit.a, fit.b],
             "seeds": [seeds.start, seeds.stop],
             "periods": list(TRIAL_PERIODS),
             "version": REFERENCES_VERSION,
-        },
-        sort_keys=True,
+        }
     )
-    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return (Path(config.twin_cache_dir) / f"references-{key}.json").resolve()
 
 

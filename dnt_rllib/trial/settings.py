@@ -495,79 +495,14 @@ def reward_config(values: dict[str, Any]) -> dict[str, Any]:
 
 #: The experiment's ``replay`` section when it has none: the batch-native ring buffer.
 REPLAY_DEFAULTS: dict[str, Any] = {"kind": "fast"}
-#: The experiment's ``learner`` section when it has none: RLlib's SAC/DQN learner (the lean
-#: one, :mod:`dnt_rllib.rllib_ext.lean_learner`, becomes the default once its learning A/B
-#: holds: docs/speed.md).
-LEARNER_DEFAULTS: dict[str, Any] = {"kind": "rllib"}
+#: Whether a trial whose experiment names no ``learner.kind`` gets the lean learner where it
+#: applies (:func:`default_learner`); RLlib's until the lean one's learning A/B holds.
+LEAN_BY_DEFAULT = False
 
 
-def replay_kind(params: dict[str, Any]) -> str:
-    """The trial's replay path; trials saved before ``replay`` existed ran RLlib's."""
-    return str(params.get("replay", {"kind": "rllib"}).get("kind", REPLAY_DEFAULTS["kind"]))
-
-
-def learner_kind(params: dict[str, Any]) -> str:
-    """The trial's SAC/DQN learner; trials saved before ``learner`` existed ran RLlib's."""
-    return str(params.get("learner", LEARNER_DEFAULTS).get("kind", LEARNER_DEFAULTS["kind"]))
-
-
-def build_algorithm_config(params: dict[str, Any], env: str | type) -> AlgorithmConfig:
-    """The RLlib config of one trial: paper defaults, then the trial's overrides.
-
-    ``num_learners`` and ``num_gpus_per_learner`` default to 0 (trials written before
-    they existed): one learner, on the trial process's CPU. For SAC and DQN,
-    ``replay.kind: fast`` builds the algorithm class of :mod:`dnt_rllib.rllib_ext.fast_replay`
-    (same losses and schedules, batches straight from a ring buffer); ``rllib`` RLlib's own;
-    ``learner.kind: lean`` trains with :mod:`dnt_rllib.rllib_ext.lean_learner`'s learner
-    (the same losses and steps, less bookkeeping per update), ``rllib`` with RLlib's.
-    PPO has no replay. DQN with an LSTM gets :mod:`dnt_rllib.rllib_ext.recurrent_dqn`'s
-    module (RLlib's, exploring on vector envs).
-    """
-    from dnt_rllib.rllib_ext.fast_replay import FAST_CLASSES
-    from dnt_rllib.rllib_ext.lean_learner import LEAN_CLASSES
-
-    algorithm = params["algorithm"]
-    training = {**PAPER_TRAINING[algorithm], **params["training"].get(algorithm, {})}
-    if algorithm in OFF_POLICY:
-        # a buffer config without a type stays an EpisodeReplayBuffer (RLlib's default type
-        # is the prioritised one, which replay.kind = fast refuses)
-        training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
-    model = model_config(params["model"])
-    module = {}
-    if algorithm == "DQN" and model.get("use_lstm"):
-        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-
-        from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
-
-        module["rl_module_spec"] = RLModuleSpec(module_class=RecurrentDQNTorchRLModule)
-    lean = algorithm in OFF_POLICY and learner_kind(params) == "lean"
-    learner = {"learner_class": LEAN_CLASSES[algorithm]} if lean else {}
-    reward = reward_config(params.get("reward", {}))
-    env_config = {
-        **params["env"],
-        "seed": params["seed"],
-        "reward_scale": reward["scale"],
-        "reward_baseline": reward["baseline"],
-    }
-    fast = algorithm in OFF_POLICY and replay_kind(params) == "fast"
-    algo_class = FAST_CLASSES[algorithm] if fast else None
-    config = (
-        ALGORITHMS[algorithm](algo_class=algo_class)
-        .environment(env, env_config=env_config)
-        .env_runners(
-            num_env_runners=params["num_env_runners"],
-            num_envs_per_env_runner=params["num_envs_per_env_runner"],
-            num_cpus_per_env_runner=1,
-            gym_env_vectorize_mode="vector_entry_point",  # one batched twin call per step
-        )
-        .learners(
-            num_learners=params.get("num_learners", 0),
-            num_gpus_per_learner=params.get("num_gpus_per_learner", 0),
-            **learner,
-        )
-        .training(**training)
-        .rl_module(model_config=model, **module)
-        .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
-        .debugging(seed=params["seed"], log_level="ERROR")
-    )
-    return config
+def default_learner(algorithm: str, model: dict[str, Any], num_learners: int) -> str:
+    """The SAC/DQN learner of a trial whose experiment names none: the lean one
+    (:mod:`dnt_rllib.rllib_ext.lean_learner`) where it applies (SAC or DQN, no LSTM, one
+    learner at most) and :data:`LEAN_BY_DEFAULT` says so, else RLlib's."""
+    applies = algorithm in OFF_POLICY and not model.get("use_lstm") and num_learners <= 1
+    return "lean" if applies and LEAN_BY_DEFAULT else "rllib"

@@ -24,24 +24,36 @@ from ray import tune
 from ray.air.constants import TIME_THIS_ITER_S
 from threadpoolctl import threadpool_limits
 
-from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.experiment.schema import SEARCH_METRIC
+from dnt_rllib.names import (
+    ALGORITHM_DIR,
+    BEST_PERIOD,
+    CURVE_LABELS,
+    EVAL_KEYS,
+    EVAL_LABELS,
+    EVAL_TABLE,
+    EVALUATION_FILE,
+    POLICY,
+    SEARCH_METRIC,
+    STATE_FILE,
+    THRESHOLD_A,
+    THRESHOLD_B,
+    TRIAL_FILE,
+    WINDOW_EPISODES,
+    curve_key,
+    eval_key,
+)
 from dnt_rllib.policies import ThresholdFit, load_or_fit
 from dnt_rllib.rllib_ext.callbacks import DNTMetricsCallback
 from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
 from dnt_rllib.rllib_ext.rllib_env import EPISODE_METRICS, RLlibDNTEnv
 from dnt_rllib.scoring import Evaluation, Summary, best_periodic, judge, paired, run_policy
-from dnt_rllib.tracking.mlflow_runs import EVALUATION_FILE
 from dnt_rllib.trial.references import load_or_play
-from dnt_rllib.trial.settings import build_algorithm_config
-from dnt_rllib.trial.trained_policy import ALGORITHM_DIR, TRIAL_FILE, greedy_policy, save_weights
-
-STATE_FILE = "progress.json"
-
+from dnt_rllib.trial.rllib_config import build_algorithm_config
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.trial.trained_policy import greedy_policy, save_weights
 
 EPISODE_KEYS = ("episode_return_mean", *EPISODE_METRICS)
-WINDOW_EPISODES = 100
 
 
 def flat_metrics(result: dict[str, Any], recent: list[list[float]]) -> dict[str, float]:
@@ -72,20 +84,6 @@ def flat_metrics(result: dict[str, Any], recent: list[list[float]]) -> dict[str,
     return out
 
 
-#: The policies whose final evaluation is logged as ``eval/<label>/<key>`` metrics.
-EVAL_LABELS = ("never", "always", "greedy", "threshold", "ceiling", "free_sync")
-EVAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "paired_diff",
-             "paired_ci95", "share", "infeasible_syncs")  # fmt: skip
-#: The lines drawn under the learning curve (``curve/<label>/mean_return``).
-CURVE_LABELS = ("never", "greedy", "best_periodic", "threshold", "ceiling")
-
-
-def seeds_of(params: dict[str, Any], kind: str) -> range:
-    """The seeds of the final evaluation (``kind`` 'evaluation') or the learning curve."""
-    first = params[f"{kind}_seed"]
-    return range(first, first + params[f"{kind}_episodes"])
-
-
 def labelled(evaluation: Evaluation) -> dict[str, Summary]:
     """The evaluation's summaries by label, the best periodic(k) as 'best_periodic'."""
     out = evaluation.by_name()
@@ -96,28 +94,28 @@ def labelled(evaluation: Evaluation) -> dict[str, Summary]:
 
 
 def evaluate_policy(
-    module: Any, params: dict[str, Any], env: DNTSyncEnv, fit: ThresholdFit
+    module: Any, spec: TrialSpec, env: DNTSyncEnv, fit: ThresholdFit
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The greedy trained policy, the baselines, ``threshold`` and ``ceiling`` on the same
     seeded episodes, compared paired: (metrics, the per-episode record for JSON)."""
-    seeds = seeds_of(params, "evaluation")
+    seeds = spec.evaluation.seeds
     references = load_or_play(env, fit, seeds)
-    played = run_policy(env, greedy_policy(module), "policy", seeds)
+    played = run_policy(env, greedy_policy(module), POLICY, seeds)
     result = judge([played, *references.summaries], references.notes,
-                   params.get("evaluation_reference"))  # fmt: skip
+                   spec.evaluation.reference)  # fmt: skip
     by_label = labelled(result)
     threshold = by_label["threshold"].returns
     metrics: dict[str, Any] = {}
-    for label in ("policy", "best_periodic", *EVAL_LABELS):
+    for label in (POLICY, "best_periodic", *EVAL_LABELS):
         s = by_label[label]
         for key in EVAL_KEYS:
-            metrics[f"eval/{label}/{key}"] = getattr(s, key)
+            metrics[eval_key(label, key)] = getattr(s, key)
         diff, ci = paired(s.returns, threshold)
-        metrics[f"eval/{label}/diff_threshold"] = diff
-        metrics[f"eval/{label}/diff_threshold_ci95"] = ci
-    metrics["eval/best_period"] = int(by_label["best_periodic"].policy[len("periodic(") : -1])
-    metrics["eval/threshold_a"], metrics["eval/threshold_b"] = fit.a, fit.b
-    metrics["eval_table"] = "\n".join(
+        metrics[eval_key(label, "diff_threshold")] = diff
+        metrics[eval_key(label, "diff_threshold_ci95")] = ci
+    metrics[BEST_PERIOD] = int(by_label["best_periodic"].policy[len("periodic(") : -1])
+    metrics[THRESHOLD_A], metrics[THRESHOLD_B] = fit.a, fit.b
+    metrics[EVAL_TABLE] = "\n".join(
         [result.table(), "", fit.describe(), *result.notes, f"reference: {result.reference}"]
     )
     record = {
@@ -134,10 +132,10 @@ class LearningCurve:
     ``threshold`` on the same episodes; the reference policies' returns there are
     computed once and logged beside it as lines."""
 
-    def __init__(self, params: dict[str, Any], env: DNTSyncEnv, fit: ThresholdFit) -> None:
+    def __init__(self, spec: TrialSpec, env: DNTSyncEnv, fit: ThresholdFit) -> None:
         self.env = env
-        self.seeds = seeds_of(params, "curve")
-        self.interval = params["curve_interval"]
+        self.seeds = spec.evaluation.curve_seeds
+        self.interval = spec.evaluation.curve_interval
         self.threshold: tuple[float, ...] = ()
         self.lines: dict[str, float] = {}
         if not self.seeds:  # curve_episodes: 0 turns the curve off
@@ -145,18 +143,18 @@ class LearningCurve:
         references = load_or_play(env, fit, self.seeds)
         lines = labelled(judge(references.summaries, references.notes))
         self.threshold = lines["threshold"].returns
-        self.lines = {f"curve/{k}/mean_return": lines[k].mean_return for k in CURVE_LABELS}
+        self.lines = {curve_key(k): lines[k].mean_return for k in CURVE_LABELS}
 
     def due(self, iteration: int, done: bool) -> bool:
         return bool(self.seeds) and (done or iteration == 1 or iteration % self.interval == 0)
 
     def __call__(self, module: Any) -> dict[str, float]:
-        played = run_policy(self.env, greedy_policy(module), "policy", self.seeds)
+        played = run_policy(self.env, greedy_policy(module), POLICY, self.seeds)
         diff, ci = paired(played.returns, self.threshold)
         return {
-            "curve/policy/mean_return": played.mean_return,
-            "curve/policy/diff_threshold": diff,
-            "curve/policy/diff_threshold_ci95": ci,
+            curve_key(POLICY): played.mean_return,
+            curve_key(POLICY, "diff_threshold"): diff,
+            curve_key(POLICY, "diff_threshold_ci95"): ci,
             **self.lines,
         }
 
@@ -193,18 +191,20 @@ def build_in_trial_dir(config: Any) -> Any:
 
 
 def train_trial(params: dict[str, Any]) -> None:
-    """Tune function trainable; ``params`` is ``ExperimentConfig.trial_base()`` + samples."""
+    """Tune function trainable; ``params`` is the trial's ``config``: its
+    :class:`TrialSpec` as a dict, the search space sampled."""
     import torch
 
+    spec = TrialSpec.from_params(params)
     torch.set_num_threads(1)
     threadpool_limits(1)
     quiet_ray_logs()
     algo = build_in_trial_dir(
-        build_algorithm_config(params, RLlibDNTEnv).callbacks(DNTMetricsCallback)
+        build_algorithm_config(spec, RLlibDNTEnv).callbacks(DNTMetricsCallback)
     )
-    env = DNTSyncEnv(SystemConfig.from_dict(params["env"]))
+    env = DNTSyncEnv(spec.env)
     fit = load_or_fit(env.config, env.twin)
-    curve = LearningCurve(params, env, fit)
+    curve = LearningCurve(spec, env, fit)
     progress: dict[str, Any] = {"wall_time_s": 0.0, "recent": []}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -212,7 +212,7 @@ def train_trial(params: dict[str, Any]) -> None:
             algo.restore_from_path(Path(folder) / ALGORITHM_DIR)
             progress = json.loads((Path(folder) / STATE_FILE).read_text())
 
-    stop = params["stop"]
+    stop = spec.stop
     while True:
         started = time.perf_counter()
         result = algo.train()
@@ -230,23 +230,23 @@ def train_trial(params: dict[str, Any]) -> None:
         )
         if curve.due(algo.iteration, done):
             metrics.update(curve(algo.get_module()))
-            progress["search"] = metrics["curve/policy/diff_threshold"]
+            progress["search"] = metrics[curve_key(POLICY, "diff_threshold")]
         if "search" in progress:  # the schedulers' metric in every result: the latest curve
             metrics[SEARCH_METRIC] = progress["search"]
         metrics = {**progress_columns(metrics, progress, stop), **metrics}
         metrics[TIME_THIS_ITER_S] = elapsed  # Tune's "total time (s)": training seconds
         record = None
         if done:
-            final, record = evaluate_policy(algo.get_module(), params, env, fit)
+            final, record = evaluate_policy(algo.get_module(), spec, env, fit)
             metrics.update(final)
-        if done or algo.iteration % params["checkpoint_frequency"] == 0:
+        if done or algo.iteration % spec.checkpoint_frequency == 0:
             with tempfile.TemporaryDirectory() as folder:
                 algo.save_to_path(Path(folder) / ALGORITHM_DIR)  # for --resume only
                 save_weights(algo.get_module(), folder)  # what evaluate loads
                 if record is not None:
                     (Path(folder) / EVALUATION_FILE).write_text(json.dumps(record))
                 (Path(folder) / STATE_FILE).write_text(json.dumps(progress))
-                (Path(folder) / TRIAL_FILE).write_text(json.dumps(params, default=str))
+                (Path(folder) / TRIAL_FILE).write_text(json.dumps(spec.to_params(), default=str))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(metrics)

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnt_rllib.common import first_line
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
+from dnt_rllib.names import TRIAL_FILE, WEIGHTS_FILE
 from dnt_rllib.policies.baselines import Policy
+from dnt_rllib.trial.spec import TrialSpec
 from dnt_rllib.validation import ConfigError, key_text, short
 
-TRIAL_FILE = "dnt_trial.json"  # trial parameters saved beside the algorithm state
-WEIGHTS_FILE = "policy_weights.pt"  # the policy module's state_dict (tensors only)
-ALGORITHM_DIR = "algorithm"
 #: Keys of a trial's parameters that rebuilding its module needs.
 TRIAL_KEYS = ("algorithm", "seed", "env", "training", "model")
 
@@ -99,33 +99,27 @@ def save_weights(module: Any, folder: str | Path) -> Path:
     return path
 
 
-def build_module(params: dict[str, Any]) -> Any:
-    """A fresh inference-only RLModule of the trial ``params`` describe (random weights)."""
+def build_module(spec: TrialSpec) -> Any:
+    """A fresh inference-only RLModule of the trial ``spec`` (random weights)."""
     from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
     from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-    from dnt_rllib.trial.settings import build_algorithm_config
+    from dnt_rllib.trial.rllib_config import build_algorithm_config
 
     quiet_ray_logs()
-    base = {"num_env_runners": 0, "num_envs_per_env_runner": 1, **params}
-    env = DNTSyncEnv(SystemConfig.from_dict(params["env"]).replace(twin="hold"))
+    env = DNTSyncEnv(spec.env.replace(twin="hold"))
     spaces = {"default_policy": (env.observation_space, env.action_space)}
-    spec = build_algorithm_config(base, RLlibDNTEnv).get_rl_module_spec(
-        spaces=spaces, inference_only=True
-    )
-    return spec.build()
+    config = build_algorithm_config(spec, RLlibDNTEnv)
+    return config.get_rl_module_spec(spaces=spaces, inference_only=True).build()
 
 
-def read_trial(root: Path) -> dict[str, Any]:
-    """The checked parameters in ``root/dnt_trial.json`` (one-line ConfigError otherwise)."""
+def read_trial(root: Path) -> TrialSpec:
+    """The checked trial spec in ``root/dnt_trial.json`` (one-line ConfigError otherwise)."""
     from dnt_rllib.trial.settings import (
         ALGORITHMS,
-        PAPER_TRAINING,
         check_learner,
         check_model,
         check_together,
         check_training,
-        learner_kind,
-        replay_kind,
     )
 
     where = f"--checkpoint {root}: {TRIAL_FILE}"
@@ -144,19 +138,18 @@ def read_trial(root: Path) -> dict[str, Any]:
     if not isinstance(params["env"], dict) or not isinstance(params["training"], dict):
         raise ConfigError(f"{where}: env and training must be JSON objects")
     try:
-        SystemConfig.from_dict(params["env"])
         check_model(f"{TRIAL_FILE}.model", params["model"])
         for algo, values in params["training"].items():
             if algo not in ALGORITHMS or not isinstance(values, dict):
                 raise ConfigError(f"training.{key_text(algo)}: must be settings of {names}")
             check_training(algo, f"{TRIAL_FILE}.training.{algo}", values)
-        algo = params["algorithm"]
-        training = {**PAPER_TRAINING[algo], **params["training"].get(algo, {})}
-        check_together(algo, params["model"], training, replay_kind(params))
-        check_learner(algo, learner_kind(params), params["model"], params.get("num_learners", 0))
+        spec = TrialSpec.from_params(params)
+        check_together(spec.algorithm, dict(spec.model), dict(spec.training), spec.replay)
+        check_learner(spec.algorithm, spec.learner, dict(spec.model),
+                      spec.resources.num_learners)  # fmt: skip
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
-    return params
+    return spec
 
 
 def check_weights_size(path: Path, module: Any, slack: int = 16 << 20) -> None:
@@ -219,14 +212,14 @@ def load_policy(
     config; it must give the same observation and action spaces. Nothing in the folder is
     unpickled.
     """
-    params, module, config = load_module(checkpoint, config)
-    return f"{params['algorithm']} (seed {params['seed']})", greedy_policy(module), config
+    spec, module, config = load_module(checkpoint, config)
+    return spec.name, greedy_policy(module), config
 
 
 def load_module(
     checkpoint: str | Path, config: SystemConfig | None = None
-) -> tuple[dict[str, Any], Any, SystemConfig]:
-    """(trial parameters, inference module in eval mode, env config) of a trial checkpoint,
+) -> tuple[TrialSpec, Any, SystemConfig]:
+    """(trial spec, inference module in eval mode, env config) of a trial checkpoint,
     checked as :func:`load_policy` describes."""
     root = Path(checkpoint).expanduser().resolve()
     if not root.exists():
@@ -235,22 +228,22 @@ def load_module(
         raise ConfigError(f"--checkpoint {root}: not a folder; give a checkpoint_NNNNNN folder")
     if not (root / TRIAL_FILE).is_file():
         raise ConfigError(f"--checkpoint {root}: not a dnt_rllib checkpoint (no {TRIAL_FILE})")
-    params = read_trial(root)
+    spec = read_trial(root)
     weights = root / WEIGHTS_FILE
     if not weights.is_file():
         raise ConfigError(
             f"--checkpoint {root}: no {WEIGHTS_FILE} (written by dnt_rllib before weights were "
             "saved apart from RLlib's pickles, which evaluate does not load); retrain it"
         )
-    trained = SystemConfig.from_dict(params["env"])
+    trained = spec.env
     config = config or trained
     check_spaces(config, trained)
-    module = build_module(params)
+    module = build_module(spec)
     check_weights_size(weights, module)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError / RuntimeError on foreign content
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ConfigError(f"--checkpoint {weights}: not a weights file ({first[:200]})") from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
@@ -270,7 +263,7 @@ def load_module(
     if missing:
         raise ConfigError(f"--checkpoint {weights}: lacks {', '.join(sorted(missing)[:3])}")
     module.eval()
-    return params, module, config
+    return spec, module, config
 
 
 def greedy_actions(module: Any, observations: np.ndarray) -> np.ndarray:

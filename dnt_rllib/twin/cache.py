@@ -19,18 +19,16 @@ winner's file instead of training again. Within a process, loaded twins are memo
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from dnt_rllib.common import short_hash, usual_file_mode
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import (
     KINDS,
@@ -57,30 +55,6 @@ _memo: dict[Path, NumpyGRUTwin | NumpySharedGRUTwin] = {}
 _memo_lock = threading.Lock()
 
 
-def usual_file_mode() -> int:
-    """The mode ``open(path, "w")`` gives a new file: 0666 less the umask (0644 usually)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def load_or_write_json(path: Path, make: Callable[[], Any]) -> Any:
-    """The JSON at ``path``; if missing, ``make()`` written there once under
-    ``<path>.lock`` (a temporary file ``os.replace``-d into place, readable by all), so that
-    processes sharing the folder compute it once and never read half a file."""
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
-            if not path.is_file():
-                record = make()
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(record, fh, indent=1)
-                os.chmod(tmp, usual_file_mode())
-                os.replace(tmp, path)
-    return json.loads(path.read_text())
-
-
 def check_cache_dir(config: SystemConfig) -> None:
     """Refuse, before any work, a ``twin_cache_dir`` that is a file or lies under one: the
     twin, the threshold fit and the references are cached there. A read-only folder is
@@ -98,8 +72,7 @@ def cache_key(config: SystemConfig) -> str:
     payload.update(
         move_probs=meta["move_probs"], version=meta["package_version"], format=meta["format"]
     )
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return short_hash(payload, compact=True)
 
 
 def cache_path(config: SystemConfig, cache_dir: str | Path | None = None) -> Path:

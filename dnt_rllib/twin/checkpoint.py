@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dnt_rllib.common import first_line
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics.network import Network
 from dnt_rllib.twin.data import Normalisation
@@ -171,7 +172,7 @@ def load_checkpoint(
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, truncated file, or a refused pickle global
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise TwinCheckpointError(
             f"twin checkpoint {path}: unreadable or unsafe ({type(exc).__name__}: {reason[:120]})"
         ) from None

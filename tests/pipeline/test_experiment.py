@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from dnt_rllib.experiment.schema import load_experiment, parse_experiment
-from dnt_rllib.tune import check_rllib, param_space
+from dnt_rllib.tuning.checks import check_rllib
+from dnt_rllib.tuning.space import param_space
 from dnt_rllib.validation import ConfigError
 
 CONFIGS = sorted((Path(__file__).parents[2] / "tune_configs").glob("*.yaml"))

@@ -8,8 +8,9 @@ import pytest
 from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
 from dnt_rllib.tracking.mlflow_runs import trial_params
-from dnt_rllib.trial.settings import build_algorithm_config
-from dnt_rllib.tune import trial_resources
+from dnt_rllib.trial.rllib_config import build_algorithm_config
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.tuning.checks import trial_resources
 from dnt_rllib.validation import ConfigError
 
 
@@ -61,22 +62,23 @@ def test_learner_resources_reach_every_algorithm_config(
     resources: dict, learners: int, gpus: float
 ) -> None:
     exp = experiment(**resources)
-    base = exp.trial_base()
-    assert (base["num_learners"], base["num_gpus_per_learner"]) == (learners, gpus)
+    res = exp.trial_spec().resources
+    assert (res.num_learners, res.num_gpus_per_learner) == (learners, gpus)
     for algo in ("SAC", "DQN"):
-        config = build_algorithm_config({**base, "algorithm": algo}, RLlibDNTEnv)
+        config = build_algorithm_config(exp.trial_spec(algo), RLlibDNTEnv)
         assert (config.num_learners, config.num_gpus_per_learner) == (learners, gpus)
-    params = trial_params({**base, "algorithm": "SAC"})
+    params = trial_params(exp.trial_spec("SAC"))
     assert (params["num_learners"], params["num_gpus_per_learner"]) == (str(learners), str(gpus))
 
 
 def test_trials_written_before_the_fields_learn_on_the_trial_cpu() -> None:
-    base = experiment().trial_base()
+    saved = experiment().trial_spec().to_params()
     for key in ("num_learners", "num_gpus_per_learner"):
-        del base[key]
-    config = build_algorithm_config(base, RLlibDNTEnv)
+        del saved[key]
+    spec = TrialSpec.from_params(saved)
+    config = build_algorithm_config(spec, RLlibDNTEnv)
     assert (config.num_learners, config.num_gpus_per_learner) == (0, 0)
-    assert trial_params(base)["num_learners"] == "0"
+    assert trial_params(spec)["num_learners"] == "0"
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,14 @@ import ray
 import torch
 
 from dnt_rllib import ConfigError, DNTSyncEnv, SystemConfig
-from dnt_rllib.bench.learner_cost import trial_params
 from dnt_rllib.env.observation import frame_dim
+from dnt_rllib.names import WEIGHTS_FILE
 from dnt_rllib.policies.threshold import ThresholdFit
 from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 from dnt_rllib.scoring import run_policy
 from dnt_rllib.trial import trainable
-from dnt_rllib.trial.trained_policy import WEIGHTS_FILE, load_policy
+from dnt_rllib.trial.spec import EvaluationSpec, Resources, TrialSpec
+from dnt_rllib.trial.trained_policy import load_policy
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3,
                       observation_mode="memory", frame_stack=2)  # fmt: skip
@@ -41,15 +42,23 @@ def local_ray() -> Any:
 
 
 def params_for(algorithm: str) -> dict[str, Any]:
-    params = trial_params(CONFIG, envs=2)
-    params["algorithm"] = algorithm
-    params["training"] = {algorithm: {"num_steps_sampled_before_learning_starts": 12,
-                                      "train_batch_size_per_learner": 8}}  # fmt: skip
-    params["model"] = {"fcnet_hiddens": [8]}
-    params.update(stop={"training_iteration": 1}, checkpoint_frequency=1,
-                  evaluation_seed=10000, evaluation_episodes=3, evaluation_reference=None,
-                  curve_seed=20000, curve_episodes=2, curve_interval=1)  # fmt: skip
-    return params
+    """A tiny trial's ``config``, as Tune hands it to the trainable."""
+    return TrialSpec.make(
+        CONFIG,
+        algorithm,
+        learner="rllib",
+        training={
+            "num_steps_sampled_before_learning_starts": 12,
+            "train_batch_size_per_learner": 8,
+        },
+        model={"fcnet_hiddens": [8]},
+        resources=Resources(num_envs_per_env_runner=2),
+        stop={"training_iteration": 1},
+        checkpoint_frequency=1,
+        evaluation=EvaluationSpec(
+            episodes=3, seed=10000, curve_episodes=2, curve_seed=20000, curve_interval=1
+        ),
+    ).to_params()
 
 
 def run_trial(params: dict[str, Any], into: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -9,6 +9,8 @@ learner, a second implementation of the same update.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from dnt_rllib.env.observation import observation_dim
 from dnt_rllib.experiment.schema import load_experiment
 from dnt_rllib.rllib_ext.lean_learner import LeanDQNLearner, LeanSACLearner, _mlp_chains
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-from dnt_rllib.trial.settings import build_algorithm_config
+from dnt_rllib.trial.rllib_config import build_algorithm_config
 
 #: One update: float32 arithmetic in another order (one backward, fused Adam).
 ONE_UPDATE = {"rtol": 1e-5, "atol": 1e-6}
@@ -36,7 +38,7 @@ HUNDRED_UPDATES = 0.05
 def learners(yaml: str, algorithm: str) -> tuple[object, object, int, int]:
     """(RLlib's learner, the lean one with RLlib's state, obs dim, batch size)."""
     exp = load_experiment(f"tune_configs/{yaml}")
-    params = {**exp.trial_base(), "algorithm": algorithm}
+    spec = exp.trial_spec(algorithm)
     dim = observation_dim(exp.env)
     spaces = {
         DEFAULT_MODULE_ID: (
@@ -47,7 +49,7 @@ def learners(yaml: str, algorithm: str) -> tuple[object, object, int, int]:
     built = []
     for kind in ("rllib", "lean"):
         torch.manual_seed(0)
-        config = build_algorithm_config({**params, "learner": {"kind": kind}}, RLlibDNTEnv)
+        config = build_algorithm_config(replace(spec, learner=kind), RLlibDNTEnv)
         built.append(config.build_learner(spaces=spaces))
     rllib, lean = built
     lean.set_state(rllib.get_state())

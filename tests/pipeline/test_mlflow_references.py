@@ -3,6 +3,7 @@ evaluation episodes, with the trained runs' metric names, and never read as trai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,15 +11,16 @@ from typing import Any
 import mlflow
 
 from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.names import REFERENCE_TAG
 from dnt_rllib.report.runs import load_runs
-from dnt_rllib.tracking.mlflow_runs import REFERENCE_TAG, MLflowTracking
+from dnt_rllib.tracking.mlflow_runs import MLflowTracking
 
 LABELS = ("policy", "threshold", "best_periodic", "greedy", "ceiling", "never")
 
 
 def trial(trial_id: str, algorithm: str, seed: int, epsilon: float = 0.987) -> Any:
-    config = parse_experiment({"algorithm": algorithm, "env": {"epsilon": epsilon}}).trial_base()
-    config["seed"] = seed
+    spec = parse_experiment({"algorithm": algorithm, "env": {"epsilon": epsilon}}).trial_spec()
+    config = replace(spec, seed=seed).to_params()  # the trial's config, as Tune holds it
     return SimpleNamespace(trial_id=trial_id, config=config, __str__=lambda: trial_id)
 
 

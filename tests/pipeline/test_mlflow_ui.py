@@ -21,7 +21,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG, UI_ADDRESS
+from dnt_rllib.names import REFERENCE_RUNS, REFERENCE_TAG
+from dnt_rllib.tracking.mlflow_runs import UI_ADDRESS
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,7 @@ def test_printed_link_opens_the_runs_table(smoke_run, mlflow_ui: str, tmp_path: 
     assert [name.split("_")[0] for name in trained] == ["DQN", "SAC"], trained
     # SAC and DQN play one network: its reference policies are logged once, as runs
     references = sorted(r.data.tags[REFERENCE_TAG] for r in runs if REFERENCE_TAG in r.data.tags)
-    assert references == sorted(REFERENCE_LABELS), references
+    assert references == sorted(REFERENCE_RUNS), references
     names = [*trained, "threshold (reference)"]
 
     url = mlflow_ui + printed.group(1)

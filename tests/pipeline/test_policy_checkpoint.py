@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import yaml
 
 from dnt_rllib.evaluate import main as evaluate_main
 from dnt_rllib.experiment.schema import load_experiment
-from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, build_module, save_weights
+from dnt_rllib.names import TRIAL_FILE, WEIGHTS_FILE
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.trial.trained_policy import build_module, save_weights
 from tests.conftest import SMOKE
 
 MODULE_DIR = ("algorithm", "learner_group", "learner", "rl_module", "default_policy")
@@ -31,18 +34,22 @@ class Payload:
 
 
 def trial_params(algorithm: str = "SAC") -> dict:
-    exp = load_experiment(SMOKE)
-    params = {**exp.trial_base(), "algorithm": algorithm}
-    params["env"] = {**params["env"], "twin": "hold", "episode_length": 5}
-    return params
+    """A smoke trial's saved spec, its twin held and its episodes 5 slots long."""
+    spec = load_experiment(SMOKE).trial_spec(algorithm)
+    return replace(spec, env=spec.env.replace(twin="hold", episode_length=5)).to_params()
+
+
+def save_module(params: dict, folder: Path) -> None:
+    """``params`` as the folder's trial file, and its module's (random) weights."""
+    (folder / TRIAL_FILE).write_text(json.dumps(params))
+    save_weights(build_module(TrialSpec.from_params(params)), folder)
 
 
 def make_checkpoint(folder: Path, algorithm: str = "SAC", **env: object) -> Path:
     folder.mkdir(parents=True)
     params = trial_params(algorithm)
     params["env"] = {**params["env"], **env}
-    (folder / TRIAL_FILE).write_text(json.dumps(params))
-    save_weights(build_module(params), folder)
+    save_module(params, folder)
     return folder
 
 
@@ -180,8 +187,7 @@ def test_an_action_space_other_than_the_checkpoints_is_refused(
     folder.mkdir()
     params = trial_params()
     params["env"] = {**params["env"], "action_mode": trained}
-    (folder / TRIAL_FILE).write_text(json.dumps(params))
-    save_weights(build_module(params), folder)
+    save_module(params, folder)
     net = tmp_path / "net.yaml"
     net.write_text(yaml.safe_dump({**params["env"], "action_mode": given}))
     code, _, err = run_eval(capsys, "--checkpoint", str(folder), "--config", str(net))
@@ -211,8 +217,7 @@ def test_a_checkpoint_from_before_frame_stack_keeps_its_decision_layout(
     params = trial_params()
     env = {k: v for k, v in params["env"].items() if k != "frame_stack"}
     params["env"] = {**env, "observation_mode": "decision"}
-    save_weights(build_module(params), folder)
-    (folder / TRIAL_FILE).write_text(json.dumps(params))
+    save_module(params, folder)
     first = next(v for v in torch.load(folder / WEIGHTS_FILE, weights_only=True).values())
     u, n = params["env"]["num_users"], params["env"]["num_rbs"]
     assert first.shape[-1] == 2 * u + 2 * u + 1 + n + 1 + 2  # s, ŝ − s, since, I_n, left, 2

@@ -13,8 +13,10 @@ import torch
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
-from dnt_rllib.tracking.policy_model import MODEL_NAME, log_policy_model, tracking_uri
-from dnt_rllib.trial.trained_policy import TRIAL_FILE, WEIGHTS_FILE, load_policy
+from dnt_rllib.names import MODEL_NAME, TRIAL_FILE, WEIGHTS_FILE
+from dnt_rllib.tracking.policy_model import log_policy_model, tracking_uri
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.trial.trained_policy import load_policy
 from dnt_rllib.validation import ConfigError
 from tests.pipeline.test_policy_checkpoint import make_checkpoint
 
@@ -84,10 +86,11 @@ def test_a_recurrent_policy_is_refused_in_one_line(tmp_path: Path) -> None:
     params = json.loads((ckpt / TRIAL_FILE).read_text())
     params["model"] = {**params["model"], "use_lstm": True}
     params["replay"] = {"kind": "rllib"}
+    params["learner"] = {"kind": "rllib"}
     (ckpt / TRIAL_FILE).write_text(json.dumps(params))
     from dnt_rllib.trial.trained_policy import build_module, save_weights
 
-    save_weights(build_module(params), ckpt)
+    save_weights(build_module(TrialSpec.from_params(params)), ckpt)
     uri, experiment, run_id = store(tmp_path)
     with pytest.raises(ConfigError) as err:
         log_policy_model(uri, run_id, ckpt)

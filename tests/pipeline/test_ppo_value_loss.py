@@ -20,7 +20,7 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-from dnt_rllib.trial.settings import build_algorithm_config
+from dnt_rllib.trial.rllib_config import build_algorithm_config
 
 #: The network of the default PPO trial, with the hold-last twin (no GRU to train).
 RAW = {"algorithm": "PPO", "env": {"twin": "hold"}}
@@ -53,7 +53,7 @@ def value_head_bias_grad(
     """(d loss / d value head's output bias, the value predictions, vf_loss_coeff) of one
     PPO loss through RLlib's learner, built from the trial's config; advantages 0, so only
     the value loss reaches the value head."""
-    config = build_algorithm_config(parse_experiment(raw).trial_base(), RLlibDNTEnv)
+    config = build_algorithm_config(parse_experiment(raw).trial_spec(), RLlibDNTEnv)
     env = DNTSyncEnv(parse_experiment(raw).env)
     learner = config.build_learner(
         spaces={DEFAULT_MODULE_ID: (env.observation_space, env.action_space)}
@@ -93,7 +93,7 @@ def value_head_bias_grad(
 
 def test_the_value_loss_has_a_gradient_at_this_envs_returns() -> None:
     gamma = 0.8  # Table I's β, the PPO trial's discount
-    assert build_algorithm_config(parse_experiment(RAW).trial_base(), RLlibDNTEnv).gamma == gamma
+    assert build_algorithm_config(parse_experiment(RAW).trial_spec(), RLlibDNTEnv).gamma == gamma
     targets = discounted_returns(RAW, gamma)
     assert 30 < targets.mean() < 300  # this env's returns: ~10²
     grad, values, coeff = value_head_bias_grad(RAW, targets)

@@ -13,6 +13,7 @@ from ray.rllib.core.columns import Columns
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
+from dnt_rllib.trial.spec import TrialSpec
 from dnt_rllib.trial.trained_policy import build_module
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=7, history=3)
@@ -29,10 +30,13 @@ def batch_of(module: RecurrentDQNTorchRLModule) -> dict:
 
 @pytest.fixture(scope="module")
 def module() -> RecurrentDQNTorchRLModule:
-    params = {"algorithm": "DQN", "seed": 0, "env": CONFIG.to_dict(), "training": {},
-              "replay": {"kind": "rllib"},
-              "model": {"fcnet_hiddens": [8], "use_lstm": True, "lstm_cell_size": 4}}  # fmt: skip
-    built = build_module(params)
+    spec = TrialSpec.make(
+        CONFIG,
+        "DQN",
+        replay="rllib",
+        model={"fcnet_hiddens": [8], "use_lstm": True, "lstm_cell_size": 4},
+    )
+    built = build_module(spec)
     assert type(built) is RecurrentDQNTorchRLModule and built.is_stateful()
     return built
 
@@ -62,6 +66,5 @@ def test_with_no_exploration_it_acts_greedily(
 
 
 def test_a_stateless_dqn_keeps_rllibs_module() -> None:
-    params = {"algorithm": "DQN", "seed": 0, "env": CONFIG.to_dict(), "training": {},
-              "model": {"fcnet_hiddens": [8]}}  # fmt: skip
-    assert type(build_module(params)) is not RecurrentDQNTorchRLModule
+    spec = TrialSpec.make(CONFIG, "DQN", replay="rllib", model={"fcnet_hiddens": [8]})
+    assert type(build_module(spec)) is not RecurrentDQNTorchRLModule

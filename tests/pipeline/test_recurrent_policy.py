@@ -18,6 +18,7 @@ import torch
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.scoring import run_policy
+from dnt_rllib.trial.spec import TrialSpec
 from dnt_rllib.trial.trained_policy import RecurrentGreedy, build_module, greedy_policy
 
 #: An odd number of slots: the state an episode ends with would flip the next one's first
@@ -33,9 +34,7 @@ def toggling_module(algorithm: str) -> Any:
     gate open, forget gate shut, candidate −5·h + 1), with small random input weights, and
     whose head prefers action 1 by h[0]."""
     model = {"fcnet_hiddens": [8], "use_lstm": True, "lstm_cell_size": CELL}
-    params = {"algorithm": algorithm, "seed": 0, "env": CONFIG.to_dict(), "training": {},
-              "replay": {"kind": "rllib"}, "model": model}  # fmt: skip
-    module = build_module(params)
+    module = build_module(TrialSpec.make(CONFIG, algorithm, replay="rllib", model=model))
     encoder, head = PARTS[algorithm]
     gen = torch.Generator().manual_seed(0)
     weights = module.state_dict()

@@ -18,10 +18,10 @@ import ray
 
 import dnt_rllib.evaluate as evaluate_cli
 from dnt_rllib import SystemConfig
-from dnt_rllib.bench.learner_cost import trial_params
+from dnt_rllib.names import EVALUATION_FILE
 from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
-from dnt_rllib.tracking.mlflow_runs import EVALUATION_FILE
 from dnt_rllib.tracking.mlflow_runs import trial_params as mlflow_params
+from dnt_rllib.trial.spec import EvaluationSpec, Resources, TrialSpec
 from tests.pipeline.test_frame_stack_training import FIT, run_trial
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3)
@@ -49,12 +49,20 @@ def local_ray() -> Any:
 def params_for(case: str) -> dict[str, Any]:
     algorithm = case.split("+")[0]
     model, training = CASES[case]
-    params = trial_params(CONFIG, envs=2, replay="rllib")
-    params.update(algorithm=algorithm, training={algorithm: training}, model=model)
-    params.update(stop={"training_iteration": 1}, checkpoint_frequency=1,
-                  evaluation_seed=10000, evaluation_episodes=3, evaluation_reference=None,
-                  curve_seed=20000, curve_episodes=2, curve_interval=1)  # fmt: skip
-    return params
+    return TrialSpec.make(
+        CONFIG,
+        algorithm,
+        replay="rllib",
+        learner="rllib",
+        training=training,
+        model=model,
+        resources=Resources(num_envs_per_env_runner=2),
+        stop={"training_iteration": 1},
+        checkpoint_frequency=1,
+        evaluation=EvaluationSpec(
+            episodes=3, seed=10000, curve_episodes=2, curve_seed=20000, curve_interval=1
+        ),
+    ).to_params()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -70,7 +78,7 @@ def test_recurrent_and_ppo_trials_train_and_their_checkpoints_evaluate_the_same(
     assert report["iteration"] == 1 and np.isfinite(report["curve/policy/diff_threshold"])
     assert np.isfinite(report[LOSS[algorithm]])  # the learner did update
     # MLflow: this algorithm's settings only, and no replay on a PPO run
-    logged = mlflow_params(params)
+    logged = mlflow_params(TrialSpec.from_params(params))
     assert logged["algorithm"] == algorithm
     assert logged.get("model.use_lstm", "False") == str(lstm)
     assert ("training.clip_param" in logged) == (algorithm == "PPO")

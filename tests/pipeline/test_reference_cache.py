@@ -21,6 +21,7 @@ from dnt_rllib.scoring import evaluate_policies, run_policy
 from dnt_rllib.trial import references as references_module
 from dnt_rllib.trial import trainable
 from dnt_rllib.trial.references import load_or_play, references_path
+from dnt_rllib.trial.spec import EvaluationSpec, TrialSpec
 
 
 @pytest.fixture
@@ -76,11 +77,11 @@ def test_a_trials_evaluation_from_the_cache_equals_playing_everything(
 ) -> None:
     policy = ThresholdRule(0.7, -0.2)  # stands in for the trained module's greedy policy
     monkeypatch.setattr(trainable, "greedy_policy", lambda module: policy)
-    params = {"evaluation_seed": SEEDS.start, "evaluation_episodes": len(SEEDS),
-              "evaluation_reference": None}  # fmt: skip
+    spec = TrialSpec.make(env.config, evaluation=EvaluationSpec(episodes=len(SEEDS),
+                                                                seed=SEEDS.start))  # fmt: skip
     load_or_play(env, FIT, SEEDS)  # as the driver does before the trial starts
     monkeypatch.setattr(references_module, "play_policies", refuse)
-    metrics, record = trainable.evaluate_policy(None, params, env, FIT)
+    metrics, record = trainable.evaluate_policy(None, spec, env, FIT)
 
     everything = evaluate_policies(
         env, {"policy": policy, **reference_policies(env, TRIAL_PERIODS, FIT)}, SEEDS

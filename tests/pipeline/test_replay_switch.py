@@ -4,6 +4,7 @@ the RLlib config and MLflow."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from ray.rllib.algorithms.dqn import DQN
@@ -13,8 +14,9 @@ from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.rllib_ext.fast_replay import BatchReplayDQN, BatchReplaySAC
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
 from dnt_rllib.tracking.mlflow_runs import trial_params
-from dnt_rllib.trial.settings import build_algorithm_config
-from dnt_rllib.tune import param_space
+from dnt_rllib.trial.rllib_config import build_algorithm_config
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.tuning.space import param_space
 from dnt_rllib.validation import ConfigError
 
 
@@ -29,7 +31,7 @@ from dnt_rllib.validation import ConfigError
 )
 def test_kind_picks_the_algorithm_class(replay: dict | None, algorithm: str, cls: type) -> None:
     raw = {"algorithm": algorithm, **({"replay": replay} if replay else {})}
-    base = parse_experiment(raw).trial_base()
+    base = parse_experiment(raw).trial_spec()
     config = build_algorithm_config(base, RLlibDNTEnv)
     assert config.algo_class is cls
     assert config.replay_buffer_config["type"] == "EpisodeReplayBuffer"  # as RLlib validates
@@ -37,9 +39,10 @@ def test_kind_picks_the_algorithm_class(replay: dict | None, algorithm: str, cls
 
 
 def test_a_trial_saved_before_the_switch_rebuilds_on_rllib_replay() -> None:
-    base = parse_experiment({"algorithm": "SAC"}).trial_base()
-    del base["replay"]
-    assert build_algorithm_config(base, RLlibDNTEnv).algo_class is SAC
+    saved = parse_experiment({"algorithm": "SAC"}).trial_spec().to_params()
+    del saved["replay"]
+    spec = TrialSpec.from_params(saved)
+    assert build_algorithm_config(spec, RLlibDNTEnv).algo_class is SAC
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,7 @@ def test_fast_path_refuses_a_prioritised_buffer() -> None:
     with pytest.raises(ConfigError, match=r"replay\.kind = fast samples uniformly"):
         parse_experiment({"algorithm": "DQN", "training": training, "search_space": searched})
     raw = {"algorithm": "DQN", "training": training, "replay": {"kind": "rllib"}}
-    base = {**parse_experiment(raw).trial_base(), "replay": {"kind": "fast"}}
+    base = replace(parse_experiment(raw).trial_spec(), replay="fast")
     with pytest.raises(ValueError, match=r"replay\.kind = fast samples uniformly"):
         BatchReplayDQN._create_local_replay_buffer_if_necessary(
             None, build_algorithm_config(base, RLlibDNTEnv)
@@ -89,6 +92,6 @@ def test_fast_path_refuses_a_prioritised_buffer() -> None:
 def test_a_buffer_config_without_type_stays_an_episode_buffer() -> None:
     """RLlib's default type is the prioritised buffer; the paper's is kept unless named."""
     training = {"DQN": {"replay_buffer_config": {"capacity": 1000}}}
-    base = parse_experiment({"algorithm": "DQN", "training": training}).trial_base()
+    base = parse_experiment({"algorithm": "DQN", "training": training}).trial_spec()
     buffer = build_algorithm_config(base, RLlibDNTEnv).replay_buffer_config
     assert buffer["type"] == "EpisodeReplayBuffer" and buffer["capacity"] == 1000

@@ -18,12 +18,12 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
-from dnt_rllib.bench.learner_cost import trial_params
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.rllib_ext.fast_replay import BatchReplayDQN, BatchReplaySAC
 from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-from dnt_rllib.trial.settings import build_algorithm_config
+from dnt_rllib.trial.rllib_config import build_algorithm_config
+from dnt_rllib.trial.spec import Resources, TrialSpec
 
 N_STEP, GAMMA = 3, 0.95
 TIMESTEPS = {"num_env_steps_sampled_lifetime": 5_000, "num_agent_steps_sampled_lifetime": {}}
@@ -40,11 +40,12 @@ def build(algorithm: str, kind: str, **training: Any) -> Any:
     config = SystemConfig().replace(
         twin="hold", num_users=3, num_rbs=2, episode_length=10, observation_mode="decision"
     )
-    params = trial_params(config, envs=2)
-    params["algorithm"], params["replay"] = algorithm, {"kind": kind}
-    params["training"] = {algorithm: {"n_step": N_STEP, "gamma": GAMMA, **training}}
-    params["model"] = {"fcnet_hiddens": [16, 16]}
-    return build_algorithm_config(params, RLlibDNTEnv).build_algo()
+    spec = TrialSpec.make(
+        config, algorithm, replay=kind, learner="rllib",
+        training={"n_step": N_STEP, "gamma": GAMMA, **training}, model={"fcnet_hiddens": [16, 16]},
+        resources=Resources(num_envs_per_env_runner=2),
+    )  # fmt: skip
+    return build_algorithm_config(spec, RLlibDNTEnv).build_algo()
 
 
 def weights(algo: Any) -> dict[str, torch.Tensor]:
@@ -150,12 +151,13 @@ def test_fast_path_trains_on_a_learner_actor() -> None:
     """``num_learners: 1``: the ring's batch goes to a remote learner, and the env runner
     then acts with that learner's weights."""
     config = SystemConfig().replace(twin="hold", num_users=3, num_rbs=2, episode_length=10)
-    params = trial_params(config, envs=2)
-    params["num_learners"] = 1
-    params["training"] = {"SAC": {"num_steps_sampled_before_learning_starts": 20,
-                                  "train_batch_size_per_learner": 16}}  # fmt: skip
-    params["model"] = {"fcnet_hiddens": [8]}
-    algo = build_algorithm_config(params, RLlibDNTEnv).build_algo()
+    spec = TrialSpec.make(
+        config, "SAC", learner="rllib", model={"fcnet_hiddens": [8]},
+        resources=Resources(num_envs_per_env_runner=2, num_learners=1),
+        training={"num_steps_sampled_before_learning_starts": 20,
+                  "train_batch_size_per_learner": 16},
+    )  # fmt: skip
+    algo = build_algorithm_config(spec, RLlibDNTEnv).build_algo()
     try:
         assert type(algo) is BatchReplaySAC and not algo.learner_group.is_local
         for _ in range(2):

@@ -15,9 +15,9 @@ import mlflow
 import numpy as np
 import pytest
 
+from dnt_rllib.names import REFERENCE_RUNS, REFERENCE_TAG
 from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
-from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG
 from tests.conftest import SmokeRun
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def test_final_evaluation_metrics_recompute_from_the_per_episode_artifact(
     runs = client.search_runs([exp.experiment_id])
     trained = [r for r in runs if "algorithm" in r.data.tags]
     references = {r.data.tags[REFERENCE_TAG]: r for r in runs if REFERENCE_TAG in r.data.tags}
-    assert len(trained) == 2 and len(runs) == 2 + len(REFERENCE_LABELS)
+    assert len(trained) == 2 and len(runs) == 2 + len(REFERENCE_RUNS)
     for run in trained:
         path = client.download_artifacts(run.info.run_id, "evaluation.json")
         record = json.loads(Path(path).read_text())

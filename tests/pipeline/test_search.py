@@ -12,10 +12,12 @@ import pytest
 import yaml
 from scipy.optimize import linear_sum_assignment
 
-from dnt_rllib.experiment.schema import SEARCH_METRIC, parse_experiment
+from dnt_rllib.experiment.schema import parse_experiment
+from dnt_rllib.names import SEARCH_METRIC
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-from dnt_rllib.trial.settings import build_algorithm_config
-from dnt_rllib.tune import param_space, search_settings
+from dnt_rllib.trial.rllib_config import build_algorithm_config
+from dnt_rllib.trial.spec import TrialSpec
+from dnt_rllib.tuning.space import param_space, search_settings
 from dnt_rllib.validation import ConfigError
 from tests.conftest import run_tune
 
@@ -140,10 +142,10 @@ def test_the_first_trials_are_the_points_given() -> None:
 
 def test_width_and_depth_make_the_hidden_layers() -> None:
     exp = parse_experiment({"algorithm": "DQN", "model": {"width": 48, "depth": 3}})
-    config = build_algorithm_config(exp.trial_base(), RLlibDNTEnv)
+    config = build_algorithm_config(exp.trial_spec(), RLlibDNTEnv)
     assert config.model_config["fcnet_hiddens"] == [48, 48, 48]
     exp = parse_experiment({"algorithm": "DQN", "model": {"depth": 1}})  # paper width 256
-    config = build_algorithm_config(exp.trial_base(), RLlibDNTEnv)
+    config = build_algorithm_config(exp.trial_spec(), RLlibDNTEnv)
     assert config.model_config["fcnet_hiddens"] == [256]
 
 
@@ -322,9 +324,10 @@ def test_a_search_over_dqn_ppo_and_the_lstm_builds_every_trial() -> None:
     assert sorted((p["algorithm"], p["model"]["use_lstm"]) for p in trials) == [
         ("DQN", False), ("DQN", True), ("PPO", False), ("PPO", True)]  # fmt: skip
     for params in trials:
-        assert params["training"][params["algorithm"]]["gamma"] in (0.8, 0.95)
-        build_algorithm_config(params, RLlibDNTEnv).validate()
-        assert build_module(params).is_stateful() is params["model"]["use_lstm"]
+        spec = TrialSpec.from_params(params)
+        assert spec.training["gamma"] in (0.8, 0.95)
+        build_algorithm_config(spec, RLlibDNTEnv).validate()
+        assert build_module(spec).is_stateful() is spec.model["use_lstm"]
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,7 @@ def test_model_values_rllib_cannot_build_are_refused_before_ray() -> None:
     """A model RLlib cannot build (here one the parser would refuse) is one line, too."""
     import dataclasses
 
-    from dnt_rllib.tune import check_rllib
+    from dnt_rllib.tuning.checks import check_rllib
 
     exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
     exp = dataclasses.replace(exp, model={"fcnet_kernel_initializer": "abc"})

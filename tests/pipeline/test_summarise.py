@@ -13,8 +13,13 @@ import pytest
 import dnt_rllib.tracking.mlflow_runs as tracking_module
 from dnt_rllib.experiment.schema import load_experiment
 from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
-from dnt_rllib.tune import summarise
+from dnt_rllib.tuning.summary import summarise
 from tests.conftest import SMOKE
+
+
+def trial_config(algorithm: str) -> dict[str, Any]:
+    """A smoke trial's ``config`` as Tune's results hold it (seed 0)."""
+    return load_experiment(SMOKE).trial_spec(algorithm).to_params()
 
 
 @dataclass
@@ -59,7 +64,7 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     result = FakeResult(
         str(trial),
         {"trial_id": "t1", "eval/policy/mean_return": 1.0},
-        {"algorithm": "SAC", "seed": 0},
+        trial_config("SAC"),
         FakeCheckpoint(str(final)),
         best_checkpoints=[(FakeCheckpoint(str(trial / "checkpoint_000000")), {})],
     )
@@ -71,7 +76,7 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     assert "Final evaluation on episodes 10000–10004, every policy on the same ones" in out
     assert (
         f"python -m dnt_rllib.evaluate --checkpoint {final} --episodes "
-        f"{exp.evaluation_episodes} --seed {exp.evaluation_seed}" in out
+        f"{exp.evaluation.episodes} --seed {exp.evaluation.seed}" in out
     )
     assert FakeTracking.tags[("t1", "best_checkpoint")] == str(final)
     # the scored checkpoint (not the best by training return) is the run's MLflow model
@@ -86,7 +91,7 @@ def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
     stopped = FakeResult(
         str(tmp_path / "SAC_s0_2"),
         {"trial_id": "t2", "wall_time_s": 121.4, "search/diff_threshold": -33.82},
-        {"algorithm": "SAC", "seed": 0},
+        trial_config("SAC"),
         None,
     )
     assert summarise([stopped], load_experiment(SMOKE)) == 0
@@ -141,7 +146,7 @@ def test_a_ctrl_c_caught_by_tune_is_seen(monkeypatch: pytest.MonkeyPatch) -> Non
 
     from ray.tune.tune import _setup_signal_catching
 
-    from dnt_rllib.tune import InterruptWatch
+    from dnt_rllib.tuning.driver import InterruptWatch
 
     usr1 = signal.getsignal(signal.SIGUSR1)
     try:
@@ -169,10 +174,10 @@ def test_an_interrupted_trial_is_said_so_and_its_run_killed(
     stopped = FakeResult(
         str(tmp_path / "SAC_s0_3"),
         {"trial_id": "t3", "wall_time_s": 22.0},
-        {"algorithm": "SAC", "seed": 0},
+        trial_config("SAC"),
         None,
     )
-    pending = FakeResult(str(tmp_path / "DQN_s0_4"), {}, {"algorithm": "DQN", "seed": 0}, None)
+    pending = FakeResult(str(tmp_path / "DQN_s0_4"), {}, trial_config("DQN"), None)
     # what Tune 2.60 returns for a trial still PENDING at the Ctrl-C: its id, no config
     starting = FakeResult(str(tmp_path / "SAC_s1_5"), {"trial_id": "t5"}, None, None)
     summarise([stopped, pending, starting], load_experiment(SMOKE), interrupted=True)

@@ -14,7 +14,7 @@ from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.experiment.schema import parse_experiment
 from dnt_rllib.policies.threshold import fit_path, fit_threshold, load_or_fit
 from dnt_rllib.trial.references import load_or_play, references_path
-from dnt_rllib.tune import grid_networks, prepare_references
+from dnt_rllib.tuning.prepare import grid_networks, prepare_references
 from dnt_rllib.twin import HoldLastTwin
 
 

@@ -1,10 +1,13 @@
 """The trial's episode metrics: episode-weighted means over the last ~100 episodes."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.trial.spec import EvaluationSpec, TrialSpec
 from dnt_rllib.trial.trainable import flat_metrics
 
 
@@ -41,11 +44,13 @@ def test_learning_curve_off_plays_nothing(tmp_path: Path) -> None:
 
     fit = ThresholdFit(a=1.0, b=0.0, tuning_seeds=(0, 9), tuning_return=0.0, greedy_return=0.0)
     env = DNTSyncEnv(SystemConfig(twin="hold", episode_length=4, twin_cache_dir=str(tmp_path)))
-    params = {"curve_seed": 20_000, "curve_episodes": 0, "curve_interval": 2}
-    curve = LearningCurve(params, env, fit)
+    spec = TrialSpec.make(env.config, evaluation=EvaluationSpec(curve_episodes=0,
+                                                                curve_interval=2))  # fmt: skip
+    curve = LearningCurve(spec, env, fit)
     assert not curve.due(1, done=True) and curve.lines == {}
     assert not list(tmp_path.iterdir())  # nothing played, nothing cached
-    on = LearningCurve({**params, "curve_episodes": 3}, env, fit)
+    on = LearningCurve(replace(spec, evaluation=replace(spec.evaluation, curve_episodes=3)),
+                       env, fit)  # fmt: skip
     assert on.due(1, done=False) and not on.due(3, done=False) and on.due(4, done=False)
     assert len(on.threshold) == 3 and set(on.lines) == {
         f"curve/{k}/mean_return"
@@ -62,7 +67,7 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
 
     import torch
 
-    from dnt_rllib.experiment.schema import SEARCH_METRIC
+    from dnt_rllib.names import SEARCH_METRIC
     from dnt_rllib.trial import trainable
 
     class Algo:
@@ -111,9 +116,9 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
     for name, value in stand_ins.items():
         monkeypatch.setattr(trainable, name, value)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    params = {"env": {"twin": "hold", "episode_length": 4}, "stop": {"training_iteration": 7},
-              "checkpoint_frequency": 5}  # fmt: skip
-    trainable.train_trial(params)
+    spec = TrialSpec.make(SystemConfig(twin="hold", episode_length=4),
+                          stop={"training_iteration": 7}, checkpoint_frequency=5)  # fmt: skip
+    trainable.train_trial(spec.to_params())
     assert [r["iteration"] for r in reports] == [1, 2, 3, 4, 5, 6, 7]
     assert [r.get(SEARCH_METRIC) for r in reports] == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0]
     assert "eval/done" in reports[-1]

@@ -14,7 +14,7 @@ import mlflow
 import pytest
 import yaml
 
-from dnt_rllib.tracking.mlflow_runs import REFERENCE_LABELS, REFERENCE_TAG
+from dnt_rllib.names import REFERENCE_RUNS, REFERENCE_TAG
 from tests.conftest import SMOKE, SmokeRun, run_tune
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
     proc, tmp_path = smoke_run.proc, smoke_run.cwd
     client, runs = runs_of(tmp_path, "smoke")
     assert sorted(r.data.tags["algorithm"] for r in runs) == ["DQN", "SAC"]
-    assert references_of(client, "smoke") == sorted(REFERENCE_LABELS)  # one network: once
+    assert references_of(client, "smoke") == sorted(REFERENCE_RUNS)  # one network: once
     for run in runs:
         assert run.info.status == "FINISHED"
         # Tune's "total time (s)" counts the training seconds, as the budget does
@@ -155,7 +155,7 @@ def test_resume_after_sigkill_continues_without_duplicating_mlflow(tmp_path: Pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, runs = runs_of(tmp_path, "resume")
     assert len(runs) == 1
-    assert references_of(client, "resume") == sorted(REFERENCE_LABELS)  # not twice
+    assert references_of(client, "resume") == sorted(REFERENCE_RUNS)  # not twice
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "iteration")]
     assert sorted(steps) == list(range(1, 9))  # every iteration once, none lost or doubled
     assert runs[0].info.status == "FINISHED"

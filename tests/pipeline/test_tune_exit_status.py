@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import dnt_rllib.tune as tune_cli
+import dnt_rllib.tuning.driver as driver
 from dnt_rllib.experiment.schema import parse_experiment
 
 
@@ -76,14 +77,14 @@ def test_a_ctrl_c_caught_by_tune_exits_130(
 
     usr1 = signal.getsignal(signal.SIGUSR1)  # Tune's handler takes SIGUSR1 too
     monkeypatch.setattr(ray, "init", lambda **kwargs: None)
-    monkeypatch.setattr(tune_cli, "prepare_references", lambda exp: [])
+    monkeypatch.setattr(driver, "prepare_references", lambda exp: [])
     monkeypatch.setattr(tracking_module, "MLflowTracking", Tracking)
     monkeypatch.setattr(tune, "Tuner", Tuner)
-    monkeypatch.setattr(tune_cli, "summarise", lambda results, exp, interrupted: 0)
+    monkeypatch.setattr(driver, "summarise", lambda results, exp, interrupted: 0)
     monkeypatch.chdir(tmp_path)
     exp = parse_experiment({"algorithm": "SAC", "env": {"twin": "hold"}})
     try:
-        assert tune_cli.run(exp, False, None) == 130
+        assert driver.run(exp, False, None) == 130
     finally:
         signal.signal(signal.SIGUSR1, usr1)
     assert "error: interrupted (Ctrl-C)" in capsys.readouterr().err
