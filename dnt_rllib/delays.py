@@ -17,13 +17,13 @@ of mean Ī, T^C_n ≤ γ ⟺ I_n ≤ I^max (`interference_bound`), so
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.physics import channel
 from dnt_rllib.physics.network import Network
@@ -141,11 +141,7 @@ def parse_gammas(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.delays",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.delays", __doc__)
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
     parser.add_argument("--slots", type=int, default=1_000_000, help="slots drawn")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
@@ -160,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             check_plot(args.plot, "--plot")
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.refuse(err)
     delays = slot_delays(config, args.slots, args.seed)
     best = delays.min(axis=-1)
     print(f"best RB's delay per slot, {args.slots:,} slots, N = {config.num_rbs}:")

@@ -16,7 +16,6 @@ schedule and ``free_sync`` the bound of syncs that cost nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,12 +23,12 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.policies import Policy, load_or_fit, reference_policies
 from dnt_rllib.scoring import Evaluation, best_periodic, check_seeds, evaluate_policies
 from dnt_rllib.twin.cache import check_cache_dir
-from dnt_rllib.twin.checkpoint import TwinCheckpointError
 from dnt_rllib.validation import ConfigError, Range, check_int, check_output, short
 
 #: Most periodic(k) rules one evaluation plays (each is a full set of episodes).
@@ -74,11 +73,7 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.evaluate", __doc__)
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
     parser.add_argument("--checkpoint", type=Path, help="RLlib checkpoint of a trained policy")
     parser.add_argument("--episodes", type=int, default=200, help="episodes per policy")
@@ -124,12 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 f"--reference {short(args.reference)}: must be one of {', '.join(policies)}"
             )
-    except (ConfigError, TwinCheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        return 2
+    except cli.REFUSED as err:
+        return cli.refuse(err)
 
     result = evaluate(
         config, policies, args.episodes, args.seed, not args.no_progress, args.reference, env
@@ -154,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(payload, indent=2))
         except OSError as err:
-            print(f"error: --json {args.json}: {err.strerror or err}", file=sys.stderr)
-            return 2
+            return cli.refuse(f"--json {args.json}: {err.strerror or err}")
     return 0
 
 

@@ -12,7 +12,6 @@ two or more consecutive synced slots, and the mean length of a run.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,14 +20,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv
 from dnt_rllib.evaluate import MAX_EPISODES, MAX_LOOKAHEAD
 from dnt_rllib.policies import CeilingPolicy, LookaheadPolicy, Policy, load_or_fit
 from dnt_rllib.scoring import check_seeds, run_policy
 from dnt_rllib.twin.cache import check_cache_dir
-from dnt_rllib.twin.checkpoint import TwinCheckpointError
-from dnt_rllib.validation import ConfigError, Range, check_int
+from dnt_rllib.validation import Range, check_int
 
 
 def run_lengths(synced: np.ndarray) -> np.ndarray:
@@ -70,11 +69,7 @@ def play_synced(env: DNTSyncEnv, policy: Policy, seeds: Iterable[int]) -> list[n
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.sync_runs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.sync_runs", __doc__)
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a trained policy's checkpoint (repeatable)")  # fmt: skip
@@ -100,12 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         check_cache_dir(config)
         env = DNTSyncEnv(config)
         fit = load_or_fit(config, env.twin)
-    except (ConfigError, TwinCheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. a twin_cache_dir under a file
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        return 2
+    except cli.REFUSED as err:
+        return cli.refuse(err)
     policies: dict[str, Policy] = {**trained, "threshold": fit.rule}
     if args.lookahead:
         policies["lookahead"] = LookaheadPolicy(fit.rule, args.lookahead)

@@ -15,12 +15,12 @@ sqlite:///mlflow.db`` and ``python -m dnt_rllib.report --experiment NAME``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 from pathlib import Path
 
+from dnt_rllib import cli
 from dnt_rllib.experiment.schema import load_experiment, storage_path
 from dnt_rllib.tuning.checks import (
     PROBE_S,
@@ -39,16 +39,11 @@ from dnt_rllib.tuning.state import (
     save_started,
 )
 from dnt_rllib.twin.cache import check_cache_dir
-from dnt_rllib.twin.checkpoint import TwinCheckpointError
-from dnt_rllib.validation import ConfigError, check_tracking_uri
+from dnt_rllib.validation import check_tracking_uri
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.tune",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.tune", __doc__)
     parser.add_argument("--config", type=Path, required=True, help="experiment YAML")
     parser.add_argument(
         "--resume",
@@ -96,12 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C) before training started", file=sys.stderr)
         return INTERRUPTED
-    except (ConfigError, TwinCheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        return 2
+    except cli.REFUSED as err:
+        return cli.refuse(err)
     try:
         return run(exp, args.resume, args.address or None)
     except KeyboardInterrupt:  # a second Ctrl-C: Tune did not finish saving

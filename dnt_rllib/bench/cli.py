@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.env import DNTSyncEnv, DNTSyncVectorEnv
 from dnt_rllib.physics.allocation import allocate, assign
@@ -233,11 +234,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.bench", __doc__)
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
     parser.add_argument(
         "--steps", type=int, help="env steps per measurement (default 20000; not with a mode)"
@@ -285,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         check_args(args)
         check_cache_dir(config)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.refuse(err)
     if args.learner:
         from dnt_rllib.bench.learner_cost import main as learner_main
 

@@ -33,11 +33,11 @@ import cProfile
 import itertools
 import os
 import pstats
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.trial.spec import Resources, TrialSpec
 
@@ -383,7 +383,6 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(figures, indent=2) + "\n")
         except OSError as err:
-            print(f"error: --json {json_path}: {err.strerror or err}", file=sys.stderr)
-            return 2
+            return cli.refuse(f"--json {json_path}: {err.strerror or err}")
         print(f"\nwrote {json_path}")
     return 0

@@ -10,14 +10,13 @@ episodes have one. With the hold-last twin the shortfall is 0 (the DP is exact).
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from dnt_rllib import cli
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.policies.ceiling import best_schedule
 from dnt_rllib.policies.rollout import rollout
@@ -59,11 +58,7 @@ def shortfalls(twin: Twin, tapes: Tapes, slots: int, epsilon: float, users: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.policies.ceiling_check",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.policies.ceiling_check", __doc__)
     parser.add_argument("--config", type=Path, help="YAML of SystemConfig fields")
     parser.add_argument("--slots", type=int, default=12, help="L: slots kept (2^L schedules)")
     parser.add_argument("--episodes", type=int, default=30, help="episodes from --seed on")
@@ -77,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         check_int("--seed", "", args.seed, Range(0, None))
         check_cache_dir(config)
     except ValueError as err:  # ConfigError, and a SystemConfig field out of range
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.refuse(err)
     tapes = record_tapes(config, range(args.seed, args.seed + args.episodes))
     gap = shortfalls(make_twin(config), tapes, args.slots, config.epsilon, config.num_users)
     print(

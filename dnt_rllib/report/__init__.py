@@ -41,14 +41,13 @@ Modules: ``runs`` (reading MLflow), ``tables``, ``figures``.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
 import mlflow
 
+from dnt_rllib import cli
 from dnt_rllib.names import PAIRED_REFERENCE_RUNS
 from dnt_rllib.report.figures import (
     plot_fig3,
@@ -117,11 +116,7 @@ def write_report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.report",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("dnt_rllib.report", __doc__)
     parser.add_argument("--experiment", required=True, help="MLflow experiment name")
     parser.add_argument(
         "--tracking-uri",
@@ -147,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uri = args.tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        print(f"error: --tracking-uri {uri}: no such MLflow store", file=sys.stderr)
-        return 2
+        return cli.refuse(f"--tracking-uri {uri}: no such MLflow store")
     try:
         check_tracking_uri(uri, "--tracking-uri", probe_s=PROBE_S)
         out = args.out or Path("reports") / args.experiment
@@ -173,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             scope,
             args.reference_json,
         )
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        return 2
+    except cli.REFUSED as err:
+        return cli.refuse(err)
     print((files[-1]).read_text())  # results.md, its notes at the end
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

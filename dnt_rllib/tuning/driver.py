@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from dnt_rllib import cli
 from dnt_rllib.common import first_line
 from dnt_rllib.experiment.schema import ExperimentConfig
 from dnt_rllib.names import TUNE_TAG
@@ -42,10 +43,8 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
         )
     except (ConnectionError, RuntimeError, ValueError) as err:  # e.g. auto, no cluster
-        first = first_line(err)
-        print(f"error: --address {address}: cannot start or join Ray ({first[:200]})",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        return cli.refuse(f"--address {address}: cannot start or join Ray "
+                          f"({first_line(err)[:200]})")  # fmt: skip
     if address is not None:  # a cluster may add nodes later: say so, do not refuse
         try:
             check_resources(exp, ray.cluster_resources(), "the cluster now")
@@ -55,9 +54,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         background = prepare_references(exp)  # the evaluation episodes' tasks
     except ray.exceptions.RayTaskError as err:
         cause = err.cause if isinstance(err.cause, ConfigError | TwinCheckpointError) else err
-        first = first_line(cause)
-        print(f"error: threshold fit or references: {first[:300]}", file=sys.stderr)
-        return 2
+        return cli.refuse(f"threshold fit or references: {first_line(cause)[:300]}")
     trainable = tune.with_resources(train_trial, trial_resources(exp))
     path = experiment_path(exp)
     if resume:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dnt_rllib import cli
+from dnt_rllib.common import first_line
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.cache import check_cache_dir
 from dnt_rllib.twin.checkpoint import TwinCheckpointError, load_checkpoint
@@ -41,15 +43,8 @@ def load_config(path: str | None) -> SystemConfig:
     return SystemConfig.from_yaml(path)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dnt_rllib.twin", description="Pretrain and evaluate the GRU twin."
-    )
+    parser = cli.parser("dnt_rllib.twin", "Pretrain and evaluate the GRU twin.")
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="YAML file of SystemConfig fields (default: Table I)")
@@ -153,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read --config {args.config}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except Exception as exc:  # ConfigError, YAML syntax, not a mapping: one line, nothing written
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     try:
         if args.command == "train":
