@@ -25,7 +25,7 @@ per-update work that is not arithmetic (docs/speed.md, "The lean learner"):
   ``module.train()`` walking every submodule each update (the learner's module stays in
   training mode; RLlib's ``forward_train`` sets it again on every call).
 
-``tests/pipeline/test_lean_learner.py`` checks that one lean update and one RLlib update from
+``tests/rllib_ext/test_lean_learner.py`` checks that one lean update and one RLlib update from
 the same weights, optimiser state and batch give the same losses and weights, and that they
 still agree after 100 updates.
 """

@@ -41,24 +41,21 @@ def local_ray() -> Any:
     ray.shutdown()
 
 
-def params_for(algorithm: str) -> dict[str, Any]:
-    """A tiny trial's ``config``, as Tune hands it to the trainable."""
+def tiny_trial(config: SystemConfig, algorithm: str, **changes: Any) -> dict[str, Any]:
+    """A trial of one iteration, checkpointed, evaluated on 3 episodes and its curve on 2,
+    on RLlib's learner, as Tune hands its ``config`` to the trainable."""
     return TrialSpec.make(
-        CONFIG,
-        algorithm,
-        learner="rllib",
-        training={
-            "num_steps_sampled_before_learning_starts": 12,
-            "train_batch_size_per_learner": 8,
-        },
-        model={"fcnet_hiddens": [8]},
-        resources=Resources(num_envs_per_env_runner=2),
-        stop={"training_iteration": 1},
-        checkpoint_frequency=1,
-        evaluation=EvaluationSpec(
-            episodes=3, seed=10000, curve_episodes=2, curve_seed=20000, curve_interval=1
-        ),
-    ).to_params()
+        config, algorithm, learner="rllib", resources=Resources(num_envs_per_env_runner=2),
+        stop={"training_iteration": 1}, checkpoint_frequency=1,
+        evaluation=EvaluationSpec(episodes=3, seed=10000, curve_episodes=2, curve_seed=20000,
+                                  curve_interval=1),
+        **changes,
+    ).to_params()  # fmt: skip
+
+
+def params_for(algorithm: str) -> dict[str, Any]:
+    training = {"num_steps_sampled_before_learning_starts": 12, "train_batch_size_per_learner": 8}
+    return tiny_trial(CONFIG, algorithm, training=training, model={"fcnet_hiddens": [8]})
 
 
 def run_trial(params: dict[str, Any], into: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -60,7 +60,7 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
         assert "eval/greedy/mean_return" in run.data.metrics
         assert Path(run.data.tags["best_checkpoint"]).is_dir()
         assert (Path(run.data.tags["best_checkpoint"]) / "policy_weights.pt").is_file()
-        # the scored policy is the run's MLflow model (tests/pipeline/test_policy_model.py)
+        # the scored policy is the run's MLflow model (tests/tracking/test_policy_model.py)
         models = client.search_logged_models(
             experiment_ids=[run.info.experiment_id],
             filter_string=f"source_run_id = '{run.info.run_id}'",

@@ -18,7 +18,7 @@ from dnt_rllib.tracking.policy_model import log_policy_model, tracking_uri
 from dnt_rllib.trial.spec import TrialSpec
 from dnt_rllib.trial.trained_policy import load_policy
 from dnt_rllib.validation import ConfigError
-from tests.pipeline.test_policy_checkpoint import make_checkpoint
+from tests.trial.test_trained_policy import make_checkpoint
 
 
 def observations(ckpt: Path, count: int = 200) -> tuple[DNTSyncEnv, np.ndarray]:

@@ -3,7 +3,7 @@ learner connectors) and the fast path (a ring batch) give the same losses and we
 
 Both algorithms start from the same learner state (weights and optimisers). The items are
 RLlib's own sample, kept where the n-step window fits inside its episode (where it does not,
-RLlib's buffer differs on purpose: tests/pipeline/test_replay_ring.py).
+RLlib's buffer differs on purpose: tests/rllib_ext/test_replay_ring.py).
 """
 
 from __future__ import annotations

@@ -14,15 +14,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ray
 
 import dnt_rllib.evaluate as evaluate_cli
 from dnt_rllib import SystemConfig
 from dnt_rllib.names import EVALUATION_FILE
 from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
 from dnt_rllib.tracking.mlflow_runs import trial_params as mlflow_params
-from dnt_rllib.trial.spec import EvaluationSpec, Resources, TrialSpec
-from tests.pipeline.test_frame_stack_training import FIT, run_trial
+from dnt_rllib.trial.spec import TrialSpec
+from tests.trial.test_frame_stack_training import (
+    FIT,
+    local_ray,  # noqa: F401 (autouse: a local Ray)
+    run_trial,
+    tiny_trial,
+)
 
 CONFIG = SystemConfig(twin="hold", num_users=3, num_rbs=2, episode_length=6, history=3)
 LSTM = {"fcnet_hiddens": [8], "use_lstm": True, "lstm_cell_size": 4, "max_seq_len": 4}
@@ -39,30 +43,9 @@ CASES = {
 LOSS = {"PPO": "learner/policy_loss", "DQN": "learner/qf_loss"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Any:
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def params_for(case: str) -> dict[str, Any]:
-    algorithm = case.split("+")[0]
     model, training = CASES[case]
-    return TrialSpec.make(
-        CONFIG,
-        algorithm,
-        replay="rllib",
-        learner="rllib",
-        training=training,
-        model=model,
-        resources=Resources(num_envs_per_env_runner=2),
-        stop={"training_iteration": 1},
-        checkpoint_frequency=1,
-        evaluation=EvaluationSpec(
-            episodes=3, seed=10000, curve_episodes=2, curve_seed=20000, curve_interval=1
-        ),
-    ).to_params()
+    return tiny_trial(CONFIG, case.split("+")[0], replay="rllib", training=training, model=model)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
