@@ -1,5 +1,5 @@
-"""The README is a front door: the two commands first, short, and every link it and the
-pages under docs/ make leads somewhere."""
+"""The README is a front door: what the project is in a few lines, then the two commands,
+and every link it and the pages under docs/ make leads somewhere."""
 
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ def test_the_readme_opens_with_the_two_commands_in_two_blocks() -> None:
     first, second = code_blocks(text)[:2]
     assert first == f"{INSTALL} && python -m dnt_rllib.tune --config tune_configs/sac.yaml\n"
     assert second == f"{INSTALL} && {TESTS}\n"
-    # nothing but the title before the first command
-    assert text.split("```", 1)[0].strip() == "# dnt_rllib"
+    # nothing but the title and one short paragraph (what the project is) before the first command
+    title, _, intro = text.split("```", 1)[0].strip().partition("\n\n")
+    assert title == "# dnt_rllib"
+    assert intro and "\n\n" not in intro and len(intro.splitlines()) <= 10
+    assert not re.search(r"^#", intro, flags=re.M)
 
 
 def test_ci_runs_the_readme_test_command() -> None:
