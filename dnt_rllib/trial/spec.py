@@ -176,7 +176,7 @@ class TrialSpec:
         defaults = EvaluationSpec()
         given = {name: params.get(flat, getattr(defaults, name))
                  for flat, name in FLAT_EVALUATION.items()}  # fmt: skip
-        replay = params.get("replay") or {"kind": "rllib"}  # saved before it: RLlib's buffer
+        replay = params.get("replay", {"kind": "rllib"})  # saved before it: RLlib's buffer
         return cls(
             algorithm=algorithm,
             seed=int(params["seed"]),
