@@ -50,6 +50,10 @@ def curve_key(label: str, key: str = "mean_return") -> str:
 # --- MLflow ---
 TRIAL_TAG = "ray.trial_id"  # a trial's run, found again on --resume
 TUNE_TAG = "tune_experiment"  # the Tune experiment folder a trial's run belongs to
+PARENT_TAG = "dnt.tune_parent"  # the parent run of one Tune experiment (value: its folder)
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: a child run's parent
+RESULTS_ARTIFACT = "results.md"  # the parent's final table, as ``tune`` printed it
+FIGURES_ARTIFACTS = "report"  # the parent's folder of the report's figures
 BEST_CHECKPOINT_TAG = "best_checkpoint"  # the checkpoint the final evaluation scored
 REFERENCE_TAG = "dnt.reference"  # the reference policy a run holds
 REFERENCE_OF_TAG = "dnt.reference_of"  # the network and episodes it was scored on (a hash)

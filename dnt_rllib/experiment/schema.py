@@ -5,15 +5,16 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
     name: sac                       # Tune experiment folder and default MLflow experiment
     algorithm: SAC                  # SAC, DQN or PPO (or search over it, see search_space)
     training:                       # per algorithm: RLlib AlgorithmConfig.training() kwargs,
-      SAC: {actor_lr: 1.0e-4}       #   over the paper's defaults (pipeline/algorithms.py)
+      SAC: {actor_lr: 1.0e-4}       #   over the paper's defaults (trial/settings.py)
     model: {fcnet_hiddens: [256, 256]}   # RLlib DefaultModelConfig fields (use_lstm: DQN, PPO)
     env: {epsilon: 0.987}           # SystemConfig fields
     seed: 0                         # trial seed (RLlib's, and the env runners' base seed)
     reward: {scale: 1.0, baseline: false}   # the learner's signal only (RLlibDNTEnv)
     replay: {kind: fast}            # SAC, DQN: our ring buffer, batches straight to the learner
-                                    #   (pipeline/fast_replay.py); rllib: EpisodeReplayBuffer
-    learner: {kind: rllib}          # SAC, DQN: RLlib's learner; lean: the same losses and
-                                    #   steps, less bookkeeping (pipeline/lean_learner.py)
+                                    #   (rllib_ext/fast_replay.py); rllib: EpisodeReplayBuffer
+    learner: {kind: lean}           # SAC, DQN: lean (the default where it applies): RLlib's
+                                    #   losses and steps, less bookkeeping (rllib_ext/
+                                    #   lean_learner.py); rllib: RLlib's learner
     search_space:                   # Tune domains; keys: algorithm, seed, env.F, training.K,
       seed: {grid: [0, 1, 2]}       #   model.K (DefaultModelConfig, width, depth), reward.K
       env.epsilon: {grid: [0.9, 0.987]}   # domains: grid, choice, uniform, loguniform, randint

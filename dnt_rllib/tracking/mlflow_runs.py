@@ -28,13 +28,18 @@ from dnt_rllib.names import (
     EVAL_TABLE,
     EVALUATION_FILE,
     EVALUATION_TABLE_ARTIFACT,
+    FIGURES_ARTIFACTS,
+    PARENT_RUN_TAG,
+    PARENT_TAG,
     POLICY,
     REFERENCE_OF_TAG,
     REFERENCE_RUN_KEYS,
     REFERENCE_RUNS,
     REFERENCE_TAG,
+    RESULTS_ARTIFACT,
     STEP_KEY,
     TRIAL_TAG,
+    TUNE_TAG,
     eval_key,
 )
 from dnt_rllib.trial.spec import FLAT_EVALUATION, TrialSpec
@@ -158,6 +163,7 @@ class MLflowTracking(Callback):
         self._experiment_id = ""
         self._runs: dict[str, str] = {}  # trial id → run id
         self._last_step: dict[str, int] = {}  # trial id → last logged iteration
+        self._parent_id = ""  # the parent run of this Tune experiment
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its state
         return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}}
@@ -177,6 +183,42 @@ class MLflowTracking(Callback):
             )
         return self._client
 
+    def parent_id(self) -> str | None:
+        """The parent run of this Tune experiment (its folder is the ``TUNE_TAG`` of
+        ``tags``): found again (``--resume``, or the summary after the run) or created;
+        None without the tag. Every trial's run and its reference runs are its children."""
+        folder = self.tags.get(TUNE_TAG)
+        if folder is None:
+            return None
+        if not self._parent_id:
+            found = self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{folder}'"
+            )
+            if found:
+                self._parent_id = found[0].info.run_id
+            else:
+                tags = {**self.tags, PARENT_TAG: folder}
+                name = f"{folder.rstrip('/').rsplit('/', 1)[-1]} (tune)"
+                run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+                self._parent_id = run.info.run_id
+        return self._parent_id
+
+    def child_tags(self) -> dict[str, str]:
+        """The tags of a run under the parent (none without one)."""
+        parent = self.parent_id()
+        return {PARENT_RUN_TAG: parent} if parent else {}
+
+    def finish_parent(self, table: str, figures: Path | None, status: str) -> None:
+        """End the parent run with ``status``, holding the final ``table`` (markdown) and
+        the report's ``figures`` (a folder of PNGs), each as an artifact."""
+        parent = self.parent_id()
+        if parent is None:
+            return
+        self.client.log_text(parent, table, RESULTS_ARTIFACT)
+        if figures is not None:
+            self.client.log_artifacts(parent, str(figures), FIGURES_ARTIFACTS)
+        self.client.set_terminated(parent, status=status)
+
     def run_id(self, trial: Any) -> str:
         """The trial's run: found by its tag (a resumed trial) or created."""
         if trial.trial_id in self._runs:
@@ -192,6 +234,7 @@ class MLflowTracking(Callback):
             spec = TrialSpec.from_params(trial.config)
             tags = {
                 **self.tags,
+                **self.child_tags(),
                 TRIAL_TAG: trial.trial_id,
                 "algorithm": spec.algorithm,
                 "trial_name": str(trial),
@@ -231,13 +274,15 @@ class MLflowTracking(Callback):
 
     def log_references(self, spec: TrialSpec, result: dict[str, Any]) -> None:
         """The reference policies of a trial's final evaluation as runs of their own, once
-        per network and evaluation episodes (trials of several seeds or algorithms on one
-        network share them): params, tags and ``eval/policy/...`` metrics as a trained run."""
+        per network and evaluation episodes under the parent run (trials of several seeds or
+        algorithms on one network share them): params, tags and ``eval/policy/...`` metrics
+        as a trained run."""
         key = reference_key(spec)
         client = self.client
-        found = client.search_runs(
-            [self._experiment_id], filter_string=f"tags.`{REFERENCE_OF_TAG}` = '{key}'"
-        )
+        wanted = f"tags.`{REFERENCE_OF_TAG}` = '{key}'"
+        if parent := self.parent_id():
+            wanted += f" and tags.`{PARENT_RUN_TAG}` = '{parent}'"
+        found = client.search_runs([self.experiment_id], filter_string=wanted)
         have = {r.data.tags.get(REFERENCE_TAG) for r in found}
         env = {k: v for k, v in trial_params(spec).items() if k.startswith("env.")}
         now = int(time.time() * 1000)
@@ -247,7 +292,8 @@ class MLflowTracking(Callback):
             metrics = reference_metrics(result, label)
             if not metrics:
                 continue
-            tags = {**self.tags, REFERENCE_TAG: label, REFERENCE_OF_TAG: key}
+            tags = {**self.tags, **self.child_tags(), REFERENCE_TAG: label,
+                    REFERENCE_OF_TAG: key}  # fmt: skip
             run_id = client.create_run(
                 self._experiment_id, run_name=f"{label} (reference)", tags=tags
             ).info.run_id

@@ -495,14 +495,12 @@ def reward_config(values: dict[str, Any]) -> dict[str, Any]:
 
 #: The experiment's ``replay`` section when it has none: the batch-native ring buffer.
 REPLAY_DEFAULTS: dict[str, Any] = {"kind": "fast"}
-#: Whether a trial whose experiment names no ``learner.kind`` gets the lean learner where it
-#: applies (:func:`default_learner`); RLlib's until the lean one's learning A/B holds.
-LEAN_BY_DEFAULT = False
 
 
 def default_learner(algorithm: str, model: dict[str, Any], num_learners: int) -> str:
     """The SAC/DQN learner of a trial whose experiment names none: the lean one
-    (:mod:`dnt_rllib.rllib_ext.lean_learner`) where it applies (SAC or DQN, no LSTM, one
-    learner at most) and :data:`LEAN_BY_DEFAULT` says so, else RLlib's."""
+    (:mod:`dnt_rllib.rllib_ext.lean_learner`, the default since its learning A/B held for
+    SAC and DQN: docs/speed.md) where it applies (SAC or DQN, no LSTM, one learner at most),
+    RLlib's elsewhere."""
     applies = algorithm in OFF_POLICY and not model.get("use_lstm") and num_learners <= 1
-    return "lean" if applies and LEAN_BY_DEFAULT else "rllib"
+    return "lean" if applies else "rllib"

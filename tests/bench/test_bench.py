@@ -116,7 +116,7 @@ def test_bench_learner_writes_every_path_the_floor_and_the_limit(tmp_path: Path)
                 "ms_per_update", "floor_ms_per_update", "limit_ms_per_update"):  # fmt: skip
         assert figures_[key] > 0, figures_
     # the shipped YAMLs' learner (learner.kind's default) is what ms_per_update reports
-    assert figures_["ms_per_update"] == figures_["fast_ms_per_update"]
+    assert figures_["ms_per_update"] == figures_["lean_ms_per_update"]
     for path in ("rllib", "fast", "lean"):
         assert f"spends its time, {path} (cProfile)" in out, out
     assert "lean learner: forward, backward, Adam" in out, out

@@ -195,3 +195,25 @@ def test_lean_sac_forward_equals_the_modules_forward() -> None:
     for key in theirs:
         torch.testing.assert_close(mine[key], theirs[key], rtol=0.0, atol=0.0, msg=key)
     assert not mine["action_probs_next"].requires_grad and mine["action_probs"].requires_grad
+
+
+def test_the_lean_learner_is_the_default_where_it_applies() -> None:
+    """An experiment without a learner section: lean for SAC and DQN without an LSTM on at
+    most one learner, RLlib's for DQN with an LSTM, two learner actors, or PPO; a trial
+    saved before the section keeps RLlib's."""
+    from dnt_rllib.experiment.schema import parse_experiment
+    from dnt_rllib.trial.spec import TrialSpec
+
+    def kind(raw: dict) -> str:
+        return parse_experiment({"env": {"twin": "hold"}, **raw}).trial_spec().learner
+
+    assert kind({"algorithm": "SAC"}) == "lean" and kind({"algorithm": "DQN"}) == "lean"
+    assert kind({"algorithm": "SAC", "resources": {"num_learners": 1}}) == "lean"
+    lstm = {"algorithm": "DQN", "replay": {"kind": "rllib"}, "model": {"use_lstm": True}}
+    assert kind(lstm) == "rllib"
+    assert kind({"algorithm": "DQN", "resources": {"num_learners": 2}}) == "rllib"
+    assert kind({"algorithm": "PPO"}) == "rllib"
+    assert kind({"algorithm": "SAC", "learner": {"kind": "rllib"}}) == "rllib"
+    saved = parse_experiment({"algorithm": "SAC"}).trial_spec().to_params()
+    del saved["learner"]
+    assert TrialSpec.from_params(saved).learner == "rllib"

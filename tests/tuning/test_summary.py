@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 
 import dnt_rllib.tracking.mlflow_runs as tracking_module
+import dnt_rllib.tuning.summary as summary_module
 from dnt_rllib.experiment.schema import load_experiment
 from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
 from dnt_rllib.tuning.summary import summarise
@@ -54,6 +55,19 @@ class FakeTracking:
         FakeTracking.tags[(trial_id, "model")] = str(checkpoint)
         return f"models:/m-{trial_id}"
 
+    def parent_id(self) -> str:
+        return "p1"
+
+    def finish_parent(self, table: str, figures: Path | None, status: str) -> None:
+        FakeTracking.tags[("p1", "table")] = table
+        FakeTracking.tags[("p1", "status")] = status
+
+
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's figures need a real store; the summary is tested without them."""
+    monkeypatch.setattr(summary_module, "report_figures", lambda exp, out: None)
+
 
 def test_summary_prints_and_tags_the_scored_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
@@ -82,6 +96,10 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     # the scored checkpoint (not the best by training return) is the run's MLflow model
     assert FakeTracking.tags[("t1", "model")] == str(final)
     assert "  t1: models:/m-t1" in out
+    # the parent run holds the table as printed, and ends FINISHED
+    table = FakeTracking.tags[("p1", "table")]
+    assert "| t1 | SAC | 0 | 1.00 |" in table and "Final evaluation on episodes" in table
+    assert FakeTracking.tags[("p1", "status")] == "FINISHED"
 
 
 def test_a_trial_stopped_early_shows_its_search_metric_not_nans(
@@ -186,3 +204,4 @@ def test_an_interrupted_trial_is_said_so_and_its_run_killed(
     assert "| DQN_s0_4 | not started; --resume starts it |" in out and "stopped after" not in out
     assert "| SAC_s1_5 | not started; --resume starts it |" in out
     assert statuses == {"t3": "KILLED"}
+    assert FakeTracking.tags[("p1", "status")] == "KILLED"  # the parent: --resume reuses it

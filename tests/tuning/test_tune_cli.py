@@ -14,7 +14,14 @@ import mlflow
 import pytest
 import yaml
 
-from dnt_rllib.names import REFERENCE_RUNS, REFERENCE_TAG
+from dnt_rllib.names import (
+    FIGURES_ARTIFACTS,
+    PARENT_RUN_TAG,
+    PARENT_TAG,
+    REFERENCE_RUNS,
+    REFERENCE_TAG,
+    RESULTS_ARTIFACT,
+)
 from tests.conftest import SMOKE, SmokeRun, run_tune
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +83,19 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
         assert (tagged / "evaluation.json").is_file()  # the final, scored checkpoint
         assert len(list(tagged.parent.glob("checkpoint_*"))) == 2  # smoke.yaml: num_to_keep 2
     assert "python -m dnt_rllib.evaluate --checkpoint /" in proc.stdout
+    # one parent run for the invocation: the trials and the reference runs are its children,
+    # and it holds the final table as printed and the report's figures
+    exp = client.get_experiment_by_name("smoke")
+    everything = client.search_runs([exp.experiment_id])
+    parents = [r for r in everything if PARENT_TAG in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0].info.run_id
+    children = [r for r in everything if r.data.tags.get(PARENT_RUN_TAG) == parent]
+    assert len(children) == len(everything) - 1 == 2 + len(REFERENCE_RUNS)
+    table = Path(client.download_artifacts(parent, RESULTS_ARTIFACT, str(tmp_path)))
+    assert "| SAC |" in table.read_text() and "| DQN |" in table.read_text()
+    figures = [f.path for f in client.list_artifacts(parent, FIGURES_ARTIFACTS)]
+    assert f"{FIGURES_ARTIFACTS}/fig3_reward.png" in figures
     log = proc.stdout + proc.stderr
     assert "Checkpoint successfully created" not in log
     assert "on the new API stack" not in log
