@@ -11,7 +11,7 @@ from typing import Any
 import mlflow
 
 from dnt_rllib.experiment.schema import parse_experiment
-from dnt_rllib.names import REFERENCE_TAG
+from dnt_rllib.names import PARENT_RUN_TAG, PARENT_TAG, REFERENCE_TAG
 from dnt_rllib.report.runs import load_runs
 from dnt_rllib.tracking.mlflow_runs import MLflowTracking
 
@@ -47,7 +47,10 @@ def test_each_network_gets_one_reference_run_per_policy(tmp_path: Path) -> None:
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([tracking.experiment_id])
     refs = [r for r in runs if REFERENCE_TAG in r.data.tags]
-    assert len(runs) == 3 + 10 and len(refs) == 10  # 5 policies × 2 networks
+    assert len(runs) == 1 + 3 + 10 and len(refs) == 10  # the parent, 3 trials, 5 × 2 networks
+    parent = [r.info.run_id for r in runs if PARENT_TAG in r.data.tags]
+    assert len(parent) == 1 and parent[0] not in {r.info.run_id for r in refs}
+    assert all(r.data.tags[PARENT_RUN_TAG] == parent[0] for r in runs if r.info.run_id != parent[0])
     by = {(r.data.params["env.epsilon"], r.data.tags[REFERENCE_TAG]): r for r in refs}
     threshold = by[("0.987", "threshold")]
     assert threshold.info.run_name == "threshold (reference)"
