@@ -211,8 +211,8 @@ def check_mlflow_and_checkpoints(cwd: Path, experiment: str, trials: int) -> lis
     found = client.search_runs([exp.experiment_id])
     runs = [r for r in found if "algorithm" in r.data.tags]  # not the reference policies' runs
     assert len(runs) == trials
-    # SAC and DQN on one network: its 5 reference policies, logged once
-    assert len(found) == trials + 5
+    # SAC and DQN on one network: its 5 reference policies, logged once; and their parent
+    assert len(found) == trials + 5 + 1
     storage = cwd / "shared" / "ray_results" / experiment
     for run in runs:
         assert run.info.status == "FINISHED"

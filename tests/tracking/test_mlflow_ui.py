@@ -1,6 +1,6 @@
 """The MLflow UI as a user meets it: the link a ``tune`` run prints opens, in a real headless
-Chromium, on the experiment's runs table with the SAC and the DQN run and the threshold rule's
-reference run on the first screen.
+Chromium, on the experiment's runs table with the run's parent on the first screen (the SAC
+and the DQN run and the reference runs are its children: the row expands to them).
 
 Needs a Chromium (Debian: ``apt-get install chromium``); skipped where none is installed."""
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from dnt_rllib.names import REFERENCE_RUNS, REFERENCE_TAG
+from dnt_rllib.names import PARENT_RUN_TAG, PARENT_TAG, REFERENCE_RUNS, REFERENCE_TAG
 from dnt_rllib.tracking.mlflow_runs import UI_ADDRESS
 
 pytestmark = pytest.mark.e2e
@@ -113,12 +113,18 @@ def test_printed_link_opens_the_runs_table(smoke_run, mlflow_ui: str, tmp_path: 
     experiment = client.get_experiment_by_name("smoke")
     assert re.match(rf"/#/experiments/{experiment.experiment_id}\b", printed.group(1))
     runs = client.search_runs([experiment.experiment_id])
-    trained = sorted(r.info.run_name for r in runs if REFERENCE_TAG not in r.data.tags)
+    trained = sorted(r.info.run_name for r in runs if "algorithm" in r.data.tags)
     assert [name.split("_")[0] for name in trained] == ["DQN", "SAC"], trained
     # SAC and DQN play one network: its reference policies are logged once, as runs
     references = sorted(r.data.tags[REFERENCE_TAG] for r in runs if REFERENCE_TAG in r.data.tags)
     assert references == sorted(REFERENCE_RUNS), references
-    names = [*trained, "threshold (reference)"]
+    # they are the children of the invocation's parent run: the runs table's first screen
+    # shows the parent's row, which expands to them (a sweep is one row)
+    parents = [r for r in runs if PARENT_TAG in r.data.tags]
+    assert [r.info.run_name for r in parents] == ["smoke (tune)"]
+    assert all(r.data.tags.get(PARENT_RUN_TAG) == parents[0].info.run_id
+               for r in runs if r is not parents[0])  # fmt: skip
+    names = ["smoke (tune)"]
 
     url = mlflow_ui + printed.group(1)
     dom = rendered_dom(url, tmp_path)

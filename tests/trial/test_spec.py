@@ -37,7 +37,7 @@ def test_an_experiment_makes_typed_specs_with_the_paper_defaults_filled_in() -> 
     assert sac.training["critic_lr"] == 1e-3 and sac.training["initial_alpha"] == 0.05
     assert dqn.model_config["fcnet_hiddens"] == [64, 64, 64]
     assert dqn.reward == RewardSpec(scale=1.0, baseline=True)
-    assert (dqn.replay, dqn.learner, dqn.seed) == ("rllib", "rllib", 7)
+    assert (dqn.replay, dqn.learner, dqn.seed) == ("rllib", "lean", 7)  # lean: the default
     assert dqn.resources == Resources(num_env_runners=0, num_envs_per_env_runner=4)
     assert dqn.evaluation.seeds == range(500, 520)
     assert dqn.evaluation.curve_seeds == range(20_000, 20_006)
@@ -73,4 +73,4 @@ def test_value_reads_every_kind_of_search_key() -> None:
     assert spec.value("algorithm") == "DQN" and spec.value("seed") == 7
     assert spec.value("env.num_users") == 4 and spec.value("training.lr") == 5e-4
     assert spec.value("model.width") == 64 and spec.value("reward.baseline") is True
-    assert spec.value("replay.kind") == "rllib" and spec.value("learner.kind") == "rllib"
+    assert spec.value("replay.kind") == "rllib" and spec.value("learner.kind") == "lean"
