@@ -1,4 +1,6 @@
-"""RLlib SAC, DQN and PPO (new API stack) with the paper's hyper-parameters, built from a trial.
+"""The settings of RLlib's SAC, DQN and PPO (new API stack): the paper's defaults, the
+``training`` and ``model`` keys accepted and their checks, and the learner and replay
+defaults (:mod:`dnt_rllib.trial.rllib_config` builds the RLlib config from them).
 
 Table I: actor / critic learning rates λ_π = 1e-4, λ_Q = 1e-3, discount β = 0.8 (RLlib's
 ``gamma``), temperature α = 0.05. RLlib's SAC has no "fixed α" switch; ``alpha_lr = 0``
