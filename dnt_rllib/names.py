@@ -61,8 +61,9 @@ EVALUATION_TABLE_ARTIFACT = "evaluation.md"
 MODEL_NAME = "policy"  # each scored trial's MLflow model
 #: The reference policies logged as runs of their own, once per network and episodes.
 REFERENCE_RUNS = ("threshold", "best_periodic", "greedy", "ceiling", "never")
-#: What a reference run logs of its policy, under the trained runs' ``eval/policy/<key>``.
-REFERENCE_RUN_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "share",
-                      "diff_threshold", "diff_threshold_ci95", "infeasible_syncs")  # fmt: skip
+#: What a reference run logs of its policy, under the trained runs' ``eval/policy/<key>``:
+#: the evaluation's keys and the Δ vs threshold, not the pairing with the judged reference.
+REFERENCE_RUN_KEYS = (*(k for k in EVAL_KEYS if not k.startswith("paired_")), "diff_threshold",
+                      "diff_threshold_ci95")  # fmt: skip
 #: Reference runs written by ``evaluate`` (not by trials) that ``report`` pairs with trials.
 PAIRED_REFERENCE_RUNS = ("lookahead",)

@@ -311,7 +311,7 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dnt_rllib.trial.settings import PAPER_MODEL, default_learner
+    from dnt_rllib.trial.settings import PAPER_MODEL, REPLAY_DEFAULTS, default_learner
     from dnt_rllib.twin import make_twin
 
     torch.set_num_threads(1)  # as in a trial (trainable.train_trial)
@@ -338,7 +338,9 @@ def main(config: SystemConfig, seconds: float = 10.0, json_path: Path | None = N
     gflop = update_gflop(obs_dim, num_actions, hiddens, batch)
     rate = matmul_gflops(obs_dim, num_actions, hiddens, batch)
     limit_ms = gflop / rate * 1e3
-    shipped = "lean" if default_learner("SAC", {}, 0) == "lean" else "fast"  # the YAMLs''
+    # the path the shipped YAMLs train on: the default replay and learner of a SAC trial
+    default = (REPLAY_DEFAULTS["kind"], default_learner("SAC", {}, 0))
+    shipped = next(path for path, kinds in PATHS.items() if kinds == default)
     print(
         f"\n## One SAC update (batch {batch}, {'×'.join(map(str, hiddens))} MLPs, "
         f"{obs_dim} inputs, {num_actions} actions), one thread, "

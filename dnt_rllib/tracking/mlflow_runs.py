@@ -103,16 +103,9 @@ def trial_params(spec: TrialSpec) -> dict[str, str]:
     if spec.off_policy:  # PPO has no replay, and RLlib's learner
         flat["replay.kind"] = spec.replay
         flat["learner.kind"] = spec.learner
-    res = spec.resources
-    flat["num_env_runners"] = res.num_env_runners
-    flat["num_envs_per_env_runner"] = res.num_envs_per_env_runner
+    flat.update(dataclasses.asdict(spec.resources))
     flat["stop"] = dict(spec.stop)
-    flat.update(scored_on(spec))
-    ev = spec.evaluation
-    flat.update(curve_episodes=ev.curve_episodes, curve_seed=ev.curve_seed,
-                curve_interval=ev.curve_interval)  # fmt: skip
-    flat["num_learners"] = res.num_learners
-    flat["num_gpus_per_learner"] = res.num_gpus_per_learner
+    flat.update({key: getattr(spec.evaluation, name) for key, name in FLAT_EVALUATION.items()})
     out = {}
     for key, value in flat.items():
         text = str(value)
@@ -349,8 +342,7 @@ class MLflowTracking(Callback):
         try:
             return log_policy_model(self.tracking_uri, found[0].info.run_id, checkpoint)
         except (ConfigError, OSError, mlflow.exceptions.MlflowException) as err:
-            first = first_line(err)
-            return f"not logged: {first}"  # the run and its checkpoint stay as they are
+            return f"not logged: {first_line(err)}"  # the run and its checkpoint stay as they are
 
     def set_tag(self, trial_id: str, key: str, value: str) -> None:
         """Tag a trial's run after the experiment (e.g. its best checkpoint)."""
