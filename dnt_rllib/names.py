@@ -14,7 +14,7 @@ ALGORITHM_DIR = "algorithm"  # RLlib's own checkpoint (pickles): read by --resum
 STATE_FILE = "progress.json"  # the trial's clock and episode window, for --resume
 EVALUATION_FILE = "evaluation.json"  # the final evaluation's per-episode record
 
-# --- metrics a trial reports each iteration ---
+# --- metrics: one vocabulary for every run, trained or reference ---
 STEP_KEY = "iteration"  # the MLflow step of a trial's metrics
 #: Training episodes the reported episode metrics are averaged over.
 WINDOW_EPISODES = 100
@@ -22,29 +22,58 @@ WINDOW_EPISODES = 100
 SEARCH_METRIC = "search/diff_threshold"
 #: The scheduler's clock: training seconds, the budget ``stop.time_total_s`` counts.
 SCHEDULER_TIME = "wall_time_s"
-#: The trained policy's label in ``eval/<label>/<key>`` and ``curve/<label>/<key>``.
+#: The trained policy's label in a trial's per-episode record (``evaluation.json``).
 POLICY = "policy"
-#: The policies a trial's final evaluation scores beside the trained one.
-EVAL_LABELS = ("never", "always", "greedy", "threshold", "ceiling", "free_sync")
-#: What the final evaluation logs per policy (``eval/<label>/<key>``) from its summary,
-#: beside ``diff_threshold`` and ``diff_threshold_ci95`` (paired with ``threshold``).
-EVAL_KEYS = ("mean_return", "ci95", "sum_rate", "sync_gap", "sync_fraction", "paired_diff",
-             "paired_ci95", "share", "infeasible_syncs")  # fmt: skip
-#: The lines drawn under the learning curve (``curve/<label>/mean_return``).
+#: A run's own final figures on the evaluation episodes, ``eval/<name>``, whichever policy
+#: the run holds: name → the :class:`~dnt_rllib.scoring.Summary` field it is read from.
+#: ``eval/diff_threshold`` (+ ``_ci95``) is the paired difference to the threshold rule;
+#: the pairing with the evaluation's judged ``reference`` stays in ``evaluation.json``.
+EVAL_FIELDS = {
+    "return": "mean_return",
+    "return_ci95": "ci95",
+    "share": "share",
+    "sync_fraction": "sync_fraction",
+    "sum_rate": "sum_rate",
+    "sync_gap": "sync_gap",
+    "infeasible_syncs": "infeasible_syncs",
+}
+#: A run's learning-curve figures on the curve episodes, ``curve/<name>``: a trained run's
+#: at its curve iterations, a reference run's (constant) at the same steps.
+CURVE_NAMES = ("return", "diff_threshold", "diff_threshold_ci95")
+#: The references whose curve values are logged under the learning curve.
 CURVE_LABELS = ("never", "greedy", "best_periodic", "threshold", "ceiling")
-BEST_PERIOD = "eval/best_period"  # the k of the best periodic(k) on the evaluation episodes
-THRESHOLD_A, THRESHOLD_B = "eval/threshold_a", "eval/threshold_b"  # the fitted rule
+BEST_PERIOD = "best_period"  # the k of the best periodic(k) on the evaluation episodes
+THRESHOLD_A, THRESHOLD_B = "threshold_a", "threshold_b"  # the fitted rule
 EVAL_TABLE = "eval_table"  # the final evaluation as a markdown table (a result, not a metric)
 
 
-def eval_key(label: str, key: str) -> str:
-    """The final evaluation's metric ``key`` of policy ``label``."""
-    return f"eval/{label}/{key}"
+def eval_key(name: str) -> str:
+    """A run's final figure ``name`` (:data:`EVAL_FIELDS`, ``diff_threshold``, ``_ci95``)."""
+    return f"eval/{name}"
 
 
-def curve_key(label: str, key: str = "mean_return") -> str:
-    """The learning curve's metric ``key`` of policy ``label``."""
-    return f"curve/{label}/{key}"
+def curve_key(name: str = "return") -> str:
+    """A run's learning-curve figure ``name`` (:data:`CURVE_NAMES`)."""
+    return f"curve/{name}"
+
+
+#: A trial's result carries its references' figures under ``ref/<label>/<metric>`` (and the
+#: fitted rule's ``ref/threshold/threshold_a``…): the MLflow callback logs them to the
+#: reference runs under ``<metric>``, never to the trained run.
+REFERENCE_PREFIX = "ref/"
+
+
+def reference_metric(label: str, metric: str) -> str:
+    """Reference ``label``'s ``metric`` in a trial's result."""
+    return f"{REFERENCE_PREFIX}{label}/{metric}"
+
+
+def split_reference_metric(key: str) -> tuple[str, str] | None:
+    """(label, metric) of a :func:`reference_metric`; None for a trained run's own key."""
+    if not key.startswith(REFERENCE_PREFIX):
+        return None
+    label, _, metric = key[len(REFERENCE_PREFIX) :].partition("/")
+    return label, metric
 
 
 # --- MLflow ---
@@ -59,11 +88,9 @@ REFERENCE_TAG = "dnt.reference"  # the reference policy a run holds
 REFERENCE_OF_TAG = "dnt.reference_of"  # the network and episodes it was scored on (a hash)
 EVALUATION_TABLE_ARTIFACT = "evaluation.md"
 MODEL_NAME = "policy"  # each scored trial's MLflow model
-#: The reference policies logged as runs of their own, once per network and episodes.
-REFERENCE_RUNS = ("threshold", "best_periodic", "greedy", "ceiling", "never")
-#: What a reference run logs of its policy, under the trained runs' ``eval/policy/<key>``:
-#: the evaluation's keys and the Δ vs threshold, not the pairing with the judged reference.
-REFERENCE_RUN_KEYS = (*(k for k in EVAL_KEYS if not k.startswith("paired_")), "diff_threshold",
-                      "diff_threshold_ci95")  # fmt: skip
+#: The reference policies logged as runs of their own, once per network and episodes, under
+#: the same metric names as a trained run (``eval/return``, ``curve/diff_threshold``…).
+REFERENCE_RUNS = ("threshold", "ceiling", "best_periodic", "greedy", "never", "always",
+                  "free_sync")  # fmt: skip
 #: Reference runs written by ``evaluate`` (not by trials) that ``report`` pairs with trials.
 PAIRED_REFERENCE_RUNS = ("lookahead",)

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from dnt_rllib.names import POLICY, eval_key
+from dnt_rllib.names import POLICY
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
 from dnt_rllib.scoring import mean_ci95
 
@@ -92,8 +92,8 @@ def plot_fig3(runs: list[Run], keys: list[str], out: Path, notes: list[str]) -> 
     # with the reward baseline the learner's return is on another scale than eq. 17's
     shifted = any(r.params.get("reward.baseline") == "True" for r in runs)
     for name in ("threshold", "greedy"):
-        values = [r.metrics.get(eval_key(name, "mean_return")) for r in runs]
-        values = [v for v in values if v is not None]
+        values = [r.final(name) for r in runs]
+        values = [v for v in values if not np.isnan(v)]
         if values and not keys and not shifted:
             colour, style = LINE_STYLES[name]
             bottom.axhline(float(np.mean(values)), color=colour, linestyle=style,
@@ -128,16 +128,8 @@ def plot_front(runs: list[Run], out: Path) -> Path | None:
                 and (label in BASELINES or r.algorithm == label)
             ]
             key = POLICY if label not in BASELINES else label
-            gap = [
-                r.metrics[eval_key(key, "sync_gap")]
-                for r in chosen
-                if eval_key(key, "sync_gap") in r.metrics
-            ]
-            rate = [
-                r.metrics[eval_key(key, "sum_rate")]
-                for r in chosen
-                if eval_key(key, "sum_rate") in r.metrics
-            ]
+            gap = [v for r in chosen if not np.isnan(v := r.final(key, "sync_gap"))]
+            rate = [v for r in chosen if not np.isnan(v := r.final(key, "sum_rate"))]
             if gap and rate:
                 xs.append(np.mean(gap))
                 ys.append(np.mean(rate))
@@ -182,15 +174,15 @@ def plot_sweeps(runs: list[Run], out: Path) -> list[Path]:
             continue
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for label in [*sorted({r.algorithm for r in runs}), "greedy"]:
-            metric = eval_key("greedy" if label == "greedy" else POLICY, "mean_return")
+            policy = "greedy" if label == "greedy" else POLICY
             xs, ys, errs = [], [], []
             for v in values:
                 chosen = [
-                    r.metrics[metric]
+                    r.final(policy)
                     for r in runs
                     if r.params.get(key) == v
                     and (label == "greedy" or r.algorithm == label)
-                    and metric in r.metrics
+                    and not np.isnan(r.final(policy))
                 ]
                 if chosen:
                     mean, ci = mean_ci95(chosen)

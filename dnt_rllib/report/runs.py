@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections import defaultdict
@@ -15,7 +16,17 @@ import mlflow
 import numpy as np
 
 from dnt_rllib.config import NOT_EPISODE_FIELDS
-from dnt_rllib.names import CURVE_LABELS, EVALUATION_FILE, POLICY, TUNE_TAG, curve_key, eval_key
+from dnt_rllib.names import (
+    BEST_PERIOD,
+    CURVE_LABELS,
+    EVALUATION_FILE,
+    POLICY,
+    REFERENCE_OF_TAG,
+    REFERENCE_TAG,
+    TUNE_TAG,
+    curve_key,
+    eval_key,
+)
 from dnt_rllib.validation import ConfigError, key_text, short
 
 
@@ -34,6 +45,19 @@ class Curve:
 
 
 @dataclass
+class ReferenceRun:
+    """A reference policy's MLflow run: its final figures, params and curve line."""
+
+    metrics: dict[str, float]
+    params: dict[str, str]
+
+    @property
+    def line(self) -> float:
+        """Its return on the curve episodes (constant: logged at the trained runs' steps)."""
+        return self.metrics.get(curve_key("return"), float("nan"))
+
+
+@dataclass
 class Run:
     """What the report needs of one MLflow run (one Tune trial)."""
 
@@ -45,7 +69,9 @@ class Run:
     evaluation: Curve  # the deterministic policy's mean return on the curve episodes
     vs_threshold: Curve  # its paired difference to the threshold rule there
     status: str = "FINISHED"
-    lines: dict[str, float] = field(default_factory=dict)  # curve/<label>/mean_return
+    #: label → the reference run's final figures (``eval/<name>``) and params, on the same
+    #: network and episodes (the runs tagged with this run's ``REFERENCE_OF_TAG``)
+    reference_runs: dict[str, ReferenceRun] = field(default_factory=dict)
     run_id: str = ""
     #: label → (mean, 95 % CI) of the policy's per-episode difference to a policy of a
     #: reference JSON on the same evaluation episodes (:func:`pair_with_reference`)
@@ -57,10 +83,27 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.status == "FINISHED" and eval_key(POLICY, "mean_return") in self.metrics
+        return self.status == "FINISHED" and eval_key("return") in self.metrics
 
-    def final(self, label: str, key: str = "mean_return") -> float:
-        return self.metrics.get(eval_key(label, key), float("nan"))
+    def final(self, label: str, key: str = "return") -> float:
+        """The final figure ``key`` (``eval/<key>``) of this run's policy (``label``
+        ``"policy"``) or of a reference run's on the same episodes; NaN if none."""
+        if label == POLICY:
+            return self.metrics.get(eval_key(key), float("nan"))
+        ref = self.reference_runs.get(label)
+        return ref.metrics.get(eval_key(key), float("nan")) if ref else float("nan")
+
+    @property
+    def lines(self) -> dict[str, float]:
+        """The references' learning-curve returns on this run's curve episodes."""
+        return {label: self.reference_runs[label].line for label in CURVE_LABELS
+                if label in self.reference_runs and not math.isnan(
+                    self.reference_runs[label].line)}  # fmt: skip
+
+    @property
+    def best_period(self) -> int | None:
+        ref = self.reference_runs.get("best_periodic")
+        return int(ref.params[BEST_PERIOD]) if ref and BEST_PERIOD in ref.params else None
 
 
 def _history(client: mlflow.MlflowClient, run_id: str, key: str) -> dict[int, float]:
@@ -112,6 +155,7 @@ def load_runs(
             f"--experiment {short(experiment)}: its runs come from {len(folders)} Tune experiments "
             f"({', '.join(folders)}); choose one with --tune-experiment FOLDER"
         )
+    references = reference_runs(client, exp.experiment_id)
     runs = []
     for r in found:
         run_id = r.info.run_id
@@ -124,22 +168,35 @@ def load_runs(
                 params=dict(r.data.params),
                 metrics=dict(r.data.metrics),
                 training=_curve(steps, wall, _history(client, run_id, "episode_return_mean")),
-                evaluation=_curve(steps, wall, _history(client, run_id, curve_key(POLICY))),
+                evaluation=_curve(steps, wall, _history(client, run_id, curve_key("return"))),
                 vs_threshold=_curve(
-                    steps, wall, _history(client, run_id, curve_key(POLICY, "diff_threshold"))
+                    steps, wall, _history(client, run_id, curve_key("diff_threshold"))
                 ),
                 status=r.info.status,
                 run_id=run_id,
-                lines={
-                    k: r.data.metrics[curve_key(k)]
-                    for k in CURVE_LABELS
-                    if curve_key(k) in r.data.metrics
-                },
+                reference_runs=references.get(r.data.tags.get(REFERENCE_OF_TAG, ""), {}),
             )
         )
     if not runs:
         raise ConfigError(f"--experiment {short(experiment)}: holds no dnt_rllib runs")
     return runs
+
+
+def reference_runs(
+    client: mlflow.MlflowClient, experiment_id: str
+) -> dict[str, dict[str, ReferenceRun]]:
+    """The experiment's reference runs: what they were scored on (their
+    ``REFERENCE_OF_TAG``) → label → run. Runs of several Tune experiments on the same
+    network and episodes hold the same figures (the references are played once, cached)."""
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{REFERENCE_TAG}` != ''", max_results=10_000
+    )
+    out: dict[str, dict[str, ReferenceRun]] = defaultdict(dict)
+    for r in found:
+        label, key = r.data.tags[REFERENCE_TAG], r.data.tags.get(REFERENCE_OF_TAG, "")
+        if eval_key("return") in r.data.metrics or label not in out[key]:
+            out[key][label] = ReferenceRun(dict(r.data.metrics), dict(r.data.params))
+    return dict(out)
 
 
 def varying(runs: list[Run]) -> list[str]:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dnt_rllib.names import BEST_PERIOD
 from dnt_rllib.report.runs import Curve, Run, group, setting_of
 from dnt_rllib.scoring import difference_ci95, mean_ci95, share_closed
 
@@ -77,7 +76,8 @@ def reference_rows(setting: str, chosen: list[Run], paired: tuple[str, ...] = ()
             continue
         label = name.replace("_", " ")
         if name == "best_periodic":
-            label += f" (k = {int(np.median([r.metrics[BEST_PERIOD] for r in chosen]))})"
+            periods = [r.best_period for r in chosen if r.best_period is not None]
+            label += f" (k = {int(np.median(periods))})" if periods else ""
         keys = ("diff_threshold", "share", "sum_rate", "sync_gap", "sync_fraction")
         cols = [_finite_mean([r.final(name, k) for r in chosen]) for k in keys]
         rows[name] = (
@@ -282,7 +282,7 @@ def grid_table(runs: list[Run], keys: list[str]) -> str:
     for point in sorted(points, key=lambda p: [(isinstance(v, str), v) for v in p]):
         everyone = [r for members in points[point].values() for r in members]
         values = [everyone[0].params.get(k, "?") for k in keys]
-        periods = [r.metrics[BEST_PERIOD] for r in everyone if BEST_PERIOD in r.metrics]
+        periods = [r.best_period for r in everyone if r.best_period is not None]
         period = f"k = {int(np.median(periods))}" if periods else "k = ?"
 
         def ref(name: str, key: str = "diff_threshold", runs: list[Run] = everyone) -> float:
@@ -309,13 +309,14 @@ def grid_table(runs: list[Run], keys: list[str]) -> str:
             lines.append(
                 f"| {' | '.join(values)} | {algo} | {len(members)} | {ret:.2f} ± {_ci(ret_ci)} | "
                 f"{diff} | {share} | {sync} | {infeasible} | "
-                f"{ref('threshold', 'mean_return'):.2f} | {period}, "
+                f"{ref('threshold', 'return'):.2f} | {period}, "
                 f"{ref('best_periodic'):+.2f} | {ref('greedy'):+.2f} | {ref('ceiling'):+.2f} |"
             )
     lines += [
         "",
-        "One row per grid point: the learned policy (greedy actions, mean over seeds) and every "
-        "reference on the same evaluation episodes, the threshold rule fitted for that point. "
+        "One row per grid point: the learned policy (its deterministic actions, mean over "
+        "seeds) and every reference on the same evaluation episodes, the threshold rule "
+        "fitted for that point. "
         "Δ: the mean per-episode difference to the threshold rule (95 % CI over seeds, or over "
         "episodes with one seed, marked ep.); best periodic, greedy and ceiling as their "
         "paired Δ to the rule. Infeasible syncs: requests no RB could carry within γ (scored as "

@@ -31,24 +31,25 @@ from dnt_rllib.names import (
     FIGURES_ARTIFACTS,
     PARENT_RUN_TAG,
     PARENT_TAG,
-    POLICY,
     REFERENCE_OF_TAG,
-    REFERENCE_RUN_KEYS,
-    REFERENCE_RUNS,
     REFERENCE_TAG,
     RESULTS_ARTIFACT,
     STEP_KEY,
+    THRESHOLD_A,
+    THRESHOLD_B,
     TRIAL_TAG,
     TUNE_TAG,
     eval_key,
+    split_reference_metric,
 )
 from dnt_rllib.trial.spec import FLAT_EVALUATION, TrialSpec
 
 log = logging.getLogger(__name__)
 TRUNCATED = "…[truncated]"
-UI_ADDRESS = "http://127.0.0.1:5000"  # where a plain ``mlflow ui`` serves
-#: Params that fix a reference run's scores: the network and the evaluation episodes.
-SCORED_ON = ("evaluation_episodes", "evaluation_seed", "evaluation_reference")
+#: Params that fix a reference run's scores: the network, the evaluation episodes and the
+#: learning curve's episodes.
+SCORED_ON = ("evaluation_episodes", "evaluation_seed", "evaluation_reference",
+             "curve_episodes", "curve_seed")  # fmt: skip
 
 
 def git_commit() -> str:
@@ -65,28 +66,6 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def ui_command(tracking_uri: str) -> str | None:
-    """The command that serves a local store in the MLflow UI; None for a tracking server."""
-    if tracking_uri.startswith(("http://", "https://")):
-        return None
-    return f"mlflow ui --backend-store-uri {tracking_uri}"
-
-
-def runs_url(tracking_uri: str, experiment_id: str) -> str:
-    """The experiment's runs table in the MLflow UI (of ``ui_command`` or the server).
-
-    MLflow 3.17 opens an experiment on its GenAI "Overview" (traces) unless the UI's
-    GenAI / Model training switch says otherwise. The switch is a setting of the browser
-    (default GenAI), not of the store: the ``mlflow.experimentKind`` tag does not change it.
-    ``workflowType=machine_learning`` in the link sets it for the page, which then shows
-    the runs table with the model-training navigation."""
-    if tracking_uri.startswith(("http://", "https://")):
-        base = tracking_uri.rstrip("/")
-    else:
-        base = UI_ADDRESS
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def trial_params(spec: TrialSpec) -> dict[str, str]:
@@ -117,14 +96,15 @@ def trial_params(spec: TrialSpec) -> dict[str, str]:
 
 
 def scored_on(spec: TrialSpec) -> dict[str, Any]:
-    """The params :data:`SCORED_ON`: the trial's evaluation episodes and reference."""
+    """The params :data:`SCORED_ON`: the trial's evaluation and curve episodes."""
     return {flat: getattr(spec.evaluation, FLAT_EVALUATION[flat]) for flat in SCORED_ON}
 
 
 def reference_key(spec: TrialSpec) -> str:
     """What a trial's reference policies were scored on (its network, with the twin, and
-    its evaluation episodes), as a short hash: trials that share it share their references,
-    whatever their algorithm, seed or observation."""
+    its evaluation and curve episodes), as a short hash: trials that share it share their
+    references, whatever their algorithm, seed or observation. A trained run is tagged
+    with it (:data:`REFERENCE_OF_TAG`) as its reference runs are."""
     env = {k: v for k, v in spec.env.to_dict().items() if k not in NOT_EPISODE_FIELDS}
     return short_hash({"env": env, **scored_on(spec)})
 
@@ -134,15 +114,21 @@ def loggable(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def reference_metrics(result: dict[str, Any], label: str) -> dict[str, float]:
-    """A trial's final figures of the reference policy ``label``, under the names a trained
-    run gives its own (``eval/policy/<key>``), so one column compares them all."""
-    out = {}
-    for key in REFERENCE_RUN_KEYS:
-        value = result.get(eval_key(label, key))
-        if loggable(value):
-            out[eval_key(POLICY, key)] = float(value)
+def by_reference(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The references' figures a trial reported (``ref/<label>/<metric>``), by label."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in result.items():
+        if (split := split_reference_metric(key)) is not None:
+            out.setdefault(split[0], {})[split[1]] = value
     return out
+
+
+#: Tune's bookkeeping, and the progress table's copy of the search metric: not logged.
+UNTRACKED = frozenset({"pid", "timestamp", "time_since_restore", "iterations_since_restore",
+                       "time_this_iter_s", "done", "vs_threshold"})  # fmt: skip
+
+#: Figures of a reference that are settings of its policy: its run's params, not metrics.
+REFERENCE_PARAMS = (BEST_PERIOD, THRESHOLD_A, THRESHOLD_B)
 
 
 class MLflowTracking(Callback):
@@ -157,9 +143,12 @@ class MLflowTracking(Callback):
         self._runs: dict[str, str] = {}  # trial id → run id
         self._last_step: dict[str, int] = {}  # trial id → last logged iteration
         self._parent_id = ""  # the parent run of this Tune experiment
+        self._references: dict[tuple[str, str], str] = {}  # (scored on, label) → run id
+        self._logged: dict[tuple[str, str], set[int]] = {}  # (run id, metric) → steps
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its state
-        return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {},
+                "_references": {}, "_logged": {}}  # fmt: skip
 
     @property
     def experiment_id(self) -> str:
@@ -229,6 +218,7 @@ class MLflowTracking(Callback):
                 **self.tags,
                 **self.child_tags(),
                 TRIAL_TAG: trial.trial_id,
+                REFERENCE_OF_TAG: reference_key(spec),
                 "algorithm": spec.algorithm,
                 "trial_name": str(trial),
             }
@@ -252,8 +242,9 @@ class MLflowTracking(Callback):
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # already logged before the experiment was interrupted
         now = int(time.time() * 1000)
+        final = eval_key("")  # the final figures at step 0: MLflow draws them as bars
         metrics = [
-            Metric(key, float(value), now, step)
+            Metric(key, float(value), now, 0 if key.startswith(final) else step)
             for key, value in result.items()
             if loggable(value) and self._tracked(key)
         ]
@@ -262,44 +253,71 @@ class MLflowTracking(Callback):
         self._last_step[trial.trial_id] = step
         if EVAL_TABLE in result:
             self.client.log_text(run_id, result[EVAL_TABLE], EVALUATION_TABLE_ARTIFACT)
-        if eval_key(POLICY, "mean_return") in result:
-            self.log_references(TrialSpec.from_params(trial.config), result)
+        if references := by_reference(result):
+            self.log_references(TrialSpec.from_params(trial.config), step, references)
 
-    def log_references(self, spec: TrialSpec, result: dict[str, Any]) -> None:
-        """The reference policies of a trial's final evaluation as runs of their own, once
-        per network and evaluation episodes under the parent run (trials of several seeds or
-        algorithms on one network share them): params, tags and ``eval/policy/...`` metrics
-        as a trained run."""
+    def reference_run(self, spec: TrialSpec, label: str) -> str:
+        """The run of reference ``label`` on the trial's network and episodes under the
+        parent run: found (another trial's, or before ``--resume``) or created, FINISHED
+        (later figures are logged to it as they come)."""
         key = reference_key(spec)
+        if (key, label) in self._references:
+            return self._references[(key, label)]
         client = self.client
-        wanted = f"tags.`{REFERENCE_OF_TAG}` = '{key}'"
+        wanted = f"tags.`{REFERENCE_OF_TAG}` = '{key}' and tags.`{REFERENCE_TAG}` = '{label}'"
         if parent := self.parent_id():
             wanted += f" and tags.`{PARENT_RUN_TAG}` = '{parent}'"
         found = client.search_runs([self.experiment_id], filter_string=wanted)
-        have = {r.data.tags.get(REFERENCE_TAG) for r in found}
-        env = {k: v for k, v in trial_params(spec).items() if k.startswith("env.")}
-        now = int(time.time() * 1000)
-        for label in REFERENCE_RUNS:
-            if label in have:
-                continue
-            metrics = reference_metrics(result, label)
-            if not metrics:
-                continue
+        if found:
+            run_id = found[0].info.run_id
+        else:
             tags = {**self.tags, **self.child_tags(), REFERENCE_TAG: label,
                     REFERENCE_OF_TAG: key}  # fmt: skip
             run_id = client.create_run(
                 self._experiment_id, run_name=f"{label} (reference)", tags=tags
             ).info.run_id
-            params = {"algorithm": f"reference: {label}", **env}
+            params = {"algorithm": f"reference: {label}"}
+            params.update({k: v for k, v in trial_params(spec).items() if k.startswith("env.")})
             params.update({k: str(v) for k, v in scored_on(spec).items()})
-            if label == "best_periodic" and BEST_PERIOD in result:
-                params["best_period"] = str(int(result[BEST_PERIOD]))
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-                params=[Param(k, str(v)) for k, v in params.items()],
-            )
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
             client.set_terminated(run_id, status="FINISHED")
+        self._references[(key, label)] = run_id
+        return run_id
+
+    def log_references(
+        self, spec: TrialSpec, step: int, references: dict[str, dict[str, Any]]
+    ) -> None:
+        """Each reference's figures a trial reported, into the reference's own run under
+        the trained runs' names: its curve values at this step (so the chart of
+        ``curve/diff_threshold`` draws the trained runs against the references' lines), its
+        final figures once; trials of several seeds or algorithms on one network share the
+        runs, and a step or a final figure already logged is not logged again."""
+        now = int(time.time() * 1000)
+        for label, figures in references.items():
+            run_id = self.reference_run(spec, label)
+            metrics = []
+            for key, value in figures.items():
+                if key in REFERENCE_PARAMS or not loggable(value):
+                    continue
+                final = key.startswith(eval_key(""))
+                steps = self._steps(run_id, key)
+                if (final and steps) or step in steps:
+                    continue
+                metrics.append(Metric(key, float(value), now, 0 if final else step))
+                steps.add(0 if final else step)
+            params = []
+            if any(m.step == 0 and m.key.startswith(eval_key("")) for m in metrics):
+                params = [Param(k, str(int(v) if k == BEST_PERIOD else v))
+                          for k, v in figures.items() if k in REFERENCE_PARAMS]  # fmt: skip
+            if metrics or params:
+                self.client.log_batch(run_id, metrics=metrics, params=params)
+
+    def _steps(self, run_id: str, key: str) -> set[int]:
+        """The steps at which a run's ``key`` is logged (read from the store once)."""
+        if (run_id, key) not in self._logged:
+            history = self.client.get_metric_history(run_id, key)
+            self._logged[(run_id, key)] = {m.step for m in history}
+        return self._logged[(run_id, key)]
 
     def on_checkpoint(
         self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any
@@ -352,13 +370,6 @@ class MLflowTracking(Callback):
 
     @staticmethod
     def _tracked(key: str) -> bool:
-        """Our metrics and Tune's clock; not Tune's bookkeeping (pid, timestamps…)."""
-        return key not in {
-            "pid",
-            "timestamp",
-            "time_since_restore",
-            "iterations_since_restore",
-            "time_this_iter_s",
-            "done",
-            "vs_threshold",  # the progress table's copy of the search metric
-        }
+        """Our metrics and Tune's clock; not Tune's bookkeeping (pid, timestamps…), nor the
+        references' figures (their own runs hold them)."""
+        return key not in UNTRACKED and split_reference_metric(key) is None

@@ -1,12 +1,12 @@
 """A trained policy as an MLflow model: ``mlflow.pyfunc.load_model(uri).predict(obs)``.
 
-``tune`` logs each scored checkpoint's greedy policy as the model ``policy`` of its trial's
+``tune`` logs each scored checkpoint's deterministic policy (its argmax action) as the model ``policy`` of its trial's
 MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
 files a checkpoint's evaluation reads (:data:`~dnt_rllib.names.TRIAL_FILE` and
 :data:`~dnt_rllib.names.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
 from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
 :class:`GreedyPolicyModel` (a reference to this class). ``predict``
-takes observations (B, dim) float32 and returns the greedy actions (B,) int64 that
+takes observations (B, dim) float32 and returns the actions (B,) int64 that
 ``evaluate --checkpoint`` plays. A recurrent policy (``use_lstm``) is not logged: its action
 depends on the episode so far, which a table of observations does not carry.
 """
@@ -34,7 +34,7 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 
 
 class GreedyPolicyModel(mlflow.pyfunc.PythonModel):
-    """The greedy policy of a trial checkpoint (module docstring)."""
+    """The deterministic policy of a trial checkpoint (module docstring)."""
 
     def load_context(self, context: Any) -> None:
         from dnt_rllib.trial.trained_policy import load_module
@@ -49,7 +49,7 @@ class GreedyPolicyModel(mlflow.pyfunc.PythonModel):
 
 
 def signature(obs_dim: int) -> ModelSignature:
-    """Observations (B, ``obs_dim``) float32 → greedy actions (B,) int64."""
+    """Observations (B, ``obs_dim``) float32 → actions (B,) int64."""
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, obs_dim))]),
         outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
@@ -70,7 +70,7 @@ def tracking_uri(uri: str) -> Iterator[None]:
 
 
 def log_policy_model(uri: str, run_id: str, checkpoint: str | Path) -> str:
-    """Log ``checkpoint``'s greedy policy as the model :data:`MODEL_NAME` of MLflow run
+    """Log ``checkpoint``'s deterministic policy as the model :data:`MODEL_NAME` of MLflow run
     ``run_id``; its ``models:/`` URI. A recurrent policy is refused in one line."""
     from dnt_rllib.env.observation import observation_dim
     from dnt_rllib.trial.trained_policy import load_module

@@ -29,11 +29,11 @@ from dnt_rllib.names import (
     ALGORITHM_DIR,
     BEST_PERIOD,
     CURVE_LABELS,
-    EVAL_KEYS,
-    EVAL_LABELS,
+    EVAL_FIELDS,
     EVAL_TABLE,
     EVALUATION_FILE,
     POLICY,
+    REFERENCE_RUNS,
     SEARCH_METRIC,
     STATE_FILE,
     THRESHOLD_A,
@@ -42,6 +42,7 @@ from dnt_rllib.names import (
     WINDOW_EPISODES,
     curve_key,
     eval_key,
+    reference_metric,
 )
 from dnt_rllib.policies import ThresholdFit, load_or_fit
 from dnt_rllib.rllib_ext.callbacks import DNTMetricsCallback
@@ -93,11 +94,22 @@ def labelled(evaluation: Evaluation) -> dict[str, Summary]:
     return out
 
 
+def figures(s: Summary, threshold: tuple[float, ...]) -> dict[str, float]:
+    """A policy's final figures under the run vocabulary (``eval/return``…), its paired
+    difference to the threshold rule's per-episode ``threshold`` returns among them."""
+    out = {eval_key(name): getattr(s, field) for name, field in EVAL_FIELDS.items()}
+    diff, ci = paired(s.returns, threshold)
+    out[eval_key("diff_threshold")], out[eval_key("diff_threshold_ci95")] = diff, ci
+    return out
+
+
 def evaluate_policy(
     module: Any, spec: TrialSpec, env: DNTSyncEnv, fit: ThresholdFit
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The greedy trained policy, the baselines, ``threshold`` and ``ceiling`` on the same
-    seeded episodes, compared paired: (metrics, the per-episode record for JSON)."""
+    seeded episodes, compared paired: (metrics, the per-episode record for JSON). The
+    trained policy's figures are ``eval/<name>``; each reference's the same names under
+    ``ref/<label>/`` (:func:`~dnt_rllib.names.reference_metric`), for its reference run."""
     seeds = spec.evaluation.seeds
     references = load_or_play(env, fit, seeds)
     played = run_policy(env, greedy_policy(module), POLICY, seeds)
@@ -105,16 +117,14 @@ def evaluate_policy(
                    spec.evaluation.reference)  # fmt: skip
     by_label = labelled(result)
     threshold = by_label["threshold"].returns
-    metrics: dict[str, Any] = {}
-    for label in (POLICY, "best_periodic", *EVAL_LABELS):
-        s = by_label[label]
-        for key in EVAL_KEYS:
-            metrics[eval_key(label, key)] = getattr(s, key)
-        diff, ci = paired(s.returns, threshold)
-        metrics[eval_key(label, "diff_threshold")] = diff
-        metrics[eval_key(label, "diff_threshold_ci95")] = ci
-    metrics[BEST_PERIOD] = int(by_label["best_periodic"].policy[len("periodic(") : -1])
-    metrics[THRESHOLD_A], metrics[THRESHOLD_B] = fit.a, fit.b
+    metrics: dict[str, Any] = figures(by_label[POLICY], threshold)
+    for label in REFERENCE_RUNS:
+        for key, value in figures(by_label[label], threshold).items():
+            metrics[reference_metric(label, key)] = value
+    period = int(by_label["best_periodic"].policy[len("periodic(") : -1])
+    metrics[reference_metric("best_periodic", BEST_PERIOD)] = period
+    metrics[reference_metric("threshold", THRESHOLD_A)] = fit.a
+    metrics[reference_metric("threshold", THRESHOLD_B)] = fit.b
     metrics[EVAL_TABLE] = "\n".join(
         [result.table(), "", fit.describe(), *result.notes, f"reference: {result.reference}"]
     )
@@ -129,8 +139,9 @@ def evaluate_policy(
 
 class LearningCurve:
     """The deterministic policy on fixed seeded episodes during training, paired with
-    ``threshold`` on the same episodes; the reference policies' returns there are
-    computed once and logged beside it as lines."""
+    ``threshold`` on the same episodes. The reference policies' figures there are computed
+    once and reported with every point (``ref/<label>/curve/...``), so that each reference
+    run draws its line at the trained runs' curve steps."""
 
     def __init__(self, spec: TrialSpec, env: DNTSyncEnv, fit: ThresholdFit) -> None:
         self.env = env
@@ -143,20 +154,22 @@ class LearningCurve:
         references = load_or_play(env, fit, self.seeds)
         lines = labelled(judge(references.summaries, references.notes))
         self.threshold = lines["threshold"].returns
-        self.lines = {curve_key(k): lines[k].mean_return for k in CURVE_LABELS}
+        for label in CURVE_LABELS:
+            self.lines.update({reference_metric(label, key): value
+                               for key, value in self.point(lines[label]).items()})  # fmt: skip
 
     def due(self, iteration: int, done: bool) -> bool:
         return bool(self.seeds) and (done or iteration == 1 or iteration % self.interval == 0)
 
+    def point(self, played: Summary) -> dict[str, float]:
+        """``curve/return`` and ``curve/diff_threshold`` (+ ``_ci95``) of a policy."""
+        diff, ci = paired(played.returns, self.threshold)
+        return {curve_key("return"): played.mean_return, curve_key("diff_threshold"): diff,
+                curve_key("diff_threshold_ci95"): ci}  # fmt: skip
+
     def __call__(self, module: Any) -> dict[str, float]:
         played = run_policy(self.env, greedy_policy(module), POLICY, self.seeds)
-        diff, ci = paired(played.returns, self.threshold)
-        return {
-            curve_key(POLICY): played.mean_return,
-            curve_key(POLICY, "diff_threshold"): diff,
-            curve_key(POLICY, "diff_threshold_ci95"): ci,
-            **self.lines,
-        }
+        return {**self.point(played), **self.lines}
 
 
 #: Tune's progress table shows the first four metrics of a trial's first result.
@@ -230,7 +243,7 @@ def train_trial(params: dict[str, Any]) -> None:
         )
         if curve.due(algo.iteration, done):
             metrics.update(curve(algo.get_module()))
-            progress["search"] = metrics[curve_key(POLICY, "diff_threshold")]
+            progress["search"] = metrics[curve_key("diff_threshold")]
         if "search" in progress:  # the schedulers' metric in every result: the latest curve
             metrics[SEARCH_METRIC] = progress["search"]
         metrics = {**progress_columns(metrics, progress, stop), **metrics}

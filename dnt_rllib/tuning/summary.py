@@ -10,7 +10,13 @@ from typing import Any
 
 from dnt_rllib.common import first_line
 from dnt_rllib.experiment.schema import ExperimentConfig
-from dnt_rllib.names import BEST_CHECKPOINT_TAG, POLICY, SEARCH_METRIC, TUNE_TAG, eval_key
+from dnt_rllib.names import (
+    BEST_CHECKPOINT_TAG,
+    SEARCH_METRIC,
+    TUNE_TAG,
+    eval_key,
+    reference_metric,
+)
 from dnt_rllib.trial.spec import TrialSpec
 from dnt_rllib.tuning.state import experiment_path
 from dnt_rllib.validation import ConfigError
@@ -29,7 +35,8 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     it again, and tag its MLflow run with that checkpoint (``best_checkpoint``). After an
     ``interrupted`` run, a trial without its evaluation was stopped by the interrupt: it is
     said so, and its MLflow run is marked KILLED."""
-    from dnt_rllib.tracking.mlflow_runs import MLflowTracking, runs_url, ui_command
+    from dnt_rllib.tracking.mlflow_runs import MLflowTracking
+    from dnt_rllib.tracking.ui import runs_url, set_results_view, ui_command
 
     folder = experiment_path(exp)
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={TUNE_TAG: folder})
@@ -64,14 +71,14 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
             continue
         spec = TrialSpec.from_params(cfg)
         trial = f"| {m['trial_id']} | {spec.algorithm} | {spec.seed} |"
-        if eval_key(POLICY, "mean_return") not in m and interrupted:
+        if eval_key("return") not in m and interrupted:
             tracking.set_status(m["trial_id"], "KILLED")
             say(
                 f"{trial} interrupted after "
                 f"{m.get('wall_time_s', 0):.0f} s of training; --resume continues it |"
             )
             continue
-        if eval_key(POLICY, "mean_return") not in m:  # ASHA or the time budget ended it early
+        if eval_key("return") not in m:  # ASHA or the time budget ended it early
             say(
                 f"{trial} stopped after "
                 f"{m.get('wall_time_s', 0):.0f} s of training, {SEARCH_METRIC} = "
@@ -89,11 +96,11 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
             return m.get(key, float("nan"))
 
         cols = [
-            f"{value(eval_key(POLICY, 'mean_return')):.2f}",
-            f"{value(eval_key(POLICY, 'diff_threshold')):+.2f} ± "
-            f"{value(eval_key(POLICY, 'diff_threshold_ci95')):.2f}",
-            f"{100 * value(eval_key(POLICY, 'share')):.1f} %",
-            *(f"{value(eval_key(p, 'mean_return')):.2f}"
+            f"{value(eval_key('return')):.2f}",
+            f"{value(eval_key('diff_threshold')):+.2f} ± "
+            f"{value(eval_key('diff_threshold_ci95')):.2f}",
+            f"{100 * value(eval_key('share')):.1f} %",
+            *(f"{value(reference_metric(p, eval_key('return'))):.2f}"
               for p in ("threshold", "best_periodic", "greedy", "ceiling")),
         ]  # fmt: skip
         say(f"{trial} " + " | ".join(cols) + " |")
@@ -111,7 +118,7 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     if models:
         say(f"MLflow models of the policies (after mlflow.set_tracking_uri("
               f"{exp.tracking_uri!r}), mlflow.pyfunc.load_model(uri).predict(observations) "
-              "→ greedy actions):")  # fmt: skip
+              "→ the deterministic policy's actions):")  # fmt: skip
         for trial_id, uri in models:
             say(f"  {trial_id}: {uri}")
     status = "KILLED" if interrupted else "FAILED" if failed else "FINISHED"
@@ -123,9 +130,14 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
         f"{tracking.parent_id()} holds this experiment's runs, the table above and the "
         f"report's figures); Tune: {folder}"
     )
+    params = dict.fromkeys(["algorithm", "seed", *exp.search_space])  # the columns, in order
+    set_results_view(tracking.client, tracking.experiment_id, params)
     command = ui_command(exp.tracking_uri)
-    url = runs_url(exp.tracking_uri, tracking.experiment_id)
-    print(f"Open the runs: {command}\n  then {url}" if command else f"Open the runs: {url}")
+    print(f"Open the runs: {command}\n  then" if command else "Open the runs:")
+    print(f"  {runs_url(exp.tracking_uri, tracking.experiment_id)}\n    (every run, trained "
+          "and reference, sorted by its final Δ vs threshold)")
+    print(f"  {runs_url(exp.tracking_uri, tracking.experiment_id, charts=True)}\n    (charts: "
+          "the learning curves against the references' lines, the final figures as bars)")
     return 1 if failed else 0
 
 

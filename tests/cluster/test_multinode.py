@@ -25,6 +25,8 @@ from typing import IO, Any
 import pytest
 import yaml
 
+from dnt_rllib.names import REFERENCE_RUNS
+
 pytestmark = pytest.mark.e2e
 SMOKE = Path(__file__).parents[2] / "tune_configs" / "smoke.yaml"
 TRAINABLE = "ImplicitFunc"  # Tune's actor class around a function trainable
@@ -211,12 +213,12 @@ def check_mlflow_and_checkpoints(cwd: Path, experiment: str, trials: int) -> lis
     found = client.search_runs([exp.experiment_id])
     runs = [r for r in found if "algorithm" in r.data.tags]  # not the reference policies' runs
     assert len(runs) == trials
-    # SAC and DQN on one network: its 5 reference policies, logged once; and their parent
-    assert len(found) == trials + 5 + 1
+    # SAC and DQN on one network: its reference policies, logged once; and their parent
+    assert len(found) == trials + len(REFERENCE_RUNS) + 1
     storage = cwd / "shared" / "ray_results" / experiment
     for run in runs:
         assert run.info.status == "FINISHED"
-        assert "eval/policy/mean_return" in run.data.metrics
+        assert "eval/return" in run.data.metrics
         checkpoint = Path(run.data.tags["best_checkpoint"])
         assert checkpoint.is_dir() and storage in checkpoint.parents
     assert not (cwd / "mlflow.db").exists()  # nothing fell back to the default store

@@ -265,12 +265,12 @@ def test_a_search_runs_asha_and_optuna_on_the_curve_metric(tmp_path: Path) -> No
     for result_file in trials:
         results = [json.loads(line) for line in result_file.read_text().splitlines()]
         assert len(results) >= 2
-        assert "curve/policy/diff_threshold" in results[0]  # the curve plays at iteration 1
+        assert "curve/diff_threshold" in results[0]  # the curve plays at iteration 1
         latest = None
         for r in results:  # every result carries the latest curve value
-            latest = r.get("curve/policy/diff_threshold", latest)
+            latest = r.get("curve/diff_threshold", latest)
             assert r[SEARCH_METRIC] == latest
-        assert any("curve/policy/diff_threshold" not in r for r in results[1:])
+        assert any("curve/diff_threshold" not in r for r in results[1:])
 
 
 @pytest.mark.parametrize("action_mode", ["binary", "rb"])

@@ -9,6 +9,7 @@ import mlflow
 import pytest
 
 from dnt_rllib.report import main as report_main
+from tests.report.store import log_evaluation
 
 
 def write_store(uri: str, algorithms: tuple[str, ...]) -> None:
@@ -19,15 +20,14 @@ def write_store(uri: str, algorithms: tuple[str, ...]) -> None:
         run = client.create_run(exp, tags={"algorithm": algo}).info.run_id
         client.log_param(run, "seed", 0)
         client.log_param(run, "env.epsilon", 0.987)
-        metrics = {"eval/policy/mean_return": 743.0, "eval/policy/diff_threshold": -1.0,
-                   "eval/policy/diff_threshold_ci95": 0.3, "eval/policy/share": 0.95,
-                   "eval/best_period": 4, "eval/threshold/mean_return": 744.0,
-                   "eval/ceiling/mean_return": 745.4}  # fmt: skip
-        for key, value in metrics.items():
-            client.log_metric(run, key, value)
+        metrics = {"policy/return": 743.0, "policy/diff_threshold": -1.0,
+                   "policy/diff_threshold_ci95": 0.3, "policy/share": 0.95,
+                   "best_periodic/best_period": 4, "threshold/return": 744.0,
+                   "ceiling/return": 745.4}  # fmt: skip
+        log_evaluation(client, run, metrics)
         for i in (1, 2):
-            client.log_metric(run, "curve/policy/diff_threshold", -2.0 / i, step=i)
-            client.log_metric(run, "curve/policy/mean_return", 740.0 + i, step=i)
+            client.log_metric(run, "curve/diff_threshold", -2.0 / i, step=i)
+            client.log_metric(run, "curve/return", 740.0 + i, step=i)
             client.log_metric(run, "episode_return_mean", 700.0, step=i)
             client.log_metric(run, "env_steps", 1000.0 * i, step=i)
             client.log_metric(run, "wall_time_s", 10.0 * i, step=i)

@@ -16,6 +16,7 @@ from dnt_rllib.report import load_runs
 from dnt_rllib.report.runs import pair_with_reference
 from dnt_rllib.report.tables import results_table
 from dnt_rllib.validation import ConfigError
+from tests.report.store import log_evaluation
 
 POLICY = {0: [10.0, 12.0, 11.0, 15.0], 1: [9.0, 13.0, 12.0, 14.0]}
 LOOKAHEAD = [10.5, 11.0, 11.5, 13.0]
@@ -32,9 +33,9 @@ def store(tmp_path: Path, seeds: list[int]) -> str:
         rid = run.info.run_id
         client.log_param(rid, "seed", str(seed))
         client.log_param(rid, "env.epsilon", "0.987")
-        client.log_metric(rid, "eval/policy/mean_return", float(np.mean(returns)))
-        for label, value in (("never", 5.0), ("ceiling", 15.0), ("threshold", 11.0)):
-            client.log_metric(rid, f"eval/{label}/mean_return", value)
+        log_evaluation(client, rid, {"policy/return": float(np.mean(returns)),
+                                     "never/return": 5.0, "ceiling/return": 15.0,
+                                     "threshold/return": 11.0})  # fmt: skip
         played = [{"policy": "policy", "returns": returns},
                   {"policy": "threshold", "returns": THRESHOLD}]  # fmt: skip
         record = {"seeds": seeds, "summaries": played}

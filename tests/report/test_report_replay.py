@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from dnt_rllib.report import main as report_main
+from tests.report.store import log_evaluation
 
 #: Per (kind, seed): final Δ vs threshold, and the curve's (env steps, Δ vs threshold).
 RUNS = {
@@ -31,15 +32,14 @@ def write_store(uri: str, param: str = "replay.kind", new: str = "fast") -> None
         client.log_param(run, "seed", seed)
         client.log_param(run, param, new if kind == "fast" else kind)
         client.log_param(run, "env.epsilon", 0.987)
-        metrics = {"eval/policy/mean_return": 744.0 + diff, "eval/policy/diff_threshold": diff,
-                   "eval/policy/share": 0.97, "eval/best_period": 4,
-                   "eval/threshold/mean_return": 744.0,
-                   "eval/ceiling/mean_return": 745.4}  # fmt: skip
-        for key, value in metrics.items():
-            client.log_metric(run, key, value)
+        metrics = {"policy/return": 744.0 + diff, "policy/diff_threshold": diff,
+                   "policy/share": 0.97, "best_periodic/best_period": 4,
+                   "threshold/return": 744.0,
+                   "ceiling/return": 745.4}  # fmt: skip
+        log_evaluation(client, run, metrics)
         for i, (steps, d) in enumerate(curve, 1):
-            client.log_metric(run, "curve/policy/diff_threshold", d, step=i)
-            client.log_metric(run, "curve/policy/mean_return", 740.0 + d, step=i)
+            client.log_metric(run, "curve/diff_threshold", d, step=i)
+            client.log_metric(run, "curve/return", 740.0 + d, step=i)
             client.log_metric(run, "episode_return_mean", 700.0, step=i)
             client.log_metric(run, "env_steps", steps, step=i)
             client.log_metric(run, "wall_time_s", 10.0 * i, step=i)

@@ -20,7 +20,7 @@ def store(tmp_path: Path) -> str:
     for folder in ("/a/ray_results/sac", "/b/ray_results/sac"):
         run = client.create_run(exp, tags={"algorithm": "SAC", "tune_experiment": folder})
         client.log_param(run.info.run_id, "seed", "0")
-        client.log_metric(run.info.run_id, "eval/policy/mean_return", 1.0)
+        client.log_metric(run.info.run_id, "eval/return", 1.0)
         client.set_terminated(run.info.run_id)
     return uri
 

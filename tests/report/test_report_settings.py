@@ -15,6 +15,7 @@ from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
 from dnt_rllib.report.figures import setting_points
 from dnt_rllib.report.runs import pair_with_reference
+from tests.report.store import log_evaluation
 
 #: network → per seed (SAC's Δ vs threshold, sync fraction); ceiling Δ; lookahead returns
 NETWORKS = {
@@ -35,12 +36,11 @@ def write_store(tmp_path: Path) -> tuple[str, list[Path]]:
             client.log_param(rid, "seed", str(seed))
             client.log_param(rid, "env.interference_model", network)
             client.log_param(rid, "env.epsilon", "0.987")
-            metrics = {"eval/policy/mean_return": 12.0 + diff, "eval/policy/diff_threshold": diff,
-                       "eval/policy/sync_fraction": sync, "eval/threshold/diff_threshold": 0.0,
-                       "eval/threshold/sync_fraction": 0.25, "eval/ceiling/diff_threshold": room,
-                       "eval/ceiling/sync_fraction": 0.3}  # fmt: skip
-            for key, value in metrics.items():
-                client.log_metric(rid, key, value)
+            metrics = {"policy/return": 12.0 + diff, "policy/diff_threshold": diff,
+                       "policy/sync_fraction": sync, "threshold/diff_threshold": 0.0,
+                       "threshold/sync_fraction": 0.25, "ceiling/diff_threshold": room,
+                       "ceiling/sync_fraction": 0.3}  # fmt: skip
+            log_evaluation(client, rid, metrics)
             played = [{"policy": "policy", "returns": [12.0] * 4},
                       {"policy": "threshold", "returns": THRESHOLD}]  # fmt: skip
             client.log_text(rid, json.dumps({"seeds": [100, 103], "summaries": played}),

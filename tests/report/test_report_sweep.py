@@ -16,6 +16,7 @@ from dnt_rllib.report import load_runs
 from dnt_rllib.report import main as report_main
 from dnt_rllib.report.figures import _cells
 from dnt_rllib.validation import ConfigError
+from tests.report.store import log_evaluation
 
 GAMMAS, RBS, USERS = ("0.02", "2.5"), ("4", "6"), ("6", "10")
 SWEEP, EXTRA = "/x/ray_results/sweep", "/x/ray_results/sweep_default_seeds"
@@ -39,19 +40,18 @@ def log_run(client: mlflow.MlflowClient, exp: str, folder: str, seed: int,
     for key, value in params.items():
         client.log_param(run_id, key, value)
     metrics = {
-        "eval/policy/mean_return": 700.0 + diff, "eval/policy/diff_threshold": diff,
-        "eval/policy/diff_threshold_ci95": ci, "eval/policy/share": share,
-        "eval/policy/sync_fraction": 0.2, "eval/policy/infeasible_syncs": 50,
-        "eval/threshold/mean_return": 700.0, "eval/threshold/diff_threshold": 0.0,
-        "eval/threshold/share": 0.97, "eval/threshold/sync_fraction": 0.25,
-        "eval/threshold/infeasible_syncs": 0,
-        "eval/best_periodic/mean_return": 698.0, "eval/best_periodic/diff_threshold": -2.0,
-        "eval/best_period": 4, "eval/greedy/mean_return": 695.0,
-        "eval/greedy/diff_threshold": -5.0, "eval/ceiling/mean_return": 701.5,
-        "eval/ceiling/diff_threshold": 1.5, "eval/never/mean_return": 640.0,
+        "policy/return": 700.0 + diff, "policy/diff_threshold": diff,
+        "policy/diff_threshold_ci95": ci, "policy/share": share,
+        "policy/sync_fraction": 0.2, "policy/infeasible_syncs": 50,
+        "threshold/return": 700.0, "threshold/diff_threshold": 0.0,
+        "threshold/share": 0.97, "threshold/sync_fraction": 0.25,
+        "threshold/infeasible_syncs": 0,
+        "best_periodic/return": 698.0, "best_periodic/diff_threshold": -2.0,
+        "best_periodic/best_period": 4, "greedy/return": 695.0,
+        "greedy/diff_threshold": -5.0, "ceiling/return": 701.5,
+        "ceiling/diff_threshold": 1.5, "never/return": 640.0,
     }  # fmt: skip
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
+    log_evaluation(client, run_id, metrics)
     client.set_terminated(run_id)
 
 

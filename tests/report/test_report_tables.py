@@ -9,6 +9,7 @@ import numpy as np
 from scipy import stats
 
 from dnt_rllib.report import main as report_main
+from tests.report.store import log_evaluation
 
 #: Per seed: final return, paired difference to threshold, the curve's paired differences.
 SEEDS = {
@@ -28,16 +29,15 @@ def write_store(uri: str) -> None:
             run = client.create_run(exp, tags={"algorithm": algo}).info.run_id
             client.log_param(run, "seed", seed)
             client.log_param(run, "env.epsilon", 0.987)
-            metrics = {"eval/policy/mean_return": ret, "eval/policy/diff_threshold": diff,
-                       "eval/policy/share": 0.9, "eval/best_period": 4,
-                       "eval/threshold/mean_return": ret - diff,
-                       "eval/threshold/diff_threshold": 0.0, "eval/ceiling/mean_return": 760.0,
-                       "curve/greedy/mean_return": 700.0}  # fmt: skip
-            for key, value in metrics.items():
-                client.log_metric(run, key, value)
+            metrics = {"policy/return": ret, "policy/diff_threshold": diff,
+                       "policy/share": 0.9, "best_periodic/best_period": 4,
+                       "threshold/return": ret - diff,
+                       "threshold/diff_threshold": 0.0, "ceiling/return": 760.0,
+                       "greedy/line": 700.0}  # fmt: skip
+            log_evaluation(client, run, metrics)
             for i, (d, step, wall) in enumerate(zip(curve, STEPS, WALL, strict=True), 1):
-                client.log_metric(run, "curve/policy/diff_threshold", d, step=i)
-                client.log_metric(run, "curve/policy/mean_return", 690.0 + 10 * i, step=i)
+                client.log_metric(run, "curve/diff_threshold", d, step=i)
+                client.log_metric(run, "curve/return", 690.0 + 10 * i, step=i)
                 client.log_metric(run, "episode_return_mean", 700.0 + i, step=i)
                 client.log_metric(run, "env_steps", step, step=i)
                 client.log_metric(run, "wall_time_s", wall, step=i)

@@ -93,7 +93,7 @@ def test_sac_and_dqn_train_and_evaluate_on_stacked_memory_observations(
     assert algo.env_runner.env.single_observation_space.shape == (dim,)
     ring = algo.local_replay_buffer
     assert isinstance(ring, TransitionRing) and ring.obs.shape[1:] == (dim,) and len(ring) > 12
-    assert report["iteration"] == 1 and np.isfinite(report["curve/policy/diff_threshold"])
+    assert report["iteration"] == 1 and np.isfinite(report["curve/diff_threshold"])
     assert np.isfinite(report["learner/qf_loss"])  # the learner did update, on ring batches
 
     # the checkpoint: the module reads both frames, and its greedy policy, rebuilt from
@@ -105,6 +105,6 @@ def test_sac_and_dqn_train_and_evaluate_on_stacked_memory_observations(
     _, policy, config = load_policy(tmp_path / "checkpoint")
     assert config == CONFIG
     replayed = run_policy(DNTSyncEnv(config), policy, "policy", range(10000, 10003))
-    assert replayed.mean_return == pytest.approx(report["eval/policy/mean_return"], rel=1e-12)
+    assert replayed.mean_return == pytest.approx(report["eval/return"], rel=1e-12)
     with pytest.raises(ConfigError, match=r"frame_stack = 1 does not match the checkpoint's"):
         load_policy(tmp_path / "checkpoint", CONFIG.replace(frame_stack=1))

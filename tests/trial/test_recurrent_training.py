@@ -58,7 +58,7 @@ def test_recurrent_and_ppo_trials_train_and_their_checkpoints_evaluate_the_same(
     module = algo.get_module()
     assert module.is_stateful() == lstm
     assert (type(module) is RecurrentDQNTorchRLModule) == (algorithm == "DQN")
-    assert report["iteration"] == 1 and np.isfinite(report["curve/policy/diff_threshold"])
+    assert report["iteration"] == 1 and np.isfinite(report["curve/diff_threshold"])
     assert np.isfinite(report[LOSS[algorithm]])  # the learner did update
     # MLflow: this algorithm's settings only, and no replay on a PPO run
     logged = mlflow_params(TrialSpec.from_params(params))
@@ -80,4 +80,4 @@ def test_recurrent_and_ppo_trials_train_and_their_checkpoints_evaluate_the_same(
     summaries = json.loads(out.read_text())["summaries"]
     again = next(s for s in summaries if s["policy"] == f"{algorithm} (seed 0)")
     assert again["returns"] == trial["returns"]
-    assert report["eval/policy/mean_return"] == pytest.approx(np.mean(trial["returns"]))
+    assert report["eval/return"] == pytest.approx(np.mean(trial["returns"]))

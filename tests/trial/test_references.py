@@ -89,8 +89,9 @@ def test_a_trials_evaluation_from_the_cache_equals_playing_everything(
     threshold = np.asarray(everything["threshold"].returns)
     for label in ("policy", "never", "always", "ceiling"):
         s = everything[label]
-        assert metrics[f"eval/{label}/mean_return"] == pytest.approx(s.mean_return, abs=1e-9)
-        assert metrics[f"eval/{label}/share"] == pytest.approx(s.share, abs=1e-9)
+        prefix = "" if label == "policy" else f"ref/{label}/"  # a reference's: for its run
+        assert metrics[f"{prefix}eval/return"] == pytest.approx(s.mean_return, abs=1e-9)
+        assert metrics[f"{prefix}eval/share"] == pytest.approx(s.share, abs=1e-9)
         diff = float(np.mean(np.asarray(s.returns) - threshold))
-        assert metrics[f"eval/{label}/diff_threshold"] == pytest.approx(diff, abs=1e-9)
+        assert metrics[f"{prefix}eval/diff_threshold"] == pytest.approx(diff, abs=1e-9)
     assert record["summaries"][0]["policy"] == "policy"

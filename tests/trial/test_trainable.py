@@ -53,9 +53,11 @@ def test_learning_curve_off_plays_nothing(tmp_path: Path) -> None:
                        env, fit)  # fmt: skip
     assert on.due(1, done=False) and not on.due(3, done=False) and on.due(4, done=False)
     assert len(on.threshold) == 3 and set(on.lines) == {
-        f"curve/{k}/mean_return"
+        f"ref/{k}/curve/{name}"
         for k in ("never", "greedy", "best_periodic", "threshold", "ceiling")
+        for name in ("return", "diff_threshold", "diff_threshold_ci95")
     }
+    assert on.lines["ref/threshold/curve/diff_threshold"] == 0.0
 
 
 def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +97,7 @@ def test_every_result_carries_the_latest_search_metric(monkeypatch: pytest.Monke
 
         def __call__(self, module: object) -> dict[str, float]:
             self.score += 1.0
-            return {"curve/policy/diff_threshold": self.score}
+            return {"curve/diff_threshold": self.score}
 
     reports: list[dict] = []
     stand_ins = {

@@ -77,7 +77,7 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     final = trial / "checkpoint_000002"
     result = FakeResult(
         str(trial),
-        {"trial_id": "t1", "eval/policy/mean_return": 1.0},
+        {"trial_id": "t1", "eval/return": 1.0},
         trial_config("SAC"),
         FakeCheckpoint(str(final)),
         best_checkpoints=[(FakeCheckpoint(str(trial / "checkpoint_000000")), {})],

@@ -63,8 +63,8 @@ def test_smoke_runs_sac_and_dqn_into_mlflow(smoke_run: SmokeRun) -> None:
         assert any(math.isfinite(v) and v > 0 for v in rates)
         fractions = [m.value for m in client.get_metric_history(run.info.run_id, "sync_fraction")]
         assert all(0 <= v <= 1 for v in fractions if math.isfinite(v))
-        assert "eval/policy/mean_return" in run.data.metrics
-        assert "eval/greedy/mean_return" in run.data.metrics
+        assert "eval/return" in run.data.metrics
+        assert "ref/greedy/eval/return" not in run.data.metrics
         assert Path(run.data.tags["best_checkpoint"]).is_dir()
         assert (Path(run.data.tags["best_checkpoint"]) / "policy_weights.pt").is_file()
         # the scored policy is the run's MLflow model (tests/tracking/test_policy_model.py)
