@@ -1,7 +1,8 @@
 """A trained policy as an MLflow model: ``mlflow.pyfunc.load_model(uri).predict(obs)``.
 
-``tune`` logs each scored checkpoint's deterministic policy (its argmax action) as the model ``policy`` of its trial's
-MLflow run (the run's Models tab, and the experiment's, list it). The model holds the two
+``tune`` logs each scored checkpoint's deterministic policy (its argmax action) as the
+model ``policy`` of its trial's MLflow run (the run's Models tab, and the experiment's,
+list it). The model holds the two
 files a checkpoint's evaluation reads (:data:`~dnt_rllib.names.TRIAL_FILE` and
 :data:`~dnt_rllib.names.WEIGHTS_FILE`: JSON and tensors) and rebuilds the module
 from them, as ``evaluate --checkpoint`` does; what MLflow pickles is only the stateless
