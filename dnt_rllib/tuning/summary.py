@@ -134,10 +134,14 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     set_results_view(tracking.client, tracking.experiment_id, params)
     command = ui_command(exp.tracking_uri)
     print(f"Open the runs: {command}\n  then" if command else "Open the runs:")
-    print(f"  {runs_url(exp.tracking_uri, tracking.experiment_id)}\n    (every run, trained "
-          "and reference, sorted by its final Δ vs threshold)")
-    print(f"  {runs_url(exp.tracking_uri, tracking.experiment_id, charts=True)}\n    (charts: "
-          "the learning curves against the references' lines, the final figures as bars)")
+    print(
+        f"  {runs_url(exp.tracking_uri, tracking.experiment_id)}\n    (every run, trained "
+        "and reference, sorted by its final Δ vs threshold)"
+    )
+    print(
+        f"  {runs_url(exp.tracking_uri, tracking.experiment_id, charts=True)}\n    (charts: "
+        "the learning curves against the references' lines, the final figures as bars)"
+    )
     return 1 if failed else 0
 
 
