@@ -201,8 +201,9 @@ def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()
         lines += reference_rows(setting, chosen, paired)
     lines += [
         "",
-        "Final return: each trained policy acting greedily on the evaluation episodes, every "
-        "reference on the same episodes. Δ vs threshold: the mean per-episode difference to the "
+        "Final return: each trained policy's deterministic action (its argmax) on the "
+        "evaluation episodes, every reference on the same episodes. Δ vs threshold: the mean "
+        "per-episode difference to the "
         "fitted threshold rule (the rule to beat); share: of the range from never to the "
         "perfect-foresight ceiling. Reached: the first learning-curve evaluation (the "
         "deterministic policy on fixed episodes) at or above greedy / the threshold rule "

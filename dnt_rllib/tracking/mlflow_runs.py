@@ -13,6 +13,7 @@ import logging
 import math
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,13 @@ class MLflowTracking(Callback):
         if figures is not None:
             self.client.log_artifacts(parent, str(figures), FIGURES_ARTIFACTS)
         self.client.set_terminated(parent, status=status)
+
+    def set_results_view(self, params: Iterable[str]) -> None:
+        """Write the experiment's results view (:mod:`dnt_rllib.tracking.ui`), with the
+        ``params`` as columns beside the final figures."""
+        from dnt_rllib.tracking.ui import set_results_view
+
+        set_results_view(self.client, self.experiment_id, params)
 
     def run_id(self, trial: Any) -> str:
         """The trial's run: found by its tag (a resumed trial) or created."""

@@ -36,7 +36,7 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
     ``interrupted`` run, a trial without its evaluation was stopped by the interrupt: it is
     said so, and its MLflow run is marked KILLED."""
     from dnt_rllib.tracking.mlflow_runs import MLflowTracking
-    from dnt_rllib.tracking.ui import runs_url, set_results_view, ui_command
+    from dnt_rllib.tracking.ui import runs_url, ui_command
 
     folder = experiment_path(exp)
     tracking = MLflowTracking(exp.tracking_uri, exp.mlflow_experiment, tags={TUNE_TAG: folder})
@@ -131,7 +131,7 @@ def summarise(results: Any, exp: ExperimentConfig, interrupted: bool = False) ->
         f"report's figures); Tune: {folder}"
     )
     params = dict.fromkeys(["algorithm", "seed", *exp.search_space])  # the columns, in order
-    set_results_view(tracking.client, tracking.experiment_id, params)
+    tracking.set_results_view(params)
     command = ui_command(exp.tracking_uri)
     print(f"Open the runs: {command}\n  then" if command else "Open the runs:")
     print(

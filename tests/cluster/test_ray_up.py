@@ -36,6 +36,8 @@ from typing import Any
 import pytest
 import yaml
 
+from dnt_rllib.names import REFERENCE_RUNS
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 LOCAL_YAML = ROOT / "cluster" / "local.yaml"
@@ -326,8 +328,8 @@ def test_ray_up_runs_the_readme_job_and_ray_down_leaves_nothing(head: Head, tmp_
     runs = get_json("/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment_id]})["runs"]
     tags = [{t["key"]: t["value"] for t in run["data"].get("tags", [])} for run in runs]
     assert sorted(t["algorithm"] for t in tags if "algorithm" in t) == ["DQN", "SAC"]
-    assert sorted(t["dnt.reference"] for t in tags if "dnt.reference" in t) == [
-        "best_periodic", "ceiling", "greedy", "never", "threshold"]  # fmt: skip
+    references = sorted(t["dnt.reference"] for t in tags if "dnt.reference" in t)
+    assert references == sorted(REFERENCE_RUNS), references
     assert all(run["info"]["status"] == "FINISHED" for run in runs)
 
     # docs/cluster.md step 5: stop MLflow (its pid file), then `ray down`.

@@ -58,6 +58,9 @@ class FakeTracking:
     def parent_id(self) -> str:
         return "p1"
 
+    def set_results_view(self, params: Any) -> None:
+        FakeTracking.tags[("view", "columns")] = ",".join(params)
+
     def finish_parent(self, table: str, figures: Path | None, status: str) -> None:
         FakeTracking.tags[("p1", "table")] = table
         FakeTracking.tags[("p1", "status")] = status
@@ -95,6 +98,8 @@ def test_summary_prints_and_tags_the_scored_checkpoint(
     assert FakeTracking.tags[("t1", "best_checkpoint")] == str(final)
     # the scored checkpoint (not the best by training return) is the run's MLflow model
     assert FakeTracking.tags[("t1", "model")] == str(final)
+    # the results view: the trial's algorithm and seed and the swept params as columns
+    assert FakeTracking.tags[("view", "columns")] == "algorithm,seed"
     assert "  t1: models:/m-t1" in out
     # the parent run holds the table as printed, and ends FINISHED
     table = FakeTracking.tags[("p1", "table")]
