@@ -203,12 +203,11 @@ def results_table(runs: list[Run], keys: list[str], paired: tuple[str, ...] = ()
         "",
         "Final return: each trained policy's deterministic action (its argmax) on the "
         "evaluation episodes, every reference on the same episodes. Δ vs threshold: the mean "
-        "per-episode difference to the "
-        "fitted threshold rule (the rule to beat); share: of the range from never to the "
-        "perfect-foresight ceiling. Reached: the first learning-curve evaluation (the "
-        "deterministic policy on fixed episodes) at or above greedy / the threshold rule "
-        "(paired mean ≥ 0); env steps and wall seconds of training, means over the seeds "
-        "that reached it.",
+        "per-episode difference to the fitted threshold rule (the rule to beat); share: of the "
+        "range from never to the perfect-foresight ceiling. Reached: the first learning-curve "
+        "evaluation (the deterministic policy on fixed episodes) at or above greedy / the "
+        "threshold rule (paired mean ≥ 0); env steps and wall seconds of training, means over "
+        "the seeds that reached it.",
     ]
     gap_rows = [
         f"| {setting} | {gap} | +{PAPER_IMPROVEMENT} % |"
@@ -316,11 +315,10 @@ def grid_table(runs: list[Run], keys: list[str]) -> str:
     lines += [
         "",
         "One row per grid point: the learned policy (its deterministic actions, mean over "
-        "seeds) and every reference on the same evaluation episodes, the threshold rule "
-        "fitted for that point. "
-        "Δ: the mean per-episode difference to the threshold rule (95 % CI over seeds, or over "
-        "episodes with one seed, marked ep.); best periodic, greedy and ceiling as their "
-        "paired Δ to the rule. Infeasible syncs: requests no RB could carry within γ (scored as "
-        "no sync).",
+        "seeds) and every reference on the same evaluation episodes, the threshold rule fitted "
+        "for that point. Δ: the mean per-episode difference to the threshold rule (95 % CI over"
+        " seeds, or over episodes with one seed, marked ep.); best periodic, greedy and ceiling"
+        " as their paired Δ to the rule. Infeasible syncs: requests no RB could carry within γ "
+        "(scored as no sync).",
     ]
     return "\n".join(lines) + "\n"
