@@ -115,6 +115,13 @@ def loggable(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def logged_step(key: str, step: int) -> int:
+    """The MLflow step of ``key`` reported at iteration ``step``: a final figure
+    (``eval/...``) at 0, where MLflow draws a metric whose runs all end at step 0 as bars
+    (trained and reference runs alike), the rest at ``step``."""
+    return 0 if key.startswith(eval_key("")) else step
+
+
 def by_reference(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The references' figures a trial reported (``ref/<label>/<metric>``), by label."""
     out: dict[str, dict[str, Any]] = {}
@@ -250,9 +257,8 @@ class MLflowTracking(Callback):
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # already logged before the experiment was interrupted
         now = int(time.time() * 1000)
-        final = eval_key("")  # the final figures at step 0: MLflow draws them as bars
         metrics = [
-            Metric(key, float(value), now, 0 if key.startswith(final) else step)
+            Metric(key, float(value), now, logged_step(key, step))
             for key, value in result.items()
             if loggable(value) and self._tracked(key)
         ]
@@ -307,14 +313,14 @@ class MLflowTracking(Callback):
             for key, value in figures.items():
                 if key in REFERENCE_PARAMS or not loggable(value):
                     continue
-                final = key.startswith(eval_key(""))
+                at = logged_step(key, step)
                 steps = self._steps(run_id, key)
-                if (final and steps) or step in steps:
+                if at in steps:
                     continue
-                metrics.append(Metric(key, float(value), now, 0 if final else step))
-                steps.add(0 if final else step)
+                metrics.append(Metric(key, float(value), now, at))
+                steps.add(at)
             params = []
-            if any(m.step == 0 and m.key.startswith(eval_key("")) for m in metrics):
+            if any(m.key.startswith(eval_key("")) for m in metrics):  # its final figures
                 params = [Param(k, str(int(v) if k == BEST_PERIOD else v))
                           for k, v in figures.items() if k in REFERENCE_PARAMS]  # fmt: skip
             if metrics or params:
