@@ -13,6 +13,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from dnt_rllib import shared_storage
+
 
 def short_hash(value: Any, compact: bool = False) -> str:
     """16 hex digits of SHA-256 over ``value`` as JSON with sorted keys (``compact``: no
@@ -32,17 +34,20 @@ def usual_file_mode() -> int:
 def load_or_write_json(path: Path, make: Callable[[], Any]) -> Any:
     """The JSON at ``path``; if missing, ``make()`` written there once under
     ``<path>.lock`` (a temporary file ``os.replace``-d into place, readable by all), so that
-    processes sharing the folder compute it once and never read half a file."""
+    processes sharing the folder compute it once and never read half a file. With a URI
+    ``DNT_SHARED_STORAGE``, a file another node computed is fetched instead, and one
+    computed here is published (:mod:`dnt_rllib.shared_storage`)."""
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            if not path.is_file():
+            if not path.is_file() and not shared_storage.fetch(path):
                 record = make()
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
                 with os.fdopen(fd, "w") as fh:
                     json.dump(record, fh, indent=1)
                 os.chmod(tmp, usual_file_mode())
                 os.replace(tmp, path)
+                shared_storage.publish(path)
     return json.loads(path.read_text())
 
 

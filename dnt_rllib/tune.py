@@ -3,6 +3,7 @@
     python -m dnt_rllib.tune --config tune_configs/sac.yaml
     python -m dnt_rllib.tune --config tune_configs/paper_compare.yaml --resume
     python -m dnt_rllib.tune --config tune_configs/sweep.yaml --address auto   # a Ray cluster
+    python -m dnt_rllib.tune --config tune_configs/sweep.yaml --plan --nodes 8 --cpus 16
 
 The YAML is validated before Ray starts (schema: ``dnt_rllib/experiment/schema.py``). The
 GRU twins the experiment needs are trained first (once, cached), then the threshold rule of
@@ -29,7 +30,9 @@ from dnt_rllib.tuning.checks import (
     check_rllib,
     local_resources,
 )
-from dnt_rllib.tuning.driver import INTERRUPTED, run
+from dnt_rllib.tuning.cluster_storage import check_cluster_storage
+from dnt_rllib.tuning.driver import INTERRUPTED, run, start_ray
+from dnt_rllib.tuning.plan import describe, make_plan
 from dnt_rllib.tuning.prepare import pretrain_twins
 from dnt_rllib.tuning.state import (
     check_exists,
@@ -39,7 +42,7 @@ from dnt_rllib.tuning.state import (
     save_started,
 )
 from dnt_rllib.twin.cache import check_cache_dir
-from dnt_rllib.validation import check_tracking_uri
+from dnt_rllib.validation import Range, check_int, check_tracking_uri
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--storage-path",
-        default=os.environ.get("DNT_STORAGE_PATH"),
-        help="override the YAML's storage_path (e.g. s3://bucket/ray_results on a cluster)",
+        help="override the YAML's storage_path (default: the YAML's, else "
+        "$DNT_SHARED_STORAGE/ray_results where set, else ray_results)",
     )
     parser.add_argument(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the sweep's trials, rounds, CPU-hours and wall time on --nodes nodes of "
+        "--cpus CPUs, from measured parts, and start nothing",
+    )
+    parser.add_argument("--nodes", type=int, default=1, help="--plan: worker nodes (1..10000)")
+    parser.add_argument(
+        "--cpus", type=int, default=os.cpu_count() or 1, help="--plan: CPUs per node (1..1024)"
     )
     args = parser.parse_args(argv)
     from dnt_rllib.rllib_ext.quiet import quiet_ray_logs
@@ -70,7 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             exp = dataclasses.replace(exp, storage_path=storage_path(args.storage_path))
         check_rllib(exp)
         check_cache_dir(exp.env)
+        if args.plan:
+            check_int("--nodes", "", args.nodes, Range(1, 10_000))
+            check_int("--cpus", "", args.cpus, Range(1, 1024))
+            print(describe(make_plan(exp, args.nodes, args.cpus), exp))
+            return 0
         check_address(args.address or None)
+        if args.address:  # a cluster: its storage must be shared, before any work
+            start_ray(args.address)
+            check_cluster_storage(exp)
         if not args.address:
             check_resources(exp, local_resources(), "this machine")
         check_tracking_uri(

@@ -32,7 +32,8 @@ Schema (every key optional but ``algorithm``; see ``tune_configs/`` for examples
       max_concurrent_trials: 1      #   trials at a time (default: as resources allow)
     checkpoint: {frequency: 5, num_to_keep: 2}
     max_failures: 2                 # retries of a crashed trial
-    storage_path: ray_results       # Tune storage (local folder, or s3://… on a cluster)
+    storage_path: ray_results       # Tune storage (local folder, or s3://…); default:
+                                    #   $DNT_SHARED_STORAGE/ray_results where it is set
     mlflow: {tracking_uri: null, experiment_name: null}   # null → sqlite:///mlflow.db, name
     evaluation: {episodes: 100, seed: 10000}    # final evaluation vs. the baselines
 
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnt_rllib import shared_storage
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.experiment.checks import (
     check_buffer_and_replay,
@@ -215,7 +217,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
         raise ConfigError(f"{OWNER}.algorithm: missing; must be one of {', '.join(ALGORITHMS)}")
     algorithm = check_choice(OWNER, "algorithm", raw["algorithm"], tuple(ALGORITHMS))
     name = _folder_name(raw.get("name", Path(source).stem or "dnt"), "name")
-    env = _section_env(raw.get("env") or {})
+    env = _section_env(shared_cache_default(raw.get("env") or {}))
     training = _section_training(raw.get("training") or {})
     model = check_model(f"{OWNER}.model", raw.get("model") or {})
     seed = check_int(OWNER, "seed", raw.get("seed", 0), SEEDS)
@@ -269,7 +271,7 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
             f"{OWNER}.checkpoint", "num_to_keep", ckpt.get("num_to_keep", 2), Range(1, None)
         ),
         max_failures=check_int(OWNER, "max_failures", raw.get("max_failures", 2), Range(0, 100)),
-        storage_path=storage_path(raw.get("storage_path", "ray_results")),
+        storage_path=storage_path(raw.get("storage_path", default_storage_path())),
         tracking_uri=_tracking_uri(mlf.get("tracking_uri")),
         mlflow_experiment=nonempty_string(
             mlf.get("experiment_name") or name, "mlflow.experiment_name"
@@ -289,6 +291,25 @@ def parse_experiment(raw: Mapping[str, Any], source: str = "") -> ExperimentConf
 
 
 # --- sections ---
+def default_storage_path() -> str:
+    """``storage_path`` where the YAML gives none: ``<DNT_SHARED_STORAGE>/ray_results`` on a
+    cluster that exports it (cluster/*.yaml), else ``ray_results`` in the working folder."""
+    root = shared_storage.shared_root()
+    return "ray_results" if root is None else f"{root}/{shared_storage.RESULTS_DIR}"
+
+
+def shared_cache_default(values: Any) -> Any:
+    """The env section with ``twin_cache_dir: <DNT_SHARED_STORAGE>/twins`` where it gives
+    none and the shared storage is a folder (a URI root mirrors each node's cache
+    instead: :mod:`dnt_rllib.shared_storage`)."""
+    root = shared_storage.shared_root()
+    if root is None or shared_storage.is_uri(root) or not isinstance(values, Mapping):
+        return values
+    if "twin_cache_dir" in values:
+        return values
+    return {**values, "twin_cache_dir": f"{root}/{shared_storage.CACHE_DIR}"}
+
+
 def _section_env(values: Any) -> SystemConfig:
     values = mapping_of(values, "env")
     check_keys(f"{OWNER}.env", values, SystemConfig.field_names())

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from dnt_rllib import cli
+from dnt_rllib import cli, shared_storage
 from dnt_rllib.common import first_line
 from dnt_rllib.experiment.schema import ExperimentConfig
 from dnt_rllib.names import TUNE_TAG
@@ -35,16 +35,11 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
     from dnt_rllib.tracking.mlflow_runs import MLflowTracking, git_commit
     from dnt_rllib.trial.trainable import train_trial
 
-    try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=True,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
-        )
-    except (ConnectionError, RuntimeError, ValueError) as err:  # e.g. auto, no cluster
-        return cli.refuse(f"--address {address}: cannot start or join Ray "
-                          f"({first_line(err)[:200]})")  # fmt: skip
+    if not ray.is_initialized():
+        try:
+            start_ray(address)
+        except ConfigError as err:
+            return cli.refuse(err)
     if address is not None:  # a cluster may add nodes later: say so, do not refuse
         try:
             check_resources(exp, ray.cluster_resources(), "the cluster now")
@@ -109,6 +104,27 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
         )
         return INTERRUPTED
     return code
+
+
+def start_ray(address: str | None) -> None:
+    """Start a local Ray, or join the cluster at ``address``; its workers get one thread
+    each and this process's ``DNT_SHARED_STORAGE``. Refuses (one line) when Ray cannot."""
+    import ray
+
+    env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    root = shared_storage.shared_root()
+    if root is not None:
+        env_vars[shared_storage.SHARED_STORAGE_ENV] = root
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=True,
+            runtime_env={"env_vars": env_vars},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:  # e.g. auto, no cluster
+        raise ConfigError(f"--address {address}: cannot start or join Ray "
+                          f"({first_line(err)[:200]})") from None  # fmt: skip
 
 
 class InterruptWatch:

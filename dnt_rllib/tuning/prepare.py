@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from dnt_rllib import shared_storage
 from dnt_rllib.experiment.schema import ExperimentConfig
 
 
@@ -30,17 +31,21 @@ def pretrain_twins(exp: ExperimentConfig) -> None:
     from threadpoolctl import threadpool_limits
 
     from dnt_rllib.twin import make_twin
+    from dnt_rllib.twin.cache import cache_path
 
     for config in grid_networks(exp):
         with threadpool_limits(1):
             make_twin(config)
+        if config.twin != "hold":
+            shared_storage.share(cache_path(config))  # found here from before: for the others
 
 
 def prepare_references(exp: ExperimentConfig) -> list[Any]:
     """Fit the threshold rule of every network the grid names, then play its references on
     the learning-curve and the evaluation episodes (:mod:`dnt_rllib.trial.references`),
     each missing piece a Ray task of one CPU, all in parallel (on a cluster, over its nodes:
-    the cache folder must then be shared, docs/cluster.md); print each fit. Waits, with a
+    the cache folder is then shared, or mirrored to ``DNT_SHARED_STORAGE``, docs/cluster.md;
+    what this machine's cache already holds is published there first); print each fit. Waits, with a
     bar, for the fits and the curve episodes' references, which a trial reads as it starts;
     returns the evaluation episodes' tasks still running, which a trial reads at its end
     (waiting on their file lock if it gets there first)."""
@@ -49,12 +54,17 @@ def prepare_references(exp: ExperimentConfig) -> list[Any]:
 
     networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
     unfitted = [(c,) for c in networks if not fit_path(c).is_file()]
+    for config in networks:
+        shared_storage.share(fit_path(config))
     wait_for("threshold fits", start_tasks(load_or_fit, unfitted))
     fits = [load_or_fit(c) for c in networks]  # cached now: read once each
 
     def missing(seeds: range) -> list[tuple[Any, ...]]:
-        return [(c, seeds) for c, fit in zip(networks, fits, strict=True)
-                if seeds and not references_path(c, fit, seeds).is_file()]  # fmt: skip
+        paths = [references_path(c, fit, seeds) for c, fit in zip(networks, fits, strict=True)]
+        for path in paths:
+            shared_storage.share(path)
+        return [(c, seeds) for c, path in zip(networks, paths, strict=True)
+                if seeds and not path.is_file()]  # fmt: skip
 
     curve = start_tasks(play_network, missing(exp.evaluation.curve_seeds))
     evaluation = start_tasks(play_network, missing(exp.evaluation.seeds))

@@ -14,7 +14,10 @@ against the current working directory).
 Concurrency: a missing twin is trained under ``filelock.FileLock(<file>.lock)``; the winner
 writes a temporary file in the same folder and ``os.replace``-s it into place, so a reader
 sees either no file or a complete one, and the other processes waiting on the lock load the
-winner's file instead of training again. Within a process, loaded twins are memoised.
+winner's file instead of training again. Within a process, loaded twins are memoised. With
+a URI ``DNT_SHARED_STORAGE`` (a cluster's S3 bucket), a twin another node trained is fetched
+from its mirror instead, and one trained here is published there
+(:mod:`dnt_rllib.shared_storage`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from dnt_rllib import shared_storage
 from dnt_rllib.common import short_hash, usual_file_mode
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.twin.checkpoint import (
@@ -102,6 +106,8 @@ def ensure_checkpoint(
     with FileLock(str(path) + ".lock"):
         if path.is_file() and not force:  # another process trained it while we waited
             return path, None
+        if not force and shared_storage.fetch(path):  # another node trained it
+            return path, None
         from dnt_rllib.twin.train import train_twin
 
         log.info("training the GRU twin %s", path.name)
@@ -112,6 +118,7 @@ def ensure_checkpoint(
         try:
             save_checkpoint(tmp, result.model.state_dict(), config, result.info())
             os.replace(tmp, path)
+            shared_storage.publish(path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

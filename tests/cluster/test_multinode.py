@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from dnt_rllib.names import REFERENCE_RUNS
+from dnt_rllib.shared_storage import SHARED_STORAGE_ENV
 
 pytestmark = pytest.mark.e2e
 SMOKE = Path(__file__).parents[2] / "tune_configs" / "smoke.yaml"
@@ -168,20 +169,27 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def smoke_config(tmp_path: Path, **changes: Any) -> Path:
-    """smoke.yaml with Tune storage and the twin cache in ``tmp_path/shared``."""
+    """smoke.yaml with ``changes``; it names no storage: ``tune_cli`` exports the shared one."""
     config = yaml.safe_load(SMOKE.read_text())
-    env = {**config["env"], "twin_cache_dir": str(tmp_path / "shared" / "twins")}
-    config.update(storage_path=str(tmp_path / "shared" / "ray_results"), env=env, **changes)
+    config.update(**changes)
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def tune_cli(cluster: LocalCluster, cwd: Path, config: Path) -> subprocess.Popen:
-    """The real CLI against the cluster, MLflow into ``cwd/tracking/mlflow.db``."""
+def tune_cli(
+    cluster: LocalCluster, cwd: Path, config: Path, shared: bool = True
+) -> subprocess.Popen:
+    """The real CLI against the cluster, MLflow into ``cwd/tracking/mlflow.db``, Tune's
+    storage and the twin cache under ``cwd/shared`` (``DNT_SHARED_STORAGE``, as the cluster
+    configs export it: both nodes see this machine's disk)."""
     (cwd / "tracking").mkdir(exist_ok=True)
     address = cluster.address
-    env = {**cluster.env, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'tracking' / 'mlflow.db'}"}
+    env = {
+        **cluster.env,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'tracking' / 'mlflow.db'}",
+        SHARED_STORAGE_ENV: str(cwd / "shared") if shared else "",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "dnt_rllib.tune", "--config", str(config), "--address", address],
         cwd=cwd,
@@ -192,14 +200,14 @@ def tune_cli(cluster: LocalCluster, cwd: Path, config: Path) -> subprocess.Popen
     )
 
 
-def finish(proc: subprocess.Popen, timeout: float = 170) -> str:
+def finish(proc: subprocess.Popen, timeout: float = 170, expect: int = 0) -> str:
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
         pytest.fail(f"the CLI did not finish in {timeout:.0f} s:\n{out[-3000:]}")
-    assert proc.returncode == 0, out[-4000:]
+    assert proc.returncode == expect, out[-4000:]
     return out
 
 
@@ -227,6 +235,15 @@ def check_mlflow_and_checkpoints(cwd: Path, experiment: str, trials: int) -> lis
 
 def test_smoke_spreads_trials_over_two_nodes(cluster: LocalCluster, tmp_path: Path) -> None:
     config = smoke_config(tmp_path)
+    # Without shared storage: refused in one line before the twin, the fits or MLflow start
+    # (Ray would stop each trial on the other node: "A local path on the head node is not
+    # accessible by worker nodes").
+    proc = tune_cli(cluster, tmp_path, config, shared=False)
+    refused = finish(proc, expect=2).strip().splitlines()[-1]
+    assert refused.startswith(f"error: experiment.storage_path = '{tmp_path}/ray_results': "
+                              "a folder of this machine"), refused  # fmt: skip
+    assert f"export {SHARED_STORAGE_ENV}=" in refused
+    assert not any(tmp_path.glob("**/*.pt")) and not (tmp_path / "tracking" / "mlflow.db").exists()
     out = finish(tune_cli(cluster, tmp_path, config))
     assert "| SAC |" in out and "| DQN |" in out
     assert cluster.trial_nodes() == {cluster.head, cluster.worker}

@@ -1,0 +1,268 @@
+"""What a sweep costs on K nodes of C CPUs, before anything runs (``tune --plan``).
+
+The cost is the sum of parts measured on their own, each printed with where it comes from:
+
+- before the trials, once: the driver's start; the GRU twin of each network (one process,
+  none when cached here); each network's threshold fit, then its references on the curve
+  episodes, one Ray task of one CPU each, in waves over the cluster's CPUs (none when
+  cached here);
+- the references on the evaluation episodes, one task per network, play beside the first
+  round of trials when it leaves CPUs free, else before it;
+- the trials: ``stop.time_total_s`` (the training budget, which Tune's clock counts) plus
+  a trial's measured overhead beyond it (its start, the learning-curve evaluations and
+  checkpoints, the final evaluation), in rounds of as many trials as the nodes hold
+  (``1 + num_env_runners`` CPUs each; ``max_concurrent_trials`` at most).
+
+Each part is the figure measured at the network size nearest to the sweep's (by U·N,
+:data:`MEASURED`); one more than :data:`FAR` times away is marked extrapolated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dnt_rllib.config import SystemConfig
+from dnt_rllib.experiment.schema import ExperimentConfig
+from dnt_rllib.validation import ConfigError
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The parts of a sweep measured at one network size (seconds of one CPU)."""
+
+    num_users: int
+    num_rbs: int
+    twin_s: float  # pretraining the GRU twin (early stopping)
+    fit_s: float  # the threshold fit (300 tuning episodes)
+    reference_episode_s: float  # every reference (the rules, the ceiling's DP) on one episode
+    trial_overhead_s: float  # a trial's wall time beyond its stop.time_total_s
+    source: str
+
+
+#: The measured sizes (2 idle cores of this project's machine).
+MEASURED = (
+    Measured(
+        10,
+        6,
+        twin_s=140.0,
+        fit_s=30.0,
+        reference_episode_s=0.36,
+        trial_overhead_s=100.0,
+        source="U = 10, N = 6: README, 'What the two commands take' (twin 2 min 20 s, fit "
+        "30 s, curve references 19 s for 50 episodes); docs/speed.md (evaluation references "
+        "69 s for 200 episodes); docs/sweeps.md (a sweep.yaml trial: ~100 s beyond its "
+        "600 s)",
+    ),
+    Measured(
+        200,
+        100,
+        twin_s=110.0,
+        fit_s=74.0,
+        reference_episode_s=0.65,
+        trial_overhead_s=135.0,
+        source="U = 200, N = 100: docs/realistic-cells.md, sweep_cell_slice.yaml (twin "
+        "1 min 50 s, fits 70 and 77 s, references 65 s for 100 and 13 s for 20 episodes, "
+        "a trial 130-140 s beyond its 600 s)",
+    ),
+)
+#: The driver's start before the twin: imports, the checks, Ray's start or join.
+DRIVER_START_S = 20.0
+#: A measured figure used more than this factor of U·N away is marked extrapolated.
+FAR = 3.0
+
+
+def nearest(config: SystemConfig) -> Measured:
+    """The measured size nearest to ``config`` by log(U·N)."""
+    size = config.num_users * config.num_rbs
+    return min(MEASURED, key=lambda m: abs(math.log(size / (m.num_users * m.num_rbs))))
+
+
+def is_far(config: SystemConfig, measured: Measured) -> bool:
+    """Whether ``config``'s U·N is more than :data:`FAR` times from ``measured``'s."""
+    ratio = config.num_users * config.num_rbs / (measured.num_users * measured.num_rbs)
+    return not 1 / FAR <= ratio <= FAR
+
+
+@dataclass(frozen=True)
+class Part:
+    """One line of the plan: what, its seconds each, how many, CPUs each, wall seconds."""
+
+    what: str
+    each_s: float
+    count: int
+    cpus: float
+    wall_s: float
+    note: str = ""
+
+    @property
+    def cpu_s(self) -> float:
+        return self.each_s * self.count * self.cpus
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sweep's parts on ``nodes`` × ``cpus``; its trials' rounds; its sources."""
+
+    nodes: int
+    cpus: int
+    trials: int
+    at_once: int
+    bound: str  # what sets ``at_once``
+    busy_nodes: int  # the nodes a round of trials fills
+    rounds: int
+    parts: list[Part]
+    sources: list[str]
+
+    @property
+    def wall_s(self) -> float:
+        return sum(p.wall_s for p in self.parts)
+
+    @property
+    def cpu_h(self) -> float:
+        return sum(p.cpu_s for p in self.parts) / 3600
+
+
+def trial_count(exp: ExperimentConfig) -> int:
+    """Tune's trials: every grid point, ``num_samples`` times."""
+    grid = [len(values) for domain, values in exp.search_space.values() if domain == "grid"]
+    return math.prod(grid) * exp.num_samples
+
+
+def cached(config: SystemConfig, curve: range, evaluation: range) -> tuple[bool, ...]:
+    """Whether this machine's cache holds the twin, the fit, and the references on the
+    curve and the evaluation episodes of ``config``."""
+    from dnt_rllib.policies.threshold import fit_path, load_or_fit
+    from dnt_rllib.trial.references import references_path
+    from dnt_rllib.twin.cache import cache_path
+
+    twin = config.twin == "hold" or cache_path(config).is_file()
+    if not fit_path(config).is_file():
+        return twin, False, False, False
+    fit = load_or_fit(config)  # read from the cache
+    return (twin, True, not curve or references_path(config, fit, curve).is_file(),
+            not evaluation or references_path(config, fit, evaluation).is_file())  # fmt: skip
+
+
+def make_plan(exp: ExperimentConfig, nodes: int, cpus: int) -> Plan:
+    """The cost of ``exp`` on ``nodes`` nodes of ``cpus`` CPUs each (see the module doc)."""
+    from dnt_rllib.policies.threshold import fit_key
+    from dnt_rllib.tuning.checks import trial_resources
+    from dnt_rllib.tuning.prepare import grid_networks
+    from dnt_rllib.twin.cache import cache_path
+
+    budget = exp.stop.get("time_total_s")
+    if budget is None:
+        raise ConfigError(
+            "experiment.stop: --plan needs the trials' training budget, stop.time_total_s "
+            f"(this one stops on {', '.join(exp.stop)})"
+        )
+    need = float(trial_resources(exp).required_resources.get("CPU", 1.0))
+    per_node = int(cpus // need)
+    if per_node == 0:
+        raise ConfigError(f"--cpus {cpus}: a trial needs {need:g} CPUs (1 + num_env_runners)")
+    trials = trial_count(exp)
+    at_once, bound = nodes * per_node, f"{nodes} node(s) × {per_node}"
+    if exp.max_concurrent_trials is not None and exp.max_concurrent_trials < at_once:
+        at_once, bound = exp.max_concurrent_trials, "resources.max_concurrent_trials"
+    rounds = math.ceil(trials / at_once)
+
+    ev = exp.evaluation
+    networks = list({fit_key(c): c for c in grid_networks(exp)}.values())
+    measured = [nearest(c) for c in networks]
+    state = [cached(c, ev.curve_seeds, ev.seeds) for c in networks]
+    twins = {cache_path(c): m for c, m, s in zip(networks, measured, state, strict=True)
+             if not s[0]}  # fmt: skip
+    twin_s = [m.twin_s for m in twins.values()]
+    fits = [m.fit_s for m, s in zip(measured, state, strict=True) if not s[1]]
+    curve = [m.reference_episode_s * len(ev.curve_seeds)
+             for m, s in zip(measured, state, strict=True) if not s[2]]  # fmt: skip
+    evaluation = [m.reference_episode_s * len(ev.seeds)
+                  for m, s in zip(measured, state, strict=True) if not s[3]]  # fmt: skip
+    slots = nodes * cpus
+
+    def tasks(what: str, seconds: list[float], total: int) -> Part:
+        """Ray tasks of one CPU in waves over the cluster's CPUs (the longest sets each)."""
+        waves = math.ceil(len(seconds) / slots)
+        each = max(seconds, default=0.0)
+        cached_note = f", {total - len(seconds)} cached here" if len(seconds) < total else ""
+        return Part(what, each, len(seconds), 1.0, waves * each,
+                    f"{waves} wave(s) of tasks on {slots} CPUs{cached_note}")  # fmt: skip
+
+    overhead = max(m.trial_overhead_s for m in measured)
+    trial_s = budget + overhead
+    free = slots - min(trials, at_once) * need
+    parts = [
+        Part("the driver's start (imports, checks, Ray)", DRIVER_START_S, 1, 0.0, DRIVER_START_S),
+        Part(
+            "GRU twin pretraining, in the driver",
+            max(twin_s, default=0.0),
+            len(twin_s),
+            1.0,
+            sum(twin_s),
+            "" if twin_s else "cached here",
+        ),
+        tasks("threshold fits", fits, len(networks)),
+        tasks(f"references on the {len(ev.curve_seeds)} curve episodes", curve, len(networks)),
+    ]
+    beside = tasks(f"references on the {len(ev.seeds)} evaluation episodes", evaluation,
+                   len(networks))  # fmt: skip
+    if free >= 1 and beside.count:
+        beside = Part(beside.what, beside.each_s, beside.count, 1.0, 0.0,
+                      f"beside the first round, on its {free:g} free CPUs")  # fmt: skip
+    parts += [
+        beside,
+        Part(
+            f"trials: {budget} s of training (stop.time_total_s) + {overhead:g} s overhead",
+            trial_s,
+            trials,
+            need,
+            rounds * trial_s,
+            f"{rounds} round(s) of up to {at_once}",
+        ),
+    ]
+    sources = sorted({m.source + (" [extrapolated: U·N more than 3× away]"
+                                  if is_far(c, m) else "")
+                      for c, m in zip(networks, measured, strict=True)})  # fmt: skip
+    busy = math.ceil(min(trials, at_once) / per_node)
+    return Plan(nodes, cpus, trials, at_once, bound, busy, rounds, parts, sources)
+
+
+def hours(seconds: float) -> str:
+    """Seconds as '1 h 52 min', '11.7 min' or '20 s'."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):d} min"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def describe(plan: Plan, exp: ExperimentConfig) -> str:
+    """The plan as ``tune --plan`` prints it: a table, the totals, the sources."""
+    rows = [
+        f"| {p.what} | {hours(p.each_s)} | {p.count} | {p.cpu_s / 3600:.2f} | "
+        f"{hours(p.wall_s) if p.wall_s else '-'} | {p.note} |"
+        for p in plan.parts
+    ]
+    wall_h = plan.wall_s / 3600
+    busy = ""
+    if plan.busy_nodes < plan.nodes:
+        busy = (f" ({plan.busy_nodes * wall_h:.1f} on the {plan.busy_nodes} the trials keep "
+                "busy: cluster.yaml's autoscaler starts no more)")  # fmt: skip
+    return "\n".join(
+        [
+            f"Plan for {exp.source or exp.name} on {plan.nodes} node(s) of {plan.cpus} CPUs "
+            "(nothing was started):",
+            f"{plan.trials} trials, {plan.at_once} at a time ({plan.bound}): "
+            f"{plan.rounds} round(s)",
+            "",
+            "| part | each | count | CPU-h | wall | how |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            f"| **the sweep** | | | **{plan.cpu_h:.1f}** | **{hours(plan.wall_s)}** | |",
+            "",
+            f"Wall time {wall_h:.2f} h: {plan.nodes * wall_h:.1f} instance-hours of "
+            f"{plan.nodes} worker node(s) held throughout{busy}, and {wall_h:.2f} of the "
+            "head node.",
+            "Measured parts:",
+            *(f"  - {source}" for source in plan.sources),
+        ]
+    )
