@@ -139,6 +139,21 @@ def check_module_size(
                            input_fields(env))  # fmt: skip
 
 
+def replay_capacity(
+    training: dict[str, dict[str, Any]], space: dict[str, tuple[str, list[Any]]], algorithm: str
+) -> int:
+    """The largest replay buffer (transitions) a trial may fill: the largest
+    ``replay_buffer_config.capacity`` of the off-policy algorithms, searched values
+    included; 0 without an off-policy algorithm."""
+    algos = [a for a in algorithms_of(space, algorithm) if a in OFF_POLICY]
+    if not algos:
+        return 0
+    buffers = [training.get(a, {}).get("replay_buffer_config") or {} for a in algos]
+    if "training.replay_buffer_config" in space:
+        buffers += space["training.replay_buffer_config"][1]
+    return max(int(b.get("capacity", REPLAY_BUFFER["capacity"])) for b in buffers)
+
+
 def check_replay_size(
     env: SystemConfig,
     training: dict[str, dict[str, Any]],
@@ -153,13 +168,9 @@ def check_replay_size(
     from dnt_rllib.env.observation import observation_dim
 
     kinds = space["replay.kind"][1] if "replay.kind" in space else [replay]
-    algos = [a for a in algorithms_of(space, algorithm) if a in OFF_POLICY]
-    if "fast" not in kinds or not algos:
+    capacity = replay_capacity(training, space, algorithm)
+    if "fast" not in kinds or not capacity:
         return
-    buffers = [training.get(a, {}).get("replay_buffer_config") or {} for a in algos]
-    if "training.replay_buffer_config" in space:
-        buffers += space["training.replay_buffer_config"][1]
-    capacity = max(int(b.get("capacity", REPLAY_BUFFER["capacity"])) for b in buffers)
     env = largest_input(env, space)
     dim = observation_dim(env)
     need = PROCESS_BYTES + capacity * TransitionRing.slot_bytes(dim)

@@ -12,6 +12,7 @@ from dnt_rllib.common import first_line
 from dnt_rllib.experiment.schema import ExperimentConfig
 from dnt_rllib.names import TUNE_TAG
 from dnt_rllib.tuning.checks import check_resources, trial_resources
+from dnt_rllib.tuning.killed import retry_killed_trials
 from dnt_rllib.tuning.prepare import prepare_references
 from dnt_rllib.tuning.space import TrialNamer, param_space, search_settings
 from dnt_rllib.tuning.state import experiment_path
@@ -87,6 +88,7 @@ def run(exp: ExperimentConfig, resume: bool, address: str | None) -> int:
                 verbose=1,
             ),
         )
+    retry_killed_trials()  # a trial Ray's memory monitor killed is retried, not fatal
     watch = InterruptWatch()
     try:
         results = tuner.fit()

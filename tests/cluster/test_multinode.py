@@ -35,8 +35,9 @@ LOOPBACK = "127.0.0.1"
 
 
 # --- the helper process: owns the cluster, answers one-line commands on stdin ---
-def serve(temp_dir: str, reply_fd: int) -> None:
-    """Start head + worker (1 CPU each); answer `remove-worker`, `actors`, `quit` on reply_fd."""
+def serve(temp_dir: str, reply_fd: int, workers: int = 1) -> None:
+    """Start a head and ``workers`` (0 or 1) worker nodes, 1 CPU each; answer
+    `remove-worker`, `actors`, `kill-trial`, `oom-node`, `quit` on reply_fd."""
     import ray
     import ray._common.utils
     import ray._private.utils
@@ -47,42 +48,76 @@ def serve(temp_dir: str, reply_fd: int) -> None:
     ray._common.utils.reset_ray_address = lambda *args, **kwargs: None
     node_args = {"num_cpus": 1, "node_ip_address": LOOPBACK, "include_dashboard": False}
     cluster = Cluster(initialize_head=True, head_node_args={**node_args, "temp_dir": temp_dir})
+
+    def actors() -> list[dict[str, Any]]:
+        if not ray.is_initialized():
+            ray.init(address=cluster.address, log_to_driver=False)
+        return [
+            {
+                "class": a["ActorClassName"],
+                "node": a["Address"]["NodeID"],
+                "pid": a["Pid"],
+                "state": a["State"],
+                "death": str(a.get("DeathCause") or ""),
+            }
+            for a in ray._private.state.actors().values()
+        ]
+
     try:
-        worker = cluster.add_node(**node_args)
+        worker = cluster.add_node(**node_args) if workers else None
         cluster.wait_for_nodes()
         reply(
             reply_fd,
             {
                 "address": cluster.address,
                 "head": cluster.head_node.node_id,
-                "worker": worker.node_id,
+                "worker": worker.node_id if worker else None,
             },
         )
         for line in sys.stdin:
             command = line.strip()
-            if command == "remove-worker":
+            if command == "remove-worker" and worker is not None:
                 cluster.remove_node(worker, allow_graceful=False)
                 reply(reply_fd, {"removed": worker.node_id})
             elif command == "actors":
-                if not ray.is_initialized():
-                    ray.init(address=cluster.address, log_to_driver=False)
-                reply(
-                    reply_fd,
-                    [
-                        {
-                            "class": a["ActorClassName"],
-                            "node": a["Address"]["NodeID"],
-                            "pid": a["Pid"],
-                        }
-                        for a in ray._private.state.actors().values()
-                    ],
-                )
+                reply(reply_fd, actors())
+            elif command == "kill-trial":  # SIGKILL a live trial actor on the head
+                live = [a for a in actors() if a["class"] == TRAINABLE and a["state"] == "ALIVE"
+                        and a["node"] == cluster.head_node.node_id]  # fmt: skip
+                if live:
+                    os.kill(live[0]["pid"], signal.SIGKILL)
+                reply(reply_fd, live[:1])
+            elif command == "oom-node":
+                reply(reply_fd, oom_node(cluster, node_args, actors))
             elif command == "quit":
                 break
     finally:
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
+
+
+def oom_node(cluster: Any, node_args: dict[str, Any], actors: Any) -> dict[str, Any]:
+    """Add a node whose memory monitor finds it over its threshold (1 % of the machine's
+    memory) at its first look, 12 s after it starts: by then the trial that started there
+    is training, and Ray kills it for memory as it kills a trial that grew too large. Once
+    a trial actor died there, remove the node (its retry runs elsewhere). Returns the node
+    and the dead trial actors."""
+    settings = {"RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "12000"}
+    os.environ.update(settings)  # read by the node's raylet as it starts
+    try:
+        node = cluster.add_node(**node_args)
+    finally:
+        for key in settings:
+            del os.environ[key]
+    deadline = time.time() + 90
+    dead: list[dict[str, Any]] = []
+    while time.time() < deadline and not dead:
+        dead = [a for a in actors() if a["class"] == TRAINABLE and a["node"] == node.node_id
+                and a["state"] == "DEAD"]  # fmt: skip
+        time.sleep(0.2)
+    cluster.remove_node(node, allow_graceful=False)
+    return {"node": node.node_id, "dead": dead}
 
 
 def reply(fd: int, message: Any) -> None:
@@ -100,7 +135,7 @@ class LocalCluster:
         info = self._read()
         self.address: str = info["address"]
         self.head: str = info["head"]
-        self.worker: str = info["worker"]
+        self.worker: str | None = info["worker"]
 
     def _read(self) -> Any:
         line = self.replies.readline()
@@ -121,8 +156,10 @@ class LocalCluster:
 
 
 @pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    """A head and a worker node on 127.0.0.1 with their own token; torn down on any exit."""
+def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+    """A head and a worker node (``request.param`` workers: 1, or 0) on 127.0.0.1 with
+    their own token; torn down on any exit."""
+    workers = getattr(request, "param", 1)
     temp_dir = tempfile.mkdtemp(prefix="dnt-ray-", dir="/tmp")  # short: Ray's socket paths
     token = Path(temp_dir) / "auth_token"
     token.write_text(secrets.token_hex(32))
@@ -141,7 +178,7 @@ def cluster() -> Iterator[LocalCluster]:
     read_fd, write_fd = os.pipe()
     with open(Path(temp_dir) / "helper.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", temp_dir, str(write_fd)],
+            [sys.executable, __file__, "serve", temp_dir, str(write_fd), str(workers)],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -281,5 +318,62 @@ def test_experiment_survives_losing_the_worker_node(cluster: LocalCluster, tmp_p
         assert run.data.metrics["wall_time_s"] >= 20
 
 
+@pytest.mark.parametrize("cluster", [0], indirect=True)  # the head alone: 1 CPU
+def test_killed_trials_are_retried_from_their_checkpoints(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Two SAC trials on the head's one CPU. Once the first has a checkpoint, its process
+    gets SIGKILL. Then a node joins whose memory monitor kills what trains there: one of
+    the two trials does, and Ray kills it for memory (an OutOfMemoryError, which ended the
+    whole experiment before dnt_rllib.tuning.killed). Both are retried under max_failures,
+    the first from its checkpoint, and the experiment ends with one finished MLflow run per
+    trial."""
+    sac = {"SAC": yaml.safe_load(SMOKE.read_text())["training"]["SAC"]}
+    config = smoke_config(tmp_path, name="killed", stop={"time_total_s": 12}, max_failures=5,
+                          search_space={"seed": {"grid": [0, 1]}}, training=sac)  # fmt: skip
+    proc = tune_cli(cluster, tmp_path, config)
+    storage = tmp_path / "shared" / "ray_results" / "killed"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not list(storage.glob("*/checkpoint_*")):
+            time.sleep(0.5)
+        assert list(storage.glob("*/checkpoint_*")), "no checkpoint"
+        killed = cluster.command("kill-trial")
+        oom = cluster.command("oom-node")
+    except BaseException:
+        proc.kill()
+        raise
+    out = finish(proc)
+    assert oom["dead"], "no trial started on the node that kills for memory"
+    assert "low on memory" in oom["dead"][0]["death"]  # Ray's memory monitor killed it
+    assert len(killed) == 1, "no live trial to SIGKILL"
+    assert "failed:" not in out and out.count("| SAC |") == 2
+    # Tune's record of each failure: the SIGKILL, and the OOM kill, which reached Tune as
+    # an actor's death (dnt_rllib.tuning.killed) while the trial trained
+    errors = "".join(path.read_text() for path in storage.glob("SAC_*/error.txt"))
+    assert "The actor died unexpectedly" in errors, errors
+    assert "OutOfMemoryError: 1 worker(s) were killed due to the node running low" in errors
+    # the SIGKILLed trial (its pid in Tune's error file) went on from its checkpoint: a
+    # process of it began past iteration 1, its Algorithm's own count restored with it
+    [trial] = [p.parent for p in storage.glob("SAC_*/error.txt")
+               if f"pid: {killed[0]['pid']}" in p.read_text()]  # fmt: skip
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert any(r["iterations_since_restore"] == 1 < r["training_iteration"] for r in rows)
+    runs = check_mlflow_and_checkpoints(tmp_path, "killed", trials=2)
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'tracking' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("killed")
+    assert experiment is not None
+    assert all(r.info.status == "FINISHED" for r in client.search_runs([experiment.experiment_id]))
+    for run in runs:
+        assert run.data.metrics["wall_time_s"] >= 12  # the training clock, restored too
+        # logged at the Algorithm's own iteration (the MLflow step), each once, and at
+        # Tune's count: a retry that trained again from scratch would break the two apart
+        history = client.get_metric_history(run.info.run_id, "training_iteration")
+        assert sorted(m.step for m in history) == list(range(1, len(history) + 1))
+        assert all(m.value == m.step for m in history)
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(sys.argv[2], int(sys.argv[3]))
+    serve(sys.argv[2], int(sys.argv[3]), *map(int, sys.argv[4:5]))

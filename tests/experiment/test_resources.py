@@ -1,6 +1,7 @@
 """`resources.num_learners` / `num_gpus_per_learner`: checked, carried into the trial's
 AlgorithmConfig, and reserved by the trial's placement group. No GPU needed."""
 
+import math
 from typing import Any
 
 import pytest
@@ -10,7 +11,12 @@ from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
 from dnt_rllib.tracking.mlflow_runs import trial_params
 from dnt_rllib.trial.rllib_config import build_algorithm_config
 from dnt_rllib.trial.spec import TrialSpec
-from dnt_rllib.tuning.checks import trial_resources
+from dnt_rllib.tuning.checks import (
+    TRIAL_PROCESS_BYTES,
+    check_resources,
+    trial_memory,
+    trial_resources,
+)
 from dnt_rllib.validation import ConfigError
 
 
@@ -96,6 +102,45 @@ def test_trials_written_before_the_fields_learn_on_the_trial_cpu() -> None:
     ],
 )
 def test_placement_group_reserves_the_learners(resources: dict, bundles: list) -> None:
-    group = trial_resources(experiment(**resources))
-    assert group.bundles == bundles
+    exp = experiment(**resources)
+    group = trial_resources(exp)
+    assert [{k: v for k, v in b.items() if k != "memory"} for b in group.bundles] == bundles
     assert group.strategy == "PACK"
+    # the trial's process declares its memory; env runners and learners do not
+    assert group.bundles[0]["memory"] == math.ceil(trial_memory(exp))
+    assert not any("memory" in b for b in group.bundles[1:])
+
+
+def test_trial_memory_is_the_process_its_replay_and_its_evaluation() -> None:
+    """SAC and DQN on the default network (U = 10, N = 6, T = 30, M = 5; observations of 47
+    entries): 0.6 GiB + 100,000 transitions × (2 × 4 × 47 + 50) B + the threshold rule's
+    replay, 6,000 × 16 × 10 × (30 + 3 × 5) B."""
+    from dnt_rllib.env.observation import observation_dim
+
+    exp = experiment()
+    assert observation_dim(exp.env) == 47
+    expected = TRIAL_PROCESS_BYTES + 100_000 * 426 + 6_000 * 160 * 45
+    assert trial_memory(exp) == pytest.approx(expected)
+    bigger = parse_experiment(
+        {"algorithm": "SAC", "training": {"SAC": {"replay_buffer_config": {"capacity": 10**6}}}}
+    )
+    assert trial_memory(bigger) == pytest.approx(expected + 900_000 * 426)
+    ppo = parse_experiment({"algorithm": "PPO"})  # no replay buffer
+    assert trial_memory(ppo) == pytest.approx(TRIAL_PROCESS_BYTES + 6_000 * 160 * 45)
+
+
+def test_a_trial_that_needs_more_memory_than_there_is_is_refused() -> None:
+    exp = parse_experiment(
+        {"algorithm": "SAC", "training": {"SAC": {"replay_buffer_config": {"capacity": 10**7}}}}
+    )
+    need = trial_memory(exp)  # 0.6 GiB + 4.0 GiB of replay
+    check_resources(exp, {"CPU": 2, "memory": need + 1}, "this machine")
+    check_resources(exp, {"CPU": 2}, "a cluster")  # its memory not told: left to Ray
+    with pytest.raises(ConfigError) as err:
+        check_resources(exp, {"CPU": 2, "memory": 4 * 2**30}, "this machine")
+    assert str(err.value) == (
+        "experiment.training (replay_buffer_config.capacity; env num_users, num_rbs, "
+        f"frame_stack): a trial needs memory {need / 2**30:.2f} GiB (its process, replay "
+        "buffer and evaluation), this machine has memory 4.00 GiB for Ray's tasks and "
+        "actors; lower them, or run where there are more (--address)"
+    )
