@@ -133,7 +133,7 @@ def check_module_size(
     weights: its input layer grows with ``num_users``, ``num_rbs`` and ``frame_stack``."""
     from dnt_rllib.env.observation import observation_dim
 
-    if model.get("kind") == "set":
+    if model.get("kind") == "set" or "set_hiddens" in model:
         check_set_size(env, model, space)
         return
     env = largest_input(env, space)
