@@ -168,6 +168,11 @@ def check_fits(config: SystemConfig, limit: float | None = None) -> None:
         )
 
 
+#: ``observation_mode``'s values (`dnt_rllib.env.observation`).
+OBSERVATION_MODES = ("full", "paper", "timed", "decision", "memory", "compact", "compact_memory",
+                     "set", "set_memory")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SystemConfig:
     """The DNT-enabled network of the paper (§II, Table I) and its simulation settings.
@@ -287,8 +292,10 @@ class SystemConfig:
         "the last slot's sync request and which of the twin's last M states are true), "
         "'compact' (the gap penalty, the sync cost, the slots since the sync and left, and "
         "statistics of the users' offsets and the RBs' interference: 9 numbers whatever U "
-        "and N) or 'compact_memory' ('compact' and 'memory''s flags)",
-        _choice("full", "paper", "timed", "decision", "memory", "compact", "compact_memory"),
+        "and N), 'compact_memory' ('compact' and 'memory''s flags), 'set' ('decision''s "
+        "entries and each user's h_u and RB's y_n, laid out in sets for model.kind: set) or "
+        "'set_memory' ('set' and 'memory''s flags)",
+        _choice(*OBSERVATION_MODES),
     )
     frame_stack: int = _f(
         1,
@@ -343,6 +350,12 @@ class SystemConfig:
                 f"{self.episode_length}] (1: no stacking; at most episode_length)"
             )
         check_fits(self)
+        big = max(self.num_users, self.num_rbs)
+        if self.observation_mode in ("set", "set_memory") and big > 2**16:
+            raise ConfigError(
+                f"SystemConfig.observation_mode = {self.observation_mode} with num_users = "
+                f"{self.num_users}, num_rbs = {self.num_rbs}: its headers hold U, N <= 65536"
+            )
         if self.step_size >= self.area_size / 2:
             raise ConfigError(
                 f"SystemConfig.step_size = {self.step_size:g}: must be < area_size / 2 "

@@ -18,6 +18,23 @@ offsets and the RBs' interference (:meth:`Observer.compact`); ``'compact_memory'
 memory flags below. Their size is the same for every U and N, so one policy runs on any
 cell.
 
+``'set'`` and ``'set_memory'`` keep every user and every RB, laid out so that a set model
+(:mod:`dnt_rllib.rllib_ext.set_model`) can cut the vector into its sets; each frame is
+
+    [U·2^−16, N·2^−16 | G globals | U users × F_u | N RBs × 2]
+
+The two layout headers are exact in float32 (U, N ≤ 2^16). The globals (G = 4, or 5 + M
+with ``'set_memory'``): the slots since the sync and the slots left (as ``'timed'``), the
+gap penalty and the sync's rate cost (as ``'decision'``), then the memory flags below. User
+u, user-major (F_u = 5, or 7 under Gauss–Markov mobility): its position (2) and the twin's
+offset (2) as ``'full'`` scales them, its displacement (2, as below) where observed, and its
+channel term h_u of eq. (2) on a log scale, 2 ln(h_u / h_lo) / ln(h_hi / h_lo) − 1 with
+h_hi = o·d_min^−a and h_lo = o·(area / √2)^−a (a user at the floor distance and at a
+corner, clipped). RB n, RB-major: its interference as ``'full'`` shows it and its scale
+y_n = P / (I_n + B N0) on a log scale, 2 ln(y_n / y_lo) / ln(y_hi / y_lo) − 1 with
+y_hi = P / (B N0) and y_lo = P / (B N0 + 10 Ī) (clipped), so that ln(h_u y_n), the SINR
+in c_un = B log2(1 + h_u y_n), is a sum of a user's and an RB's entry (:func:`set_layout`).
+
 What a BS remembers of its own decisions (``'memory'``): whether it asked for a sync last
 slot, and which of the twin's last M states s'_{t−M} … s'_{t−1} are true states (a sync)
 rather than the twin's own predictions, each ±1. Two true states in a row hand the GRU a
@@ -26,6 +43,9 @@ was infeasible). ``frame_stack`` k > 1 shows the last k such observations (`Fram
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -43,15 +63,57 @@ VELOCITY_SCALE_STEPS = 3.0
 DECISION_SCALE = 2.0
 #: Observation modes of a fixed size whatever U and N (:meth:`Observer.compact`).
 COMPACT_MODES = ("compact", "compact_memory")
+#: Observation modes laid out as sets of users and RBs (:meth:`Observer.set_frame`).
+SET_MODES = ("set", "set_memory")
 #: Observation modes that show the slots left (the episode then terminates at T).
-TIMED_MODES = ("timed", "decision", "memory", *COMPACT_MODES)
+TIMED_MODES = ("timed", "decision", "memory", *COMPACT_MODES, *SET_MODES)
 #: Observation modes that show what the threshold rule weighs (the gap penalty, the sync cost).
-DECISION_MODES = ("decision", "memory", *COMPACT_MODES)
+DECISION_MODES = ("decision", "memory", *COMPACT_MODES, *SET_MODES)
 #: Observation modes that show the last sync request and the twin's true-state flags.
-MEMORY_MODES = ("memory", "compact_memory")
+MEMORY_MODES = ("memory", "compact_memory", "set_memory")
+#: A set observation's headers hold U and N in units of this (exact in float32).
+SET_HEADER_UNIT = 2.0**-16
+#: Largest U and N a set observation's headers hold.
+SET_MAX_SIZE = 2**16
+#: y_lo of a set observation's RB scale: the interference at this many times its mean.
+SET_LOUD_INTERFERENCE = 10.0
 #: The per-cell statistics of a compact observation, in order (:meth:`Observer.compact`).
 COMPACT_STATISTICS = ("offset_mean", "offset_max", "interference_mean", "interference_min",
                       "interference_max")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SetLayout:
+    """How a set observation cuts into sets (module docstring): ``frames`` frames of
+    ``HEADERS + globals + users·user_features + rbs·RB_FEATURES`` entries each."""
+
+    HEADERS: ClassVar[int] = 2
+    RB_FEATURES: ClassVar[int] = 2
+    globals: int
+    user_features: int
+    users: int
+    rbs: int
+    frames: int = 1
+
+    @property
+    def frame(self) -> int:
+        """Entries of one frame."""
+        return (self.HEADERS + self.globals + self.users * self.user_features
+                + self.rbs * self.RB_FEATURES)  # fmt: skip
+
+
+def set_layout(config: SystemConfig) -> SetLayout:
+    """The layout of ``config``'s set observation (``'set'`` or ``'set_memory'``)."""
+    if config.observation_mode not in SET_MODES:
+        raise ValueError(f"observation_mode {config.observation_mode!r} is not a set mode")
+    memory = (1 + config.history) * (config.observation_mode in MEMORY_MODES)
+    return SetLayout(
+        globals=4 + memory,
+        user_features=5 + 2 * observes_displacement(config),
+        users=config.num_users,
+        rbs=config.num_rbs,
+        frames=config.frame_stack,
+    )
 
 
 def frame_dim(config: SystemConfig) -> int:
@@ -59,12 +121,15 @@ def frame_dim(config: SystemConfig) -> int:
     (the displacement) with Gauss–Markov mobility; ``'timed'`` adds one (the slots left) to
     ``'full'``, ``'decision'`` two more (the gap penalty and the sync's rate cost) and
     ``'memory'`` 1 + M more (the last sync request, the twin's M true-state flags).
-    ``'compact'``: 9 whatever U and N; ``'compact_memory'``: 10 + M."""
+    ``'compact'``: 9 whatever U and N; ``'compact_memory'``: 10 + M. ``'set'``:
+    2 + 4 + 5U + 2N (7U under Gauss–Markov); ``'set_memory'``: 1 + M more (`SetLayout`)."""
     d = config.state_dim
     mode = config.observation_mode
     memory = (1 + config.history) * (mode in MEMORY_MODES)
     if mode == "paper":
         return d
+    if mode in SET_MODES:
+        return set_layout(config).frame
     if mode in COMPACT_MODES:
         return 4 + len(COMPACT_STATISTICS) + memory
     extra = (mode in TIMED_MODES) + 2 * (mode in DECISION_MODES) + memory
@@ -99,6 +164,8 @@ class Observer:
         self._interference_scale = -1.0 / config.interference if config.interference > 0 else 0.0
         self._displacement = observes_displacement(config)
         self._velocity_scale = VELOCITY_SCALE_STEPS * config.step_size
+        if config.observation_mode in SET_MODES:
+            self._set_scales()
 
     def __call__(
         self,
@@ -121,6 +188,9 @@ class Observer:
         if cfg.observation_mode in COMPACT_MODES:
             return self.compact(states, predictions, since_sync, interference, slot, channel,
                                 memory)  # fmt: skip
+        if cfg.observation_mode in SET_MODES:
+            return self.set_frame(states, predictions, since_sync, interference, slot,
+                                  displacement, channel, memory)  # fmt: skip
         d = cfg.state_dim
         obs = np.empty((states.shape[0], self.dim), dtype=np.float32)
         position = obs[:, :d]
@@ -205,6 +275,66 @@ class Observer:
         obs[:, 8] = noise.max(axis=1)
         if cfg.observation_mode in MEMORY_MODES:
             self._memory_flags(obs, 4 + len(COMPACT_STATISTICS), memory)
+        return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
+
+    def _set_scales(self) -> None:
+        """ln h_lo, ln(h_hi / h_lo), ln y_lo and ln(y_hi / y_lo) of a set observation
+        (module docstring); a span of zero (no interference) shows every RB at +1."""
+        cfg = self.config
+        far = max(cfg.area_size / np.sqrt(2.0), cfg.min_distance)
+        self._log_h_lo = np.log(cfg.fading) - cfg.pathloss_exponent * np.log(far)
+        self._log_h_span = max(cfg.pathloss_exponent * np.log(far / cfg.min_distance), 1e-12)
+        quiet = cfg.bandwidth * cfg.noise_psd
+        loud = quiet + SET_LOUD_INTERFERENCE * cfg.interference
+        self._log_y_lo = np.log(cfg.tx_power / loud)
+        self._log_y_span = np.log(loud / quiet)
+
+    def set_frame(
+        self,
+        states: np.ndarray,
+        predictions: np.ndarray,
+        since_sync: np.ndarray,
+        interference: np.ndarray,
+        slot: int,
+        displacement: np.ndarray | None,
+        channel: tuple[np.ndarray, np.ndarray] | None,
+        memory: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """(B, 6 + 5U + 2N) (more with displacement or memory): ``'set'`` and
+        ``'set_memory'``'s frame, laid out as the module docstring says (`SetLayout`)."""
+        cfg = self.config
+        if channel is None:
+            raise ValueError(f"{cfg.observation_mode!r} observations need the channel terms")
+        layout = set_layout(cfg)
+        b, u, n = states.shape[0], cfg.num_users, cfg.num_rbs
+        obs = np.empty((b, self.dim), dtype=np.float32)
+        obs[:, 0] = u * SET_HEADER_UNIT
+        obs[:, 1] = n * SET_HEADER_UNIT
+        obs[:, 2] = since_sync * self._since_scale - 1.0
+        obs[:, 3] = (cfg.episode_length - slot) * self._since_scale - 1.0
+        obs[:, 4:6] = self.decision(states, predictions, channel, interference)
+        if cfg.observation_mode in MEMORY_MODES:
+            self._memory_flags(obs, 6, memory)
+        gain, scale = channel
+        parts = [(states.reshape(b, u, 2) - self._centre[:2]) / self._half,
+                 (predictions - states).reshape(b, u, 2) / self._offset_scale]  # fmt: skip
+        if self._displacement:
+            if displacement is None:
+                raise ValueError("Gauss–Markov observations need the displacement")
+            parts.append(displacement.reshape(b, u, 2) / self._velocity_scale)
+        log_h = (np.log(gain) - self._log_h_lo) / self._log_h_span
+        parts.append(2.0 * log_h[..., None] - 1.0)
+        at = SetLayout.HEADERS + layout.globals
+        obs[:, at : at + u * layout.user_features] = np.concatenate(parts, axis=2).reshape(b, -1)
+        at += u * layout.user_features
+        rbs = obs[:, at:].reshape(b, n, SetLayout.RB_FEATURES)  # a copy: filled, then stored
+        if cfg.interference > 0:
+            rbs[..., 0] = 1.0 - 2.0 * np.exp(interference * self._interference_scale)
+            rbs[..., 1] = 2.0 * (np.log(scale) - self._log_y_lo) / self._log_y_span - 1.0
+        else:
+            rbs[..., 0] = -1.0
+            rbs[..., 1] = 1.0
+        obs[:, at:] = rbs.reshape(b, -1)
         return np.minimum(np.maximum(obs, -1.0, out=obs), 1.0, out=obs)
 
     def decision(

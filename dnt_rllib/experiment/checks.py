@@ -13,12 +13,15 @@ from dnt_rllib.experiment.search import model_extremes
 from dnt_rllib.rllib_ext.replay_ring import TransitionRing
 from dnt_rllib.trial.settings import (
     LSTM_SIZES,
+    MAX_WEIGHTS,
     OFF_POLICY,
     PAPER_TRAINING,
     REPLAY_BUFFER,
     check_learner,
     check_network_size,
+    check_set_model,
     check_together,
+    set_model_weights,
 )
 from dnt_rllib.validation import ConfigError, short
 
@@ -130,6 +133,9 @@ def check_module_size(
     weights: its input layer grows with ``num_users``, ``num_rbs`` and ``frame_stack``."""
     from dnt_rllib.env.observation import observation_dim
 
+    if model.get("kind") == "set" or "set_hiddens" in model:
+        check_set_size(env, model, space)
+        return
     env = largest_input(env, space)
     outputs = 2 if env.action_mode == "binary" else env.num_rbs + 1
     lstm = space["model.use_lstm"][1] if "model.use_lstm" in space else [model.get("use_lstm")]
@@ -152,6 +158,35 @@ def replay_capacity(
     if "training.replay_buffer_config" in space:
         buffers += space["training.replay_buffer_config"][1]
     return max(int(b.get("capacity", REPLAY_BUFFER["capacity"])) for b in buffers)
+
+
+def check_set_size(
+    env: SystemConfig, model: dict[str, Any], space: dict[str, tuple[str, list[Any]]]
+) -> None:
+    """A set model fits every searched env (:func:`check_set_model`: a set observation, the
+    binary action) and holds at most ``MAX_WEIGHTS`` weights in its per-item MLPs and in its
+    pooled MLP at the largest searched ``history`` and ``frame_stack`` (U and N size
+    nothing)."""
+    from dnt_rllib.env.observation import set_layout
+
+    modes = space["env.observation_mode"][1] if "env.observation_mode" in space else [None]
+    actions = space["env.action_mode"][1] if "env.action_mode" in space else [None]
+    for mode, action in itertools.product(modes, actions):
+        changes = {"observation_mode": mode, "action_mode": action}
+        mine = env.replace(**{k: v for k, v in changes.items() if v is not None})
+        try:
+            check_set_model(model, mine)
+        except ConfigError as err:
+            raise ConfigError(f"{OWNER}.{err}") from None
+    big = largest_input(env, space)
+    items, inputs = set_model_weights(model, set_layout(big))
+    if items > MAX_WEIGHTS:
+        raise ConfigError(
+            f"{OWNER}.model.set_hiddens = {short(model.get('set_hiddens'))}: the per-user and "
+            f"per-RB layers hold {items / 1e6:,.0f} M weights, more than "
+            f"{MAX_WEIGHTS / 1e6:.1f} M; lower set_hiddens"
+        )
+    check_network_size(f"{OWNER}.model", {**model, **model_extremes(space)}, inputs, 2)
 
 
 def check_replay_size(

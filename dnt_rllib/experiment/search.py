@@ -181,6 +181,11 @@ def _check_search_value(
             raise ConfigError(f"{owner}: {err}") from None
     elif key.startswith("training."):
         pass  # checked for every searched algorithm once the space is known
+    elif key == "model.kind":
+        raise ConfigError(
+            f"{owner}: model.kind is not searched (the set model needs its own observation "
+            "mode); run one experiment per model kind"
+        )
     elif key.startswith("model."):
         check_model(owner, {key.split(".", 1)[1]: value})
     elif key.startswith("reward."):

@@ -19,6 +19,8 @@ def build_algorithm_config(spec: TrialSpec, env: str | type) -> AlgorithmConfig:
     :mod:`dnt_rllib.rllib_ext.lean_learner`'s learner (the same losses and steps, less
     bookkeeping per update), ``rllib`` with RLlib's. PPO has no replay. DQN with an LSTM gets
     :mod:`dnt_rllib.rllib_ext.recurrent_dqn`'s module (RLlib's, exploring on vector envs).
+    ``model.kind: set`` gets RLlib's module with :mod:`dnt_rllib.rllib_ext.set_model`'s
+    catalog (a set encoder whose weights do not depend on U or N).
     """
     from dnt_rllib.rllib_ext.fast_replay import FAST_CLASSES
     from dnt_rllib.rllib_ext.lean_learner import LEAN_CLASSES
@@ -31,7 +33,14 @@ def build_algorithm_config(spec: TrialSpec, env: str | type) -> AlgorithmConfig:
         training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
     model = spec.model_config
     module: dict[str, Any] = {}
-    if algorithm == "DQN" and model.get("use_lstm"):
+    if model.pop("kind", "mlp") == "set":
+        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+        from dnt_rllib.rllib_ext.set_model import SET_CATALOGS, set_model_config
+
+        model = set_model_config(model, spec.env)
+        module["rl_module_spec"] = RLModuleSpec(catalog_class=SET_CATALOGS[algorithm])
+    elif algorithm == "DQN" and model.get("use_lstm"):
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
         from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule

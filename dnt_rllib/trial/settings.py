@@ -11,6 +11,11 @@ not in the paper: cleanrl's ``ppo.py`` settings with the paper's discount.
 ``model: {use_lstm: true}`` wraps the policy network in an LSTM (RLlib's recurrent encoder:
 ``fcnet_hiddens`` before it, ``head_fcnet_hiddens`` after it) for DQN and PPO; RLlib's SAC
 module passes no recurrent state, so SAC with an LSTM is refused (:func:`check_together`).
+
+``model: {kind: set}`` replaces the MLP's first layers by a set encoder whose weights do
+not depend on U or N (:mod:`dnt_rllib.rllib_ext.set_model`): per-user and per-RB MLPs of
+``set_hiddens``, mean and max pooling, then ``fcnet_hiddens``. It reads the ``'set'`` and
+``'set_memory'`` observations and the binary action (:func:`check_set_model`).
 """
 
 from __future__ import annotations
@@ -107,6 +112,12 @@ MODEL_FIELDS = (
     "lstm_cell_size",
     "max_seq_len",
 )
+#: ``model.kind``: RLlib's MLP encoder or the set encoder (:mod:`dnt_rllib.rllib_ext.set_model`).
+MODEL_KINDS = ("mlp", "set")
+#: ``model`` keys of the set encoder alone: the per-user and per-RB MLPs' layer sizes.
+SET_FIELDS = ("set_hiddens",)
+#: The observation modes the set encoder can cut into users and RBs.
+SET_OBSERVATIONS = ("set", "set_memory")
 #: The LSTM's integer fields: its cell size, and the sequences the learner trains on (slots).
 LSTM_SIZES = {"lstm_cell_size": Range(1, MAX_LAYER), "max_seq_len": Range(1, 1000)}
 
@@ -320,9 +331,13 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{owner}: must be a mapping of model fields")
     known = {f.name for f in dataclasses.fields(DefaultModelConfig)}
-    accepted = ", ".join(sorted({*MODEL_FIELDS, *MODEL_SHAPE}))
+    accepted = ", ".join(sorted({*MODEL_FIELDS, *MODEL_SHAPE, "kind", *SET_FIELDS}))
     for key in values:
-        if key in MODEL_SHAPE:
+        if key == "kind":
+            check_choice(owner, key, values[key], MODEL_KINDS)
+        elif key in SET_FIELDS:
+            continue  # a list of layer sizes, checked below
+        elif key in MODEL_SHAPE:
             check_int(owner, key, values[key], MODEL_SHAPE[key])
         elif key in LSTM_SIZES:
             check_int(owner, key, values[key], LSTM_SIZES[key])
@@ -341,10 +356,11 @@ def check_model(owner: str, values: dict[str, Any]) -> dict[str, Any]:
             )
     if MODEL_SHAPE.keys() & values.keys() and "fcnet_hiddens" in values:
         raise ConfigError(f"{owner}: give fcnet_hiddens or width/depth, not both")
-    for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
+    for key in ("fcnet_hiddens", "head_fcnet_hiddens", *SET_FIELDS):
         layers = values.get(key)
         if layers is not None and (
             not isinstance(layers, list)
+            or (key in SET_FIELDS and not layers)
             or len(layers) > 16
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers)
             or not all(1 <= n <= MAX_LAYER for n in layers)
@@ -377,6 +393,11 @@ def check_together(
     larger than its train batch. ``training`` holds the algorithm's effective settings
     (the paper's, then the trial's)."""
     lstm = bool(model.get("use_lstm", False))
+    if model.get("kind") == "set" and lstm:
+        raise ConfigError(
+            "model.use_lstm = true with model.kind = set: the set encoder is not recurrent; "
+            "drop use_lstm, or use env.frame_stack (each user's frames are one input)"
+        )
     if algorithm == "SAC" and lstm:
         raise ConfigError(
             "model.use_lstm = true with algorithm = SAC: RLlib's SAC module passes no "
@@ -424,6 +445,41 @@ def check_together(
             "burn-in must be shorter than the sequences it starts (DQN learns on the "
             "max_seq_len − burn_in_len slots after it)"
         )
+
+
+def check_set_model(model: dict[str, Any], env: Any) -> None:
+    """Refuse, in one line naming the fields, a set model on an env it cannot read: an
+    observation it cannot cut into users and RBs (any but :data:`SET_OBSERVATIONS`) and
+    ``action_mode: rb``, whose N + 1 actions would size its heads by N; and ``set_hiddens``
+    without ``kind: set`` (it would be ignored)."""
+    if model.get("kind") != "set":
+        if "set_hiddens" in model:
+            raise ConfigError(
+                "model.set_hiddens with model.kind = mlp: it sizes the set encoder's per-user "
+                "and per-RB layers and would be ignored; set model.kind: set, or drop it"
+            )
+        return
+    if env.observation_mode not in SET_OBSERVATIONS:
+        raise ConfigError(
+            f"model.kind = set with env.observation_mode = {env.observation_mode}: the set "
+            f"encoder reads the users and RBs of {' or '.join(map(repr, SET_OBSERVATIONS))}"
+        )
+    if env.action_mode != "binary":
+        raise ConfigError(
+            f"model.kind = set with env.action_mode = {env.action_mode}: its N + 1 actions "
+            "would size the heads by N; the set model takes action_mode: binary"
+        )
+
+
+def set_model_weights(model: dict[str, Any], layout: Any) -> tuple[int, int]:
+    """(weights of the per-user and per-RB MLPs, inputs of the pooled MLP) of a set model
+    on frames of ``layout`` (:class:`~dnt_rllib.env.observation.SetLayout`): the same for
+    every U and N."""
+    hidden = model.get("set_hiddens") or [64, 64]
+    k = layout.frames
+    items = sum(sum(a * b + b for a, b in itertools.pairwise([width, *hidden]))
+                for width in (k * layout.user_features, k * layout.RB_FEATURES))  # fmt: skip
+    return items, 4 * hidden[-1] + k * layout.globals
 
 
 def check_learner(algorithm: str, kind: str, model: dict[str, Any], num_learners: int) -> None:

@@ -118,6 +118,7 @@ def read_trial(root: Path) -> TrialSpec:
         ALGORITHMS,
         check_learner,
         check_model,
+        check_set_model,
         check_together,
         check_training,
     )
@@ -145,6 +146,7 @@ def read_trial(root: Path) -> TrialSpec:
             check_training(algo, f"{TRIAL_FILE}.training.{algo}", values)
         spec = TrialSpec.from_params(params)
         check_together(spec.algorithm, dict(spec.model), dict(spec.training), spec.replay)
+        check_set_model(dict(spec.model), spec.env)
         check_learner(spec.algorithm, spec.learner, dict(spec.model),
                       spec.resources.num_learners)  # fmt: skip
     except ConfigError as err:
@@ -179,20 +181,25 @@ def check_weights_size(path: Path, module: Any, slack: int = 16 << 20) -> None:
         )
 
 
-def check_spaces(config: SystemConfig, trained: SystemConfig) -> None:
+def check_spaces(config: SystemConfig, trained: SystemConfig, size_free: bool = False) -> None:
     """Refuse an evaluation config whose observation or action space is not the trained one's,
-    or whose observation has another layout (``observation_mode``, ``frame_stack``): one
-    line, naming the fields that set it."""
+    or whose observation has another layout (``observation_mode``, ``frame_stack``; for a
+    set model also ``mobility_model`` and ``history``, which size a user and the globals):
+    one line, naming the fields that set it. A ``size_free`` model (the set model) takes
+    observations of any U and N."""
     layout = ("observation_mode", "frame_stack")
+    if size_free:
+        layout += ("mobility_model", "history")
     if any(getattr(config, f) != getattr(trained, f) for f in layout):
         mine, theirs = (", ".join(f"{f} = {getattr(c, f)}" for f in layout)
                         for c in (config, trained))  # fmt: skip
         raise ConfigError(f"--config: {mine} does not match the checkpoint's {theirs}")
     have, want = DNTSyncEnv.spaces(config), DNTSyncEnv.spaces(trained)
-    if have[0].shape != want[0].shape:
+    if have[0].shape != want[0].shape and not size_free:
         raise ConfigError(
             f"--config: observation shape {have[0].shape} does not match the checkpoint's "
-            f"{want[0].shape}"
+            f"{want[0].shape} (an MLP on a {trained.observation_mode!r} observation is sized "
+            "by num_users and num_rbs; model.kind: set or a compact observation is not)"
         )
     if have[1] != want[1]:
         raise ConfigError(
@@ -237,7 +244,7 @@ def load_module(
         )
     trained = spec.env
     config = config or trained
-    check_spaces(config, trained)
+    check_spaces(config, trained, size_free=spec.model.get("kind") == "set")
     module = build_module(spec)
     check_weights_size(weights, module)
     try:

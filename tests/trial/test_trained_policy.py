@@ -263,3 +263,29 @@ def test_a_policy_on_the_compact_observation_plays_at_another_cell_size(
     else:
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "observation shape" in err
+
+
+def test_a_set_model_plays_at_another_cell_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``model.kind: set`` trained at (U, N) = (4, 3) on ``'set'`` observations evaluates at
+    (30, 12) from the command line; a config that changes a user's features (Gauss–Markov
+    adds the displacement) is refused in one line."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    params = trial_params("DQN")
+    params["env"] = {**params["env"], "observation_mode": "set"}
+    params["model"] = {"kind": "set", "set_hiddens": [8], "fcnet_hiddens": [8]}
+    save_module(params, folder)
+    big = {"twin": "hold", "episode_length": 5, "observation_mode": "set", "num_users": 30,
+           "num_rbs": 12}  # fmt: skip
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(big))
+    code, out, err = run_eval(capsys, "--checkpoint", str(folder), "--config",
+                              str(tmp_path / "big.yaml"))  # fmt: skip
+    assert code == 0, err
+    assert "| DQN (seed 0) |" in out
+    (tmp_path / "gm.yaml").write_text(yaml.safe_dump({**big, "mobility_model": "gauss_markov"}))
+    code, _, err = run_eval(capsys, "--checkpoint", str(folder), "--config",
+                            str(tmp_path / "gm.yaml"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "mobility_model = gauss_markov" in err
