@@ -29,45 +29,67 @@ from dnt_rllib.validation import ConfigError
 
 @dataclass(frozen=True)
 class Measured:
-    """The parts of a sweep measured at one network size (seconds of one CPU)."""
+    """The parts of a sweep measured at one network size (seconds of one CPU).
+
+    A trial's overhead beyond its budget is its start, then its policy's play on the
+    learning-curve episodes every ``curve_interval`` iterations and on the evaluation
+    episodes: ``trial_start_s + policy_episode_s · (evaluation episodes + curve episodes ·
+    ⌊budget / (iteration_s · curve_interval)⌋)``; ``policy_episode_s`` is what the measured
+    overhead of a whole trial leaves for each episode its policy played."""
 
     num_users: int
     num_rbs: int
     twin_s: float  # pretraining the GRU twin (early stopping)
     fit_s: float  # the threshold fit (300 tuning episodes)
     reference_episode_s: float  # every reference (the rules, the ceiling's DP) on one episode
-    trial_overhead_s: float  # a trial's wall time beyond its stop.time_total_s
+    trial_start_s: float  # from the trial's actor to its first iteration
+    iteration_s: float  # one training iteration of the tuned SAC (8 envs)
+    policy_episode_s: float  # the trained policy's play of one episode, checkpoints included
     source: str
 
+    def trial_overhead_s(self, budget: float, episodes: int, curve: int, every: int) -> float:
+        """A trial's wall time beyond its ``budget`` of training seconds (class doc)."""
+        points = math.floor(budget / (self.iteration_s * every)) if curve else 0
+        return self.trial_start_s + self.policy_episode_s * (episodes + curve * points)
 
-#: The measured sizes (2 idle cores of this project's machine).
+
+#: The measured sizes, each part on its own on 2 otherwise idle cores (docs/cluster.md, "What
+#: a sweep costs", gives the commands).
 MEASURED = (
     Measured(
         10,
         6,
-        twin_s=140.0,
-        fit_s=30.0,
-        reference_episode_s=0.36,
-        trial_overhead_s=100.0,
-        source="U = 10, N = 6: README, 'What the two commands take' (twin 2 min 20 s, fit "
-        "30 s, curve references 19 s for 50 episodes); docs/speed.md (evaluation references "
-        "69 s for 200 episodes); docs/sweeps.md (a sweep.yaml trial: ~100 s beyond its "
-        "600 s)",
+        twin_s=49.5,
+        fit_s=5.5,
+        reference_episode_s=0.0707,
+        trial_start_s=13.0,
+        iteration_s=1.0,
+        policy_episode_s=0.031,
+        source="U = 10, N = 6, measured 2026-12-06: `python -m dnt_rllib.twin train` 49.5 s; "
+        "`python -m dnt_rllib.bench --evaluation 200`: fit 5.5 s, references 14.1 s for 200 "
+        "episodes (tapes 0.8, rules 0.9, ceiling DP 11.5 and play 1.0); one scale_out.yaml "
+        "trial of 120 s: 13 s from PENDING to training, ~1.0 s an iteration, 41 s beyond its "
+        "budget: its start and 28 s for 300 + 50 × 12 episodes of its policy",
     ),
     Measured(
         200,
         100,
-        twin_s=110.0,
-        fit_s=74.0,
-        reference_episode_s=0.65,
-        trial_overhead_s=135.0,
-        source="U = 200, N = 100: docs/realistic-cells.md, sweep_cell_slice.yaml (twin "
-        "1 min 50 s, fits 70 and 77 s, references 65 s for 100 and 13 s for 20 episodes, "
-        "a trial 130-140 s beyond its 600 s)",
+        twin_s=37.5,
+        fit_s=26.3,
+        reference_episode_s=0.214,
+        trial_start_s=13.0,
+        iteration_s=1.09,
+        policy_episode_s=0.10,
+        source="U = 200, N = 100, measured 2026-12-06: `python -m dnt_rllib.twin train` 37.5 s "
+        "(9 epochs); `bench --evaluation 100`: fit 26.3 s, references 21.4 s for 100 episodes "
+        "(ceiling DP 18.2); the trial from docs/realistic-cells.md (sweep_cell_slice.yaml, "
+        "before): 130-140 s beyond its 600 s, 55 curve points; less the start measured at "
+        "U = 10 (13 s), 122 s for 100 + 20 × 55 episodes of its policy",
     ),
 )
-#: The driver's start before the twin: imports, the checks, Ray's start or join.
-DRIVER_START_S = 20.0
+#: The driver's start before the twin: imports, the checks, Ray's start or join (11 s
+#: measured to the fits' start in the U = 10 trial above).
+DRIVER_START_S = 11.0
 #: A measured figure used more than this factor of U·N away is marked extrapolated.
 FAR = 3.0
 
@@ -189,7 +211,8 @@ def make_plan(exp: ExperimentConfig, nodes: int, cpus: int) -> Plan:
         return Part(what, each, len(seconds), 1.0, waves * each,
                     f"{waves} wave(s) of tasks on {slots} CPUs{cached_note}")  # fmt: skip
 
-    overhead = max(m.trial_overhead_s for m in measured)
+    overhead = max(m.trial_overhead_s(budget, len(ev.seeds), len(ev.curve_seeds),
+                                      ev.curve_interval) for m in measured)  # fmt: skip
     trial_s = budget + overhead
     free = slots - min(trials, at_once) * need
     parts = [
@@ -213,7 +236,7 @@ def make_plan(exp: ExperimentConfig, nodes: int, cpus: int) -> Plan:
     parts += [
         beside,
         Part(
-            f"trials: {budget} s of training (stop.time_total_s) + {overhead:g} s overhead",
+            f"trials: {budget} s of training (stop.time_total_s) + {overhead:.0f} s overhead",
             trial_s,
             trials,
             need,

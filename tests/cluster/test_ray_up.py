@@ -61,13 +61,15 @@ CLUSTER_PORTS = {
     "Ray dashboard": 8265,
     "Ray dashboard agent": 52365,
 }
-# The job of docs/cluster.md (step 3; the README's cluster part), with the smoke config.
+# The job of docs/cluster.md (step 6; the README's cluster part), with the smoke config.
 JOB = (
     "cd ~/dnt_rllib && MLFLOW_TRACKING_URI=http://127.0.0.1:5000 "
     "python -m dnt_rllib.tune --config tune_configs/smoke.yaml"
 )
-# The MLflow stop of docs/cluster.md (step 5; the README's cluster part).
+# The MLflow stop of docs/cluster.md (step 8; the README's cluster part).
 STOP_MLFLOW = "bash ~/dnt_rllib/cluster/mlflow_server.sh stop"
+# The workers' Ray stop of docs/cluster.md (step 9, cluster/local.yaml).
+STOP_WORKERS = "bash ~/dnt_rllib/cluster/stop_workers.sh"
 #: Ray's answer to a job submitted before the head's job agent is up (retried).
 NO_AGENT = "No available agent to submit job"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` CLI of this environment
@@ -410,7 +412,7 @@ def test_ray_up_runs_the_readme_job_on_a_worker_and_ray_down_leaves_nothing(
     with urllib.request.urlopen(f"{MLFLOW}/health", timeout=5) as response:
         assert response.status == 200
 
-    # docs/cluster.md step 3: forward the dashboard (here to a free local port: 8265 is the head's
+    # docs/cluster.md step 6: forward the dashboard (here to a free local port: 8265 is the head's
     # own on this machine) and submit the job through it.
     local_dashboard = free_port()
     dashboard = subprocess.Popen(
@@ -459,19 +461,17 @@ def test_ray_up_runs_the_readme_job_on_a_worker_and_ray_down_leaves_nothing(
     assert references == sorted(REFERENCE_RUNS), references
     assert all(run["info"]["status"] == "FINISHED" for run in runs)
 
-    # docs/cluster.md step 5: stop MLflow (its pid file), then `ray down`.
+    # docs/cluster.md steps 8 and 9: stop MLflow (its pid file), the workers' Ray, `ray down`.
     ray("exec", str(cluster), STOP_MLFLOW)
+    stopped = ray("exec", str(cluster), STOP_WORKERS)
+    assert f"ray stop on {machines.network.worker_ip}" in stopped.stdout + stopped.stderr
     started = time.monotonic()
     ray("down", "-y", str(cluster))
     print(f"ray down: {time.monotonic() - started:.0f} s")
-    still = {name: port for name, port in CLUSTER_PORTS.items() if listening(port)}
-    assert not still, f"still listening after ray down: {still}"
-    # `ray down` runs `ray stop` on the head only (the local provider's "terminate" is a
-    # note in its state file); a worker's raylet stops itself once it has lost the head's
-    # GCS for gcs_rpc_server_reconnect_timeout_s (60 s), with everything it started.
-    for node, wait_s in ((machines.head, 15), (machines.worker, 60 + 45)):
-        deadline = time.monotonic() + wait_s
+    for node in (machines.worker, machines.head):
+        deadline = time.monotonic() + 15
         while (left := node.processes()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not left, f"still running after ray down: {left}"
-    print(f"the worker's Ray gone: {time.monotonic() - started:.0f} s after ray down began")
+        still = {name: port for name, port in CLUSTER_PORTS.items() if listening(port)}
+        assert not still, f"still listening after ray down: {still}"

@@ -14,6 +14,9 @@ from dnt_rllib.validation import ConfigError
 
 ROOT = Path(__file__).parents[2]
 PAPER = MEASURED[0]  # U = 10, N = 6
+#: A trial of ``sweep()`` beyond its 300 s: its start, then its policy on 100 evaluation
+#: episodes and 20 curve episodes every 10 iterations: 300 s / (1.0 s × 10) = 30 points.
+OVERHEAD = PAPER.trial_start_s + PAPER.policy_episode_s * (100 + 20 * 30)
 
 
 def sweep(tmp_path: Path, **changes: object) -> dict:
@@ -37,7 +40,7 @@ def test_the_shipped_sweeps_count_their_grids() -> None:
 def test_five_trials_on_two_nodes_of_two_cpus(tmp_path: Path) -> None:
     plan = make_plan(parse_experiment(sweep(tmp_path)), nodes=2, cpus=2)
     assert (plan.trials, plan.at_once, plan.rounds) == (5, 4, 2)
-    trial = 300 + PAPER.trial_overhead_s
+    trial = 300 + OVERHEAD
     # one network, nothing cached: the twin, then one fit and the curve references (20
     # episodes) as one wave of tasks; the 100 evaluation episodes' references beside the
     # first round (4 trials on 4 CPUs: none free, so before it)
@@ -52,7 +55,7 @@ def test_a_free_cpu_plays_the_evaluation_references_beside_the_trials(tmp_path: 
     plan = make_plan(parse_experiment(sweep(tmp_path)), nodes=1, cpus=8)
     assert (plan.at_once, plan.rounds, plan.busy_nodes) == (8, 1, 1)
     before = DRIVER_START_S + PAPER.twin_s + PAPER.fit_s + 20 * PAPER.reference_episode_s
-    assert plan.wall_s == pytest.approx(before + 300 + PAPER.trial_overhead_s)
+    assert plan.wall_s == pytest.approx(before + 300 + OVERHEAD)
 
 
 def test_max_concurrent_trials_and_a_cached_twin(tmp_path: Path) -> None:
@@ -71,7 +74,10 @@ def test_the_nearest_measured_size_prices_a_big_cell(tmp_path: Path) -> None:
                                "twin_cache_dir": str(tmp_path / "cache")})  # fmt: skip
     plan = make_plan(parse_experiment(raw), nodes=8, cpus=16)
     trials = next(p for p in plan.parts if p.what.startswith("trials"))
-    assert trials.each_s == 300 + MEASURED[1].trial_overhead_s
+    big = MEASURED[1]  # 300 s / (1.09 s × 10 iterations) = 27.5: 27 curve points of 20
+    assert trials.each_s == pytest.approx(
+        300 + big.trial_start_s + big.policy_episode_s * (100 + 20 * 27)
+    )
     assert plan.sources == [MEASURED[1].source]
 
 
