@@ -54,7 +54,7 @@ def serve(temp_dir: str, reply_fd: int, workers: int = 1) -> None:
             ray.init(address=cluster.address, log_to_driver=False)
         return [
             {
-                "class": a["ActorClassName"],
+                "class": a["ActorClassName"].rsplit(".", 1)[-1],  # or wrap_function.<locals>.X
                 "node": a["Address"]["NodeID"],
                 "pid": a["Pid"],
                 "state": a["State"],
