@@ -3,7 +3,7 @@
 The cluster launcher configs export it on every node (``cluster/cluster.yaml``: an S3 URI;
 ``cluster/local.yaml``: a folder every machine mounts), and ``tune`` passes it on to its Ray
 workers. Where a YAML gives no ``storage_path``, Tune writes under ``<root>/ray_results``
-(:func:`dnt_rllib.tuning.cluster_storage.apply_shared_storage`); where it gives no
+(:func:`dnt_rllib.experiment.schema.default_storage_path`); where it gives no
 ``env.twin_cache_dir``, the twin cache is ``<root>/twins`` when the root is a folder.
 
 A URI root (``s3://…``, ``file://…``) cannot hold the cache's file locks, so each node
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +47,49 @@ def mirror_root() -> str | None:
     return f"{root}/{CACHE_DIR}" if root is not None and is_uri(root) else None
 
 
+def remote(path: Path) -> tuple[Any, str] | None:
+    """The mirror's file system and its path for the cache file ``path``
+    (``<mirror>/<path.name>``), or None without a URI root."""
+    root = mirror_root()
+    if root is None:
+        return None
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(f"{root}/{path.name}")
+
+
+def held(fs: Any, base: str) -> bool:
+    """Whether the mirror's file system ``fs`` holds the file ``base``."""
+    import pyarrow.fs as pafs
+
+    return fs.get_file_info(base).type == pafs.FileType.File
+
+
 def fetch(path: Path) -> bool:
     """Copy ``<mirror>/<path.name>`` to ``path`` if the mirror holds it; whether it did.
     A no-op (False) without a URI root."""
-    remote = mirror_root()
-    if remote is None:
+    found = remote(path)
+    if found is None or not held(*found):
         return False
     import pyarrow.fs as pafs
 
-    fs, base = pafs.FileSystem.from_uri(f"{remote}/{path.name}")
-    if fs.get_file_info(base).type != pafs.FileType.File:
-        return False
+    fs, base = found
     partial = path.with_name(f".{path.name}.fetch")
     pafs.copy_files(base, str(partial), source_filesystem=fs,
                     destination_filesystem=pafs.LocalFileSystem())  # fmt: skip
     os.replace(partial, path)  # readers see no file or a whole one
-    log.info("fetched %s from %s", path.name, remote)
+    log.info("fetched %s from %s", path.name, mirror_root())
     return True
 
 
 def publish(path: Path) -> None:
     """Copy the cache file ``path`` to the mirror (a no-op without a URI root)."""
-    remote = mirror_root()
-    if remote is None:
+    found = remote(path)
+    if found is None:
         return
     import pyarrow.fs as pafs
 
-    fs, base = pafs.FileSystem.from_uri(f"{remote}/{path.name}")
+    fs, base = found
     fs.create_dir(base.rsplit("/", 1)[0], recursive=True)
     partial = f"{base}.{os.getpid()}.partial"  # moved into place whole (S3: one PUT)
     pafs.copy_files(str(path), partial, source_filesystem=pafs.LocalFileSystem(),
@@ -83,11 +100,6 @@ def publish(path: Path) -> None:
 def share(path: Path) -> None:
     """Publish the cache file ``path`` if the mirror lacks it (a no-op without a URI root,
     or without the file): what this node found in its cache from before, other nodes fetch."""
-    remote = mirror_root()
-    if remote is None or not path.is_file():
-        return
-    import pyarrow.fs as pafs
-
-    fs, base = pafs.FileSystem.from_uri(f"{remote}/{path.name}")
-    if fs.get_file_info(base).type != pafs.FileType.File:
+    found = remote(path)
+    if found is not None and path.is_file() and not held(*found):
         publish(path)

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.address:  # a cluster: its storage must be shared, before any work
             start_ray(args.address)
             check_cluster_storage(exp)
-        if not args.address:
+        else:
             check_resources(exp, local_resources(), "this machine")
         check_tracking_uri(
             exp.tracking_uri, "experiment.mlflow.tracking_uri", write=True, probe_s=PROBE_S

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dnt_rllib.config import SystemConfig
 from dnt_rllib.experiment.schema import ExperimentConfig
@@ -151,19 +152,28 @@ def trial_count(exp: ExperimentConfig) -> int:
     return math.prod(grid) * exp.num_samples
 
 
-def cached(config: SystemConfig, curve: range, evaluation: range) -> tuple[bool, ...]:
-    """Whether this machine's cache holds the twin, the fit, and the references on the
-    curve and the evaluation episodes of ``config``."""
+class Cached(NamedTuple):
+    """What this machine's cache holds of a network: its twin, its fit, its references on
+    the curve and on the evaluation episodes."""
+
+    twin: bool
+    fit: bool
+    curve: bool
+    evaluation: bool
+
+
+def cached(config: SystemConfig, curve: range, evaluation: range) -> Cached:
+    """What this machine's cache holds of ``config`` (:class:`Cached`)."""
     from dnt_rllib.policies.threshold import fit_path, load_or_fit
     from dnt_rllib.trial.references import references_path
     from dnt_rllib.twin.cache import cache_path
 
     twin = config.twin == "hold" or cache_path(config).is_file()
     if not fit_path(config).is_file():
-        return twin, False, False, False
+        return Cached(twin, False, False, False)
     fit = load_or_fit(config)  # read from the cache
-    return (twin, True, not curve or references_path(config, fit, curve).is_file(),
-            not evaluation or references_path(config, fit, evaluation).is_file())  # fmt: skip
+    return Cached(twin, True, not curve or references_path(config, fit, curve).is_file(),
+                  not evaluation or references_path(config, fit, evaluation).is_file())  # fmt: skip
 
 
 def make_plan(exp: ExperimentConfig, nodes: int, cpus: int) -> Plan:
@@ -194,13 +204,12 @@ def make_plan(exp: ExperimentConfig, nodes: int, cpus: int) -> Plan:
     measured = [nearest(c) for c in networks]
     state = [cached(c, ev.curve_seeds, ev.seeds) for c in networks]
     twins = {cache_path(c): m for c, m, s in zip(networks, measured, state, strict=True)
-             if not s[0]}  # fmt: skip
+             if not s.twin}  # fmt: skip
     twin_s = [m.twin_s for m in twins.values()]
-    fits = [m.fit_s for m, s in zip(measured, state, strict=True) if not s[1]]
-    curve = [m.reference_episode_s * len(ev.curve_seeds)
-             for m, s in zip(measured, state, strict=True) if not s[2]]  # fmt: skip
-    evaluation = [m.reference_episode_s * len(ev.seeds)
-                  for m, s in zip(measured, state, strict=True) if not s[3]]  # fmt: skip
+    pairs = list(zip(measured, state, strict=True))
+    fits = [m.fit_s for m, s in pairs if not s.fit]
+    curve = [m.reference_episode_s * len(ev.curve_seeds) for m, s in pairs if not s.curve]
+    evaluation = [m.reference_episode_s * len(ev.seeds) for m, s in pairs if not s.evaluation]
     slots = nodes * cpus
 
     def tasks(what: str, seconds: list[float], total: int) -> Part:
