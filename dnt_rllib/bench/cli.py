@@ -5,6 +5,7 @@
     python -m dnt_rllib.bench --rllib --rllib-settings 0:1,2:8 --rllib-seconds 1
     python -m dnt_rllib.bench --learner       # ms per SAC update: RLlib's, ours, torch floor
     python -m dnt_rllib.bench --evaluation 200  # a trial's final evaluation, part by part
+    python -m dnt_rllib.bench --set-encoder   # the set model's encoder: fused vs autograd
 
 Pins itself to one CPU core and one BLAS/torch thread, then times whole env steps (random
 actions, auto-reset) and each part of a step in isolation: mobility (eq. 1), the channel
@@ -199,6 +200,7 @@ MODE_FLAGS: dict[str, tuple[tuple[str, str, object], ...]] = {
                 None), ("rllib_rounds", "--rllib-rounds", 3)),
     "--learner": (("learner_seconds", "--learner-seconds", 10.0), ("json", "--json", None)),
     "--evaluation": (),
+    "--set-encoder": (),
     "": (("steps", "--steps", 20_000),),  # the env-step bench, no mode flag
 }  # fmt: skip
 
@@ -207,7 +209,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Sizes and durations of a bench run: each bounded, one line naming the flag; one mode
     at a time, and no flag of a mode not run (it would be ignored). Fills in the defaults."""
     modes = [flag for flag, on in (("--rllib", args.rllib), ("--learner", args.learner),
-             ("--evaluation", args.evaluation is not None)) if on]  # fmt: skip
+             ("--evaluation", args.evaluation is not None), ("--set-encoder", args.set_encoder))
+             if on]  # fmt: skip
     if len(modes) > 1:
         raise ConfigError(f"{' and '.join(modes)}: one at a time (each is its own benchmark)")
     mode = modes[0] if modes else ""
@@ -217,7 +220,8 @@ def check_args(args: argparse.Namespace) -> None:
                 needs = (
                     f"only with {other}"
                     if other
-                    else "only without --rllib, --learner and --evaluation (the env-step bench)"
+                    else "only without --rllib, --learner, --evaluation and --set-encoder (the "
+                    "env-step bench)"
                 )
                 raise ConfigError(f"{flag}: applies {needs}; it would be ignored here")
             if getattr(args, dest) is None:
@@ -276,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         help="time a trial's evaluation of the references on EPISODES (>= 2) episodes, part by "
         "part",
     )
+    parser.add_argument(
+        "--set-encoder",
+        action="store_true",
+        help="ms per batch through the set model's encoder at three cell sizes: its fused "
+        "pooling, autograd's, and the flat MLP (dnt_rllib.bench.set_encoder)",
+    )
     args = parser.parse_args(argv)
     try:
         config = SystemConfig.from_yaml(args.config) if args.config else SystemConfig()
@@ -283,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         check_cache_dir(config)
     except ConfigError as err:
         return cli.refuse(err)
+    if args.set_encoder:
+        from dnt_rllib.bench.set_encoder import main as set_encoder_main
+
+        return set_encoder_main()
     if args.learner:
         from dnt_rllib.bench.learner_cost import main as learner_main
 

@@ -10,8 +10,11 @@ Deep Sets encoder, Zaheer et al. 2017)
     e_u = φ(x_u),  e_n = ψ(z_n),
     z = ρ([mean_u e_u, max_u e_u, mean_n e_n, max_n e_n, g])
 
-with φ, ψ MLPs shared by every user and every RB (``set_hiddens``), ρ an MLP
-(``fcnet_hiddens``, i.e. ``width``/``depth``) and g the slot's globals. With k stacked
+with φ, ψ ReLU MLPs shared by every user and every RB (``set_hiddens``), ρ an MLP
+(``fcnet_hiddens``, i.e. ``width``/``depth``) and g the slot's globals. φ's and ψ's last
+layer and their pooling are one autograd function (:class:`ReluMeanMax`): per item and unit
+it keeps only the ReLU's sign, and its weight gradient is a batched product with the inputs,
+not the four full-size (B, U, width) passes of autograd's mean and max. With k stacked
 frames a user's k frames are one input x_u (k·F_u entries), and likewise an RB's and the
 globals. Mean and max are invariant to the order of the users and of the RBs, and none of
 φ, ψ, ρ has a size set by U or N: the same weights run on any cell whose frames have the
@@ -36,11 +39,10 @@ from ray.rllib.core.models.torch.base import TorchModel
 from ray.rllib.models.utils import get_activation_fn
 
 from dnt_rllib.env.observation import SET_HEADER_UNIT, SetLayout, set_layout
+from dnt_rllib.trial.settings import SET_HIDDENS
 
 #: The ``model_config`` key of the layout that :func:`set_model_config` adds.
 LAYOUT_KEY = "set_layout"
-#: The per-user and per-RB MLPs' layers when the model section names none.
-SET_HIDDENS = [64, 64]
 
 
 def set_model_config(model: dict[str, Any], env: Any) -> dict[str, Any]:
@@ -65,6 +67,54 @@ def mlp(sizes: list[int], activation: str) -> torch.nn.Sequential:
         if act is not None:
             layers.append(act())
     return torch.nn.Sequential(*layers)
+
+
+class ReluMeanMax(torch.autograd.Function):
+    """``[mean_i relu(x_i W), max_i relu(x_i W)]`` (B, 2·width) of items x (B, I, K) whose
+    last entry is 1 (the bias row of W (K, width)); equal to autograd's, cheaper."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        h = torch.matmul(x, weight).relu_()
+        if any(ctx.needs_input_grad):
+            top, at = h.max(1)
+            ctx.save_for_backward(x, weight, h, top, at)
+        else:
+            top = h.amax(1)
+        return torch.cat([h.mean(1), top], dim=-1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        x, weight, h, top, at = ctx.saved_tensors
+        width = h.shape[-1]
+        g_mean = grad[:, :width] / h.shape[1]
+        g_top = grad[:, width:] * (top > 0)  # an all-zero unit passes no gradient
+        on = torch.sign(h)  # relu'(x W): 1 where the unit is active
+        rows = torch.gather(x, 1, at.unsqueeze(-1).expand(-1, -1, x.shape[-1]))  # (B, width, K)
+        g_weight = torch.einsum("bkw,bw->kw", torch.bmm(x.transpose(1, 2), on), g_mean)
+        g_weight = g_weight + torch.einsum("bwk,bw->kw", rows, g_top)
+        g_x = None
+        if ctx.needs_input_grad[0]:
+            g_h = on.mul_(g_mean.unsqueeze(1))
+            g_h.scatter_add_(1, at.unsqueeze(1), g_top.unsqueeze(1))
+            g_x = g_h @ weight.t()
+        return g_x, g_weight
+
+
+class ItemEncoder(torch.nn.Module):
+    """φ of every item, pooled: ``[mean_i φ(x_i), max_i φ(x_i)]`` (B, 2·hiddens[-1]) of
+    items (B, I, K), φ a ReLU MLP ``K → hiddens``."""
+
+    def __init__(self, inputs: int, hiddens: list[int]) -> None:
+        super().__init__()
+        self.inner = mlp([inputs, *hiddens[:-1]], "relu")
+        self.last = torch.nn.Linear(([inputs, *hiddens])[-2], hiddens[-1])
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        x = self.inner(items)
+        x = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
+        weight = torch.cat([self.last.weight.t(), self.last.bias.unsqueeze(0)])
+        return ReluMeanMax.apply(x, weight)
 
 
 @dataclass
@@ -97,8 +147,8 @@ class SetEncoder(TorchModel, Encoder):
         TorchModel.__init__(self, config)
         Encoder.__init__(self, config)
         k, width = config.frames, config.item_hiddens[-1]
-        self.users = mlp([k * config.user_features, *config.item_hiddens], config.activation)
-        self.rbs = mlp([k * SetLayout.RB_FEATURES, *config.item_hiddens], config.activation)
+        self.users = ItemEncoder(k * config.user_features, config.item_hiddens)
+        self.rbs = ItemEncoder(k * SetLayout.RB_FEATURES, config.item_hiddens)
         pooled = 4 * width + k * config.globals
         self.net = mlp([pooled, *config.hidden_layer_dims], config.activation)
 
@@ -125,8 +175,7 @@ class SetEncoder(TorchModel, Encoder):
     def pooled(self, obs: torch.Tensor) -> torch.Tensor:
         """[mean_u φ(x_u), max_u φ(x_u), mean_n ψ(z_n), max_n ψ(z_n), g] (B, 4·width + k·G)."""
         glob, users, rbs = self.split(obs)
-        e_u, e_n = self.users(users), self.rbs(rbs)
-        return torch.cat([e_u.mean(1), e_u.amax(1), e_n.mean(1), e_n.amax(1), glob], dim=-1)
+        return torch.cat([self.users(users), self.rbs(rbs), glob], dim=-1)
 
     def _forward(self, inputs: dict, **kwargs: Any) -> dict:
         obs = inputs[Columns.OBS]

@@ -20,7 +20,9 @@ def build_algorithm_config(spec: TrialSpec, env: str | type) -> AlgorithmConfig:
     bookkeeping per update), ``rllib`` with RLlib's. PPO has no replay. DQN with an LSTM gets
     :mod:`dnt_rllib.rllib_ext.recurrent_dqn`'s module (RLlib's, exploring on vector envs).
     ``model.kind: set`` gets RLlib's module with :mod:`dnt_rllib.rllib_ext.set_model`'s
-    catalog (a set encoder whose weights do not depend on U or N).
+    catalog (a set encoder whose weights do not depend on U or N). SAC's module is
+    :mod:`dnt_rllib.rllib_ext.sac_module`'s (RLlib's, with log-probabilities that stay
+    finite when the actor saturates).
     """
     from dnt_rllib.rllib_ext.fast_replay import FAST_CLASSES
     from dnt_rllib.rllib_ext.lean_learner import LEAN_CLASSES
@@ -32,20 +34,27 @@ def build_algorithm_config(spec: TrialSpec, env: str | type) -> AlgorithmConfig:
         # is the prioritised one, which replay: fast refuses)
         training["replay_buffer_config"] = {**REPLAY_BUFFER, **training["replay_buffer_config"]}
     model = spec.model_config
-    module: dict[str, Any] = {}
-    if model.pop("kind", "mlp") == "set":
-        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    module_class: type | None = None
+    catalog_class: type | None = None
+    if algorithm == "SAC":
+        from dnt_rllib.rllib_ext.sac_module import FiniteLogProbSACTorchRLModule
 
+        module_class = FiniteLogProbSACTorchRLModule
+    elif algorithm == "DQN" and model.get("use_lstm"):
+        from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
+
+        module_class = RecurrentDQNTorchRLModule
+    if model.pop("kind", "mlp") == "set":
         from dnt_rllib.rllib_ext.set_model import SET_CATALOGS, set_model_config
 
         model = set_model_config(model, spec.env)
-        module["rl_module_spec"] = RLModuleSpec(catalog_class=SET_CATALOGS[algorithm])
-    elif algorithm == "DQN" and model.get("use_lstm"):
+        catalog_class = SET_CATALOGS[algorithm]
+    module: dict[str, Any] = {}
+    if module_class or catalog_class:
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-        from dnt_rllib.rllib_ext.recurrent_dqn import RecurrentDQNTorchRLModule
-
-        module["rl_module_spec"] = RLModuleSpec(module_class=RecurrentDQNTorchRLModule)
+        spec_fields = {"module_class": module_class, "catalog_class": catalog_class}
+        module["rl_module_spec"] = RLModuleSpec(**{k: v for k, v in spec_fields.items() if v})
     lean = spec.off_policy and spec.learner == "lean"
     learner = {"learner_class": LEAN_CLASSES[algorithm]} if lean else {}
     env_config = {

@@ -116,6 +116,8 @@ MODEL_FIELDS = (
 MODEL_KINDS = ("mlp", "set")
 #: ``model`` keys of the set encoder alone: the per-user and per-RB MLPs' layer sizes.
 SET_FIELDS = ("set_hiddens",)
+#: The set model's per-user and per-RB ReLU layers when the model section names none.
+SET_HIDDENS = [32]
 #: The observation modes the set encoder can cut into users and RBs.
 SET_OBSERVATIONS = ("set", "set_memory")
 #: The LSTM's integer fields: its cell size, and the sequences the learner trains on (slots).
@@ -475,7 +477,7 @@ def set_model_weights(model: dict[str, Any], layout: Any) -> tuple[int, int]:
     """(weights of the per-user and per-RB MLPs, inputs of the pooled MLP) of a set model
     on frames of ``layout`` (:class:`~dnt_rllib.env.observation.SetLayout`): the same for
     every U and N."""
-    hidden = model.get("set_hiddens") or [64, 64]
+    hidden = model.get("set_hiddens") or SET_HIDDENS
     k = layout.frames
     items = sum(sum(a * b + b for a, b in itertools.pairwise([width, *hidden]))
                 for width in (k * layout.user_features, k * layout.RB_FEATURES))  # fmt: skip

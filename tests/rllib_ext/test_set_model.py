@@ -13,7 +13,12 @@ from ray.rllib.core.models.base import ENCODER_OUT
 from dnt_rllib import DNTSyncEnv, SystemConfig
 from dnt_rllib.env.observation import SetLayout
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
-from dnt_rllib.rllib_ext.set_model import SetEncoder, SetEncoderConfig
+from dnt_rllib.rllib_ext.set_model import (
+    ItemEncoder,
+    ReluMeanMax,
+    SetEncoder,
+    SetEncoderConfig,
+)
 from dnt_rllib.trial.rllib_config import build_algorithm_config
 from dnt_rllib.trial.spec import TrialSpec
 
@@ -131,23 +136,58 @@ def listed_twice(obs: np.ndarray, config: SystemConfig) -> np.ndarray:
     return np.concatenate(frames, axis=1)
 
 
+def identity_items(encoder: ItemEncoder) -> None:
+    """Make φ the identity on non-negative inputs: one ReLU layer, W = I, b = 0."""
+    with torch.no_grad():
+        encoder.last.weight.copy_(torch.eye(encoder.last.weight.shape[0]))
+        encoder.last.bias.zero_()
+
+
 def test_pooled_features_of_two_users_by_hand() -> None:
-    """Identity per-item maps: the pooled vector is [mean_u x_u, max_u x_u, mean_n z_n,
-    max_n z_n, g], here for U = 2 users and N = 1 RB of one frame, G = 2, F_u = 2."""
+    """φ, ψ = ReLU (one layer, W = I, b = 0): the pooled vector is [mean_u relu(x_u),
+    max_u relu(x_u), mean_n relu(z_n), max_n relu(z_n), g], here for U = 2 users and N = 1
+    RB of one frame, G = 2, F_u = 2."""
     config = SetEncoderConfig(input_dims=[10], globals=2, user_features=2, frames=1,
                               item_hiddens=[2], hidden_layer_dims=[4])  # fmt: skip
     encoder = SetEncoder(config)
-    encoder.users = torch.nn.Identity()
-    encoder.rbs = torch.nn.Identity()
+    identity_items(encoder.users)
+    identity_items(encoder.rbs)
     unit = 2.0**-16
     # headers, globals | user 1, user 2 | the RB
     obs = torch.tensor([[2 * unit, 1 * unit, 0.5, -0.5, 0.1, 0.8, -0.3, 0.4, 0.25, -1.0]])
     pooled = encoder.pooled(obs)
+    # users after the ReLU: (0.1, 0.8), (0, 0.4); the RB: (0.25, 0)
     # mean, max over the users | mean, max of the one RB | the globals
-    expected = [-0.1, 0.6, 0.1, 0.8, 0.25, -1.0, 0.25, -1.0, 0.5, -0.5]
+    expected = [0.05, 0.6, 0.1, 0.8, 0.25, 0.0, 0.25, 0.0, 0.5, -0.5]
     torch.testing.assert_close(pooled, torch.tensor([expected]))
     with pytest.raises(ValueError, match="headers say U = 3, N = 1"):
         encoder.pooled(torch.cat([obs[:, :1] * 1.5, obs[:, 1:]], dim=1))
+
+
+@pytest.mark.parametrize("hiddens", [[3], [4, 3]])
+def test_item_pooling_matches_autograds_mean_and_max(hiddens: list[int]) -> None:
+    """The fused last layer and pooling give autograd's values and gradients of
+    [mean_i relu(x_i W + b), max_i relu(x_i W + b)] (weights, bias and, with an inner
+    layer, the items' inputs), in float64."""
+    torch.manual_seed(0)
+    encoder = ItemEncoder(5, hiddens).double()
+    items = torch.randn(6, 7, 5, dtype=torch.float64)
+    mix = torch.randn(2 * hiddens[-1], dtype=torch.float64)
+
+    def reference(items: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(encoder.last(encoder.inner(items)))
+        return torch.cat([h.mean(1), h.amax(1)], dim=-1)
+
+    fused = encoder(items)
+    torch.testing.assert_close(fused, reference(items))
+    params = list(encoder.parameters())
+    got = torch.autograd.grad((fused * mix).sum(), params)
+    want = torch.autograd.grad((reference(items) * mix).sum(), params)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+    x = torch.cat([items, items.new_ones(6, 7, 1)], dim=-1).requires_grad_()
+    weight = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ReluMeanMax.apply, (x, weight))
 
 
 def test_two_stacked_frames_make_one_input_per_user() -> None:

@@ -1,7 +1,7 @@
 """``model: {kind: set}`` through a real trial: SAC and DQN build on the ``'set'``
 observation (two stacked frames), train one iteration on the ring buffer and the lean
 learner, and the checkpoint they write evaluates at the (U, N) it was trained on and at
-another, with the same weights.
+another, with the same weights; PPO (RLlib's learner, on-policy) does the same.
 
 ``train_trial`` runs as in Tune, with Tune's calls and the threshold fit stood in for
 (:mod:`tests.trial.test_frame_stack_training`)."""
@@ -69,7 +69,7 @@ def test_sac_and_dqn_train_a_set_model_and_evaluate_it_at_another_size(
 
     # no weight is sized by U or N: the per-user layer reads 2 frames × 5 features
     weights = torch.load(tmp_path / "checkpoint" / WEIGHTS_FILE, weights_only=True)
-    users = next(v for k, v in weights.items() if "users.0.weight" in k)
+    users = next(v for k, v in weights.items() if "users.last.weight" in k)
     assert users.shape == (8, 2 * 5)
     _, policy, config = load_policy(tmp_path / "checkpoint")
     replayed = run_policy(DNTSyncEnv(config), policy, "policy", range(10000, 10003))
@@ -79,3 +79,28 @@ def test_sac_and_dqn_train_a_set_model_and_evaluate_it_at_another_size(
     assert config == big
     played = run_policy(DNTSyncEnv(big), policy, "policy", range(10000, 10003))
     assert np.isfinite(played.mean_return)
+
+
+def test_ppo_trains_a_set_model_and_evaluates_it_at_another_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PPO's ``train()`` on the set model: its encoder (actor and critic share it:
+    RLlib's default ``vf_share_layers``) is the set encoder, the iteration's losses are finite, and
+    the checkpoint plays at (9, 5) as at (3, 2)."""
+    training = {"train_batch_size_per_learner": 24, "minibatch_size": 8, "num_epochs": 2}
+    model = {"kind": "set", "set_hiddens": [8], "fcnet_hiddens": [8]}
+    params = tiny_trial("PPO", training=training, model=model)
+    algo, report = run_trial(params, tmp_path / "checkpoint", monkeypatch)
+    module = algo.get_module()
+    assert isinstance(module.encoder.actor_encoder, SetEncoder)
+    assert module.encoder.critic_encoder is None  # shared with the actor
+    assert report["iteration"] == 1
+    assert np.isfinite(report["learner/policy_loss"]) and np.isfinite(report["learner/vf_loss"])
+    _, policy, config = load_policy(tmp_path / "checkpoint")
+    replayed = run_policy(DNTSyncEnv(config), policy, "policy", range(10000, 10003))
+    assert replayed.mean_return == pytest.approx(report["eval/return"], rel=1e-12)
+    big = CONFIG.replace(num_users=9, num_rbs=5)
+    _, policy, _ = load_policy(tmp_path / "checkpoint", big)
+    assert np.isfinite(
+        run_policy(DNTSyncEnv(big), policy, "policy", range(10000, 10003)).mean_return
+    )
