@@ -305,6 +305,8 @@ def _flag_cases(tmp_path: Path) -> list[tuple[str, list[str], str]]:
         ("bench", ["--learner", "--json", under + ".json"], "is a file, so no folder can be"),
         ("bench", ["--evaluation", "0"], "--evaluation = 0: must be an integer in [2, 100000]"),
         ("bench", ["--evaluation", "4", "--learner"], "--learner and --evaluation: one at a"),
+        ("bench", ["--set-encoder", "--rllib"], "--rllib and --set-encoder: one at a time"),
+        ("bench", ["--set-encoder", "--steps", "5"], "--steps: applies only without --rllib"),
         ("bench", ["--json", "x.json"], "--json: applies only with --learner; it would be"),
         ("bench", ["--learner", "--steps", "5"], "--steps: applies only without --rllib"),
         ("bench", ["--rllib-rounds", "2"], "--rllib-rounds: applies only with --rllib"),

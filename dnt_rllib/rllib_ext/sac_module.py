@@ -4,11 +4,13 @@ RLlib 2.60's ``DefaultSACTorchRLModule._forward_train_discrete`` takes the actor
 log-probabilities as ``softmax(logits).log()``. Once the logits of the two actions lie
 more than ~104 apart (float32), the smaller probability underflows to 0, its log is −inf,
 and the losses' ``p · log p`` terms give NaN gradients for every parameter they reach, the
-temperature's included. The learner then zeroes them (RLlib's ``nan_to_num`` rule) on every
-update from that moment, and the trial stops learning while its losses still print finite.
+temperature's included. The learner zeroes those gradients (RLlib's ``nan_to_num`` rule), so
+each update whose batch holds such a state is lost, silently but for a log warning (one
+seed of ``cells200_set.yaml`` warned thousands of times from iteration ~320 on).
 :class:`FiniteLogProbSACTorchRLModule` takes ``log(max(p, tiny))`` instead (tiny: the smallest
 normal float): the same value and gradient wherever p ≥ tiny, a finite value and a zero
-gradient where p underflowed, so ``p · log p`` is 0 there, its limit.
+gradient where p underflowed, so ``p · log p`` is 0 there, its limit. (TorchRL's discrete
+SAC clamps its probabilities the same way, pytorch/rl#1750.)
 """
 
 from __future__ import annotations
