@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from dnt_rllib.env.observation import SET_HEADER_UNIT, SetLayout
-from dnt_rllib.rllib_ext.set_model import ItemEncoder, SetEncoder, SetEncoderConfig
+from dnt_rllib.rllib_ext.set_model import ItemEncoder, SetEncoder, SetEncoderConfig, mlp
 from dnt_rllib.trial.settings import SET_HIDDENS
 
 #: The cells measured: the paper's and the realistic sizes of docs/realistic-cells.md.
@@ -65,12 +65,11 @@ def measure(users: int, rbs: int, seconds: float) -> dict[str, float]:
         encoder.net(torch.cat(pooled, dim=-1)).sum().backward()
 
     flat = torch.rand(BATCH, 4 * users + rbs + 4)
-    mlp = torch.nn.Sequential(torch.nn.Linear(flat.shape[1], 128), torch.nn.ReLU(),
-                              torch.nn.Linear(128, 128), torch.nn.ReLU())  # fmt: skip
+    flat_mlp = mlp([flat.shape[1], *HIDDENS], "relu")
     return {
         "autograd": ms_per_call(reference, seconds),
         "fused": ms_per_call(fused, seconds),
-        "mlp": ms_per_call(lambda: mlp(flat).sum().backward(), seconds),
+        "mlp": ms_per_call(lambda: flat_mlp(flat).sum().backward(), seconds),
     }
 
 

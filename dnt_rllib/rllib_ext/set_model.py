@@ -108,7 +108,7 @@ class ItemEncoder(torch.nn.Module):
     def __init__(self, inputs: int, hiddens: list[int]) -> None:
         super().__init__()
         self.inner = mlp([inputs, *hiddens[:-1]], "relu")
-        self.last = torch.nn.Linear(([inputs, *hiddens])[-2], hiddens[-1])
+        self.last = torch.nn.Linear([inputs, *hiddens][-2], hiddens[-1])
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         x = self.inner(items)

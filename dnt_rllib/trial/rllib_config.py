@@ -53,8 +53,9 @@ def build_algorithm_config(spec: TrialSpec, env: str | type) -> AlgorithmConfig:
     if module_class or catalog_class:
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-        spec_fields = {"module_class": module_class, "catalog_class": catalog_class}
-        module["rl_module_spec"] = RLModuleSpec(**{k: v for k, v in spec_fields.items() if v})
+        module["rl_module_spec"] = RLModuleSpec(
+            module_class=module_class, catalog_class=catalog_class
+        )
     lean = spec.off_policy and spec.learner == "lean"
     learner = {"learner_class": LEAN_CLASSES[algorithm]} if lean else {}
     env_config = {

@@ -11,6 +11,7 @@ from ray.rllib.core import Columns
 from ray.rllib.core.models.base import ENCODER_OUT
 
 from dnt_rllib import DNTSyncEnv, SystemConfig
+from dnt_rllib.bench.set_encoder import autograd_pool
 from dnt_rllib.env.observation import SetLayout
 from dnt_rllib.rllib_ext.rllib_env import RLlibDNTEnv
 from dnt_rllib.rllib_ext.set_model import (
@@ -174,15 +175,11 @@ def test_item_pooling_matches_autograds_mean_and_max(hiddens: list[int]) -> None
     items = torch.randn(6, 7, 5, dtype=torch.float64)
     mix = torch.randn(2 * hiddens[-1], dtype=torch.float64)
 
-    def reference(items: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(encoder.last(encoder.inner(items)))
-        return torch.cat([h.mean(1), h.amax(1)], dim=-1)
-
     fused = encoder(items)
-    torch.testing.assert_close(fused, reference(items))
+    torch.testing.assert_close(fused, autograd_pool(encoder, items))
     params = list(encoder.parameters())
     got = torch.autograd.grad((fused * mix).sum(), params)
-    want = torch.autograd.grad((reference(items) * mix).sum(), params)
+    want = torch.autograd.grad((autograd_pool(encoder, items) * mix).sum(), params)
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b)
     x = torch.cat([items, items.new_ones(6, 7, 1)], dim=-1).requires_grad_()
