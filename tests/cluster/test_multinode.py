@@ -37,7 +37,7 @@ LOOPBACK = "127.0.0.1"
 # --- the helper process: owns the cluster, answers one-line commands on stdin ---
 def serve(temp_dir: str, reply_fd: int, workers: int = 1) -> None:
     """Start a head and ``workers`` (0 or 1) worker nodes, 1 CPU each; answer
-    `remove-worker`, `actors`, `kill-trial`, `oom-node`, `quit` on reply_fd."""
+    `remove-worker`, `actors`, `oom-node`, `quit` on reply_fd."""
     import ray
     import ray._common.utils
     import ray._private.utils
@@ -81,16 +81,12 @@ def serve(temp_dir: str, reply_fd: int, workers: int = 1) -> None:
                 reply(reply_fd, {"removed": worker.node_id})
             elif command == "actors":
                 reply(reply_fd, actors())
-            elif command == "kill-trial":  # SIGKILL a live trial actor on the head
-                live = [a for a in actors() if a["class"] == TRAINABLE and a["state"] == "ALIVE"
-                        and a["node"] == cluster.head_node.node_id]  # fmt: skip
-                if live:
-                    os.kill(live[0]["pid"], signal.SIGKILL)
-                reply(reply_fd, live[:1])
             elif command == "oom-node":
                 reply(reply_fd, oom_node(cluster, node_args, actors))
             elif command == "quit":
                 break
+            else:  # answer, so the test fails rather than waits
+                reply(reply_fd, {"error": f"unknown command {command!r}"})
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -248,6 +244,17 @@ def finish(proc: subprocess.Popen, timeout: float = 170, expect: int = 0) -> str
     return out
 
 
+def first_results(storage: Path) -> tuple[Path, list[dict[str, Any]]] | None:
+    """The first trial folder under ``storage`` with a checkpoint and a result row, and its
+    rows; None while there is none."""
+    for checkpoint in sorted(storage.glob("*/checkpoint_*")):
+        results = checkpoint.parent / "result.json"
+        lines = results.read_text().split("\n")[:-1] if results.exists() else []  # whole lines
+        if lines:
+            return checkpoint.parent, [json.loads(line) for line in lines]
+    return None
+
+
 def check_mlflow_and_checkpoints(cwd: Path, experiment: str, trials: int) -> list:
     """Every trial has a FINISHED MLflow run whose best checkpoint is in the Tune storage."""
     import mlflow
@@ -334,11 +341,16 @@ def test_killed_trials_are_retried_from_their_checkpoints(
     proc = tune_cli(cluster, tmp_path, config)
     storage = tmp_path / "shared" / "ray_results" / "killed"
     try:
+        # the first trial with a checkpoint and a result row (Tune logs the row, then
+        # registers the checkpoint): its process, by the pid Tune puts in every result, is
+        # the one to kill, while it trains (not the trial that takes the CPU once it is done)
         deadline = time.time() + 90
-        while time.time() < deadline and not list(storage.glob("*/checkpoint_*")):
-            time.sleep(0.5)
-        assert list(storage.glob("*/checkpoint_*")), "no checkpoint"
-        killed = cluster.command("kill-trial")
+        while time.time() < deadline and not (found := first_results(storage)):
+            time.sleep(0.2)
+        assert found, "no checkpoint"
+        time.sleep(1)  # Tune registers the checkpoint a save round trip after the row
+        trial, pid = found[0], found[1][0]["pid"]
+        os.kill(pid, signal.SIGKILL)
         oom = cluster.command("oom-node")
     except BaseException:
         proc.kill()
@@ -346,7 +358,6 @@ def test_killed_trials_are_retried_from_their_checkpoints(
     out = finish(proc)
     assert oom["dead"], "no trial started on the node that kills for memory"
     assert "low on memory" in oom["dead"][0]["death"]  # Ray's memory monitor killed it
-    assert len(killed) == 1, "no live trial to SIGKILL"
     assert "failed:" not in out and out.count("| SAC |") == 2
     # Tune's record of each failure: the SIGKILL, and the OOM kill, which reached Tune as
     # an actor's death (dnt_rllib.tuning.killed) while the trial trained
@@ -355,8 +366,7 @@ def test_killed_trials_are_retried_from_their_checkpoints(
     assert "OutOfMemoryError: 1 worker(s) were killed due to the node running low" in errors
     # the SIGKILLed trial (its pid in Tune's error file) went on from its checkpoint: a
     # process of it began past iteration 1, its Algorithm's own count restored with it
-    [trial] = [p.parent for p in storage.glob("SAC_*/error.txt")
-               if f"pid: {killed[0]['pid']}" in p.read_text()]  # fmt: skip
+    assert f"pid: {pid}" in (trial / "error.txt").read_text()
     rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
     assert any(r["iterations_since_restore"] == 1 < r["training_iteration"] for r in rows)
     runs = check_mlflow_and_checkpoints(tmp_path, "killed", trials=2)
