@@ -237,7 +237,7 @@ def test_a_search_runs_asha_and_optuna_on_the_curve_metric(tmp_path: Path) -> No
             "reward.baseline": {"choice": [False, True]},
         },
         "num_samples": 3,
-        "scheduler": {"type": "asha", "grace_period": 4, "reduction_factor": 2},
+        "scheduler": {"type": "asha", "grace_period": 2, "reduction_factor": 2},
         "search_alg": {
             "type": "optuna",
             "n_startup_trials": 2,
@@ -245,7 +245,7 @@ def test_a_search_runs_asha_and_optuna_on_the_curve_metric(tmp_path: Path) -> No
                 {"training.gamma": 0.95, "model.width": 16, "reward.baseline": True}
             ],
         },
-        "stop": {"time_total_s": 12},
+        "stop": {"time_total_s": 5},
         "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 2},
         "checkpoint": {"frequency": 1000, "num_to_keep": 1},
         "evaluation": {"episodes": 4, "curve_episodes": 4, "curve_interval": 3},

@@ -1,6 +1,6 @@
 """A trial actor that Ray killed for memory is an actor failure for Tune (retried under
 max_failures), not an unexpected exception that ends the experiment. The end-to-end test
-is tests/cluster/test_multinode.py::test_killed_trials_are_retried_from_their_checkpoints."""
+is tests/cluster/test_multinode.py::test_trials_survive_a_sigkill_a_lost_node_and_an_oom_kill."""
 
 from unittest import mock
 
