@@ -36,8 +36,8 @@ LOOPBACK = "127.0.0.1"
 
 # --- the helper process: owns the cluster, answers one-line commands on stdin ---
 def serve(temp_dir: str, reply_fd: int) -> None:
-    """Start a head and a worker node, 1 CPU each; answer
-    `remove-worker`, `actors`, `oom-node`, `quit` on reply_fd."""
+    """Start a head and a worker node, 1 CPU each; answer `remove-worker`, `actors`,
+    `oom-node`, `quit` on reply_fd."""
     import ray
     import ray._common.utils
     import ray._private.utils
@@ -296,8 +296,8 @@ def test_trials_survive_a_sigkill_a_lost_node_and_an_oom_kill(
     # Without shared storage: refused in one line before the twin, the fits or MLflow start
     # (Ray would stop each trial on the other node: "A local path on the head node is not
     # accessible by worker nodes").
-    refused = finish(tune_cli(cluster, tmp_path, config, shared=False), expect=2)
-    refused = refused.strip().splitlines()[-1]
+    proc = tune_cli(cluster, tmp_path, config, shared=False)
+    refused = finish(proc, expect=2).strip().splitlines()[-1]
     assert refused.startswith(f"error: experiment.storage_path = '{tmp_path}/ray_results': "
                               "a folder of this machine"), refused  # fmt: skip
     assert f"export {SHARED_STORAGE_ENV}=" in refused
