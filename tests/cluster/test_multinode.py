@@ -112,7 +112,9 @@ def oom_node(cluster: Any, node_args: dict[str, Any], actors: Any) -> dict[str, 
         dead = [a for a in actors() if a["class"] == TRAINABLE and a["node"] == node.node_id
                 and a["state"] == "DEAD"]  # fmt: skip
         time.sleep(0.2)
-    cluster.remove_node(node, allow_graceful=False)
+    # gracefully: the GCS learns at once, so a retry already placed there fails now, not
+    # after Ray's health checks (~15 s)
+    cluster.remove_node(node, allow_graceful=True)
     return {"node": node.node_id, "dead": dead}
 
 
